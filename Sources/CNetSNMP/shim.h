@@ -1,4 +1,13 @@
 #pragma once
+// System headers first: net-snmp-config.h changes feature macros, and fd_set must parse as it does for Glibc.
+#include <sys/types.h>
+#include <sys/select.h>
+#include <sys/time.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <unistd.h>
 #include <net-snmp/net-snmp-config.h>
 #include <net-snmp/net-snmp-includes.h>
 #include <net-snmp/library/large_fd_set.h>
@@ -60,4 +69,9 @@ static inline char *np_sess_error_string(void *sessp) {
     char *msg = NULL;
     snmp_sess_error(sessp, &clib, &snmp, &msg);
     return msg;
+}
+
+/// NETSNMP_LARGE_FD_ZERO is a macro (and names a glibc member that depends on feature macros): zero the bits directly.
+static inline void np_large_fd_zero(netsnmp_large_fd_set *fdset) {
+    memset(fdset->lfs_setptr, 0, ((fdset->lfs_setsize + NFDBITS - 1) / NFDBITS) * sizeof(fd_mask));
 }

@@ -1,0 +1,389 @@
+import Foundation
+import NetPollerCore
+import TOMLKit
+
+/// Loads `--config FILE` and `--config-dir DIR` into a validated `AgentConfiguration`, or every problem at once.
+public enum ConfigLoader {
+    public static let defaultPort = 161
+    public static let defaultListen = "127.0.0.1:9271"
+
+    /// The files to read: `file` first, then every `*.conf` in `directory` in name order.
+    public static func files(config: String?, configDirectory: String?) throws(ConfigError) -> [String] {
+        var files: [String] = []
+        if let config { files.append(config) }
+        if let configDirectory {
+            guard let names = try? FileManager.default.contentsOfDirectory(atPath: configDirectory) else {
+                throw ConfigError(problems: [
+                    ConfigProblem(
+                        file: configDirectory, path: "",
+                        message: "cannot read the config directory (does it exist and is it readable?)")
+                ])
+            }
+            let dir = configDirectory.hasSuffix("/") ? String(configDirectory.dropLast()) : configDirectory
+            files += names.filter { $0.hasSuffix(".conf") }.sorted().map { "\(dir)/\($0)" }
+        }
+        if files.isEmpty {
+            throw ConfigError(problems: [
+                ConfigProblem(file: configDirectory ?? "", path: "", message: "no config file given or found")
+            ])
+        }
+        return files
+    }
+
+    public static func load(
+        files: [String], environment: [String: String] = ProcessInfo.processInfo.environment,
+        hostName: String = ProcessInfo.processInfo.hostName
+    ) throws(ConfigError) -> AgentConfiguration {
+        var problems: [ConfigProblem] = []
+        var merged: Node?
+        for file in files {
+            guard let data = FileManager.default.contents(atPath: file) else {
+                problems.append(ConfigProblem(file: file, path: "", message: "cannot read the file (does it exist?)"))
+                continue
+            }
+            guard let text = String(data: data, encoding: .utf8) else {
+                problems.append(ConfigProblem(file: file, path: "", message: "the file is not UTF-8 text"))
+                continue
+            }
+            do {
+                let table = try TOMLTable(string: text)
+                let node = Node(table, file: file, path: "", locator: SourceLocator(text: text))
+                merged = merged.map { $0.merged(with: node) } ?? node
+            } catch let error as TOMLParseError {
+                problems.append(
+                    ConfigProblem(
+                        file: file, line: error.source.begin.line, path: "",
+                        message: "TOML syntax error: \(error.description)"))
+            } catch {
+                problems.append(ConfigProblem(file: file, path: "", message: "TOML syntax error"))
+            }
+        }
+        guard problems.isEmpty, let root = merged else { throw ConfigError(problems: problems) }
+        var decoder = ConfigDecoder(environment: environment, hostName: hostName)
+        let config = decoder.decodeRoot(root, files: files)
+        if let config, decoder.problems.isEmpty { return config }
+        throw ConfigError(problems: decoder.problems)
+    }
+}
+
+extension ConfigDecoder {
+    mutating func decodeRoot(_ root: Node, files: [String]) -> AgentConfiguration? {
+        let file = files.first ?? ""
+        _ = table(root, "", allowed: ["agent", "http", "log", "credentials", "devices", "profiles", "outputs"])
+        let agent = decodeAgent(root["agent"], file: file)
+        let http = decodeHTTP(root["http"], file: file)
+        let log = decodeLog(root["log"])
+        let credentials = decodeCredentials(root["credentials"])
+        let profiles = decodeProfiles(root["profiles"])
+        let outputs = decodeOutputs(root["outputs"])
+
+        var known = Set(BuiltinProfiles.all.map(\.name))
+        for (index, profile) in profiles.enumerated() {
+            if known.contains(profile.name) {
+                problem(
+                    root["profiles"].flatMap { if case .array(let a) = $0.value { a[index] } else { nil } },
+                    "profiles[\(index)].name",
+                    "a profile named \"\(profile.name)\" already exists (built-in or earlier); choose another name")
+            }
+            known.insert(profile.name)
+        }
+        for (index, name) in agent.defaultProfiles.enumerated() where !known.contains(name) {
+            problem(
+                root["agent"]?["default_profiles"], "agent.default_profiles[\(index)]",
+                "unknown profile \"\(name)\" (known: \(known.sorted().joined(separator: ", ")))")
+        }
+        let devices = decodeDevices(root["devices"], agent: agent, credentials: credentials, profiles: known)
+        return AgentConfiguration(
+            agent: agent, http: http, log: log, credentials: credentials, devices: devices, profiles: profiles,
+            outputs: outputs, files: files)
+    }
+
+    mutating func decodeAgent(_ node: Node?, file: String) -> AgentSettings {
+        var settings = AgentSettings(
+            name: hostName, interval: .seconds(60), timeout: .seconds(2), retries: 2, maxInFlight: 64,
+            maxRepetitions: 25, shutdownTimeout: .seconds(10), stateDir: "/var/lib/netpoller", queueCapacity: 100_000,
+            defaultProfiles: BuiltinProfiles.defaultSet)
+        guard
+            let node = table(
+                node, "agent",
+                allowed: ["name", "interval", "timeout", "retries", "max_in_flight", "max_repetitions",
+                    "shutdown_timeout", "state_dir", "queue_capacity", "default_profiles"])
+        else { return settings }
+        if let v = string(node["name"], "agent.name") {
+            if v.isEmpty { problem(node["name"], "agent.name", "must not be empty") } else { settings.name = v }
+        }
+        if let v = duration(node["interval"], "agent.interval", minimum: .seconds(1)) { settings.interval = v }
+        if let v = duration(node["timeout"], "agent.timeout", minimum: .milliseconds(10)) { settings.timeout = v }
+        if let v = int(node["retries"], "agent.retries", range: 0...10) { settings.retries = v }
+        if let v = int(node["max_in_flight"], "agent.max_in_flight", range: 1...100_000) { settings.maxInFlight = v }
+        if let v = int(node["max_repetitions"], "agent.max_repetitions", range: 1...200) { settings.maxRepetitions = v }
+        if let v = duration(node["shutdown_timeout"], "agent.shutdown_timeout") { settings.shutdownTimeout = v }
+        if let v = string(node["state_dir"], "agent.state_dir") { settings.stateDir = v }
+        if let v = int(node["queue_capacity"], "agent.queue_capacity", range: 1...100_000_000) {
+            settings.queueCapacity = v
+        }
+        if let v = stringArray(node["default_profiles"], "agent.default_profiles") { settings.defaultProfiles = v }
+        return settings
+    }
+
+    mutating func decodeHTTP(_ node: Node?, file: String) -> HTTPSettings {
+        var listenText = ConfigLoader.defaultListen
+        if let node = table(node, "http", allowed: ["listen"]), let v = string(node["listen"], "http.listen") {
+            listenText = v
+        }
+        switch Self.parseAddress(listenText, defaultPort: 9271) {
+        case .success(let address) where address.family != .dns || address.host == "localhost":
+            return HTTPSettings(listen: address)
+        case .success:
+            problem(node?["listen"], "http.listen", "\"\(listenText)\" must be an IP address and port (e.g. 127.0.0.1:9271)")
+        case .failure(let error):
+            problem(node?["listen"], "http.listen", "\"\(listenText)\": \(error.reason) (example: 127.0.0.1:9271)")
+        }
+        return HTTPSettings(listen: HostAddress(host: "127.0.0.1", port: 9271, family: .ipv4))
+    }
+
+    mutating func decodeLog(_ node: Node?) -> LogSettings {
+        var settings = LogSettings(level: "info", format: .logfmt)
+        guard let node = table(node, "log", allowed: ["level", "format"]) else { return settings }
+        let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+        if let v = string(node["level"], "log.level") {
+            if levels.contains(v) {
+                settings.level = v
+            } else {
+                problem(node["level"], "log.level", "\"\(v)\" is not a level (one of: \(levels.joined(separator: ", ")))")
+            }
+        }
+        if let v = string(node["format"], "log.format") {
+            if let format = LogFormat(rawValue: v) {
+                settings.format = format
+            } else {
+                problem(node["format"], "log.format", "\"\(v)\" is not a format (logfmt or json)")
+            }
+        }
+        return settings
+    }
+
+    mutating func decodeCredentials(_ node: Node?) -> [String: SNMPCredential] {
+        var result: [String: SNMPCredential] = [:]
+        guard let node = table(node, "credentials", allowed: ["snmp"]),
+            let snmp = table(node["snmp"], "credentials.snmp", allowed: node["snmp"].map(Self.keys) ?? []),
+            case .table(let entries) = snmp.value
+        else { return result }
+        for (name, entry) in entries {
+            let path = "credentials.snmp.\(name)"
+            guard let entry = table(entry, path, allowed: ["version", "community", "community_file"]) else { continue }
+            var version = SNMPVersion.v2c
+            if let text = string(entry["version"], "\(path).version") {
+                if let v = SNMPVersion(rawValue: text) {
+                    version = v
+                } else {
+                    problem(
+                        entry["version"], "\(path).version",
+                        "\"\(text)\" is not supported (use \"1\" or \"2c\"; SNMPv3 comes in a later release)")
+                }
+            } else if case .int(1) = entry["version"]?.value {
+                version = .v1
+            }
+            if let community = secret(entry, path, key: "community") {
+                result[name] = SNMPCredential(name: name, version: version, community: community)
+            }
+        }
+        return result
+    }
+
+    static func keys(_ node: Node) -> [String] {
+        if case .table(let entries) = node.value { return entries.map(\.key) }
+        return []
+    }
+
+    mutating func decodeDevices(
+        _ node: Node?, agent: AgentSettings, credentials: [String: SNMPCredential], profiles: Set<String>
+    ) -> [DeviceConfig] {
+        var devices: [DeviceConfig] = []
+        var seen: [String: Int] = [:]
+        for (index, entry) in tables(node, "devices").enumerated() {
+            let path = "devices[\(index)]"
+            guard
+                let entry = table(
+                    entry, path,
+                    allowed: ["name", "address", "snmp", "profiles", "interval", "timeout", "retries",
+                        "max_repetitions", "tags"])
+            else { continue }
+            let name = string(entry["name"], "\(path).name")
+            if entry["name"] == nil { problem(entry, "\(path).name", "missing (every device needs a unique name)") }
+            if let name {
+                if name.isEmpty { problem(entry["name"], "\(path).name", "must not be empty") }
+                if let first = seen[name] {
+                    problem(
+                        entry["name"], "\(path).name",
+                        "duplicate device name \"\(name)\" (also devices[\(first)]); names must be unique")
+                } else {
+                    seen[name] = index
+                }
+            }
+            var address: HostAddress?
+            if let text = string(entry["address"], "\(path).address") {
+                switch Self.parseAddress(text, defaultPort: ConfigLoader.defaultPort) {
+                case .success(let a): address = a
+                case .failure(let error):
+                    problem(entry["address"], "\(path).address", "\(error.reason) (examples: 192.0.2.1, [2001:db8::1]:161, r1.example.net)")
+                }
+            } else if entry["address"] == nil {
+                problem(entry, "\(path).address", "missing (host or host:port)")
+            }
+            let credentialName = string(entry["snmp"], "\(path).snmp") ?? "default"
+            if credentials[credentialName] == nil {
+                let known = credentials.keys.sorted()
+                let hint = known.isEmpty
+                    ? "define [credentials.snmp.\(credentialName)]"
+                    : "known: \(known.joined(separator: ", "))"
+                problem(
+                    entry["snmp"] ?? entry, "\(path).snmp",
+                    entry["snmp"] == nil
+                        ? "missing, and no credential named \"default\" exists (\(hint))"
+                        : "unknown credential \"\(credentialName)\" (\(hint))")
+            }
+            var deviceProfiles: [String]?
+            if let list = stringArray(entry["profiles"], "\(path).profiles") {
+                for (i, p) in list.enumerated() where !profiles.contains(p) {
+                    problem(
+                        entry["profiles"], "\(path).profiles[\(i)]",
+                        "unknown profile \"\(p)\" (known: \(profiles.sorted().joined(separator: ", ")))")
+                }
+                deviceProfiles = list
+            }
+            var tags: [Tag] = []
+            if let tagNode = entry["tags"] {
+                if case .table(let pairs) = tagNode.value {
+                    for (key, value) in pairs {
+                        if key == "device" {
+                            problem(value, "\(path).tags.device", "\"device\" is reserved for the device name")
+                        } else if let text = string(value, "\(path).tags.\(key)") {
+                            tags.append(Tag(key, text))
+                        }
+                    }
+                } else {
+                    problem(tagNode, "\(path).tags", "expected a table (tags = { site = \"ams1\" })")
+                }
+            }
+            tags.sort { $0.key < $1.key }
+            let interval = duration(entry["interval"], "\(path).interval", minimum: .seconds(1)) ?? agent.interval
+            let timeout = duration(entry["timeout"], "\(path).timeout", minimum: .milliseconds(10)) ?? agent.timeout
+            let retries = int(entry["retries"], "\(path).retries", range: 0...10) ?? agent.retries
+            let maxRepetitions =
+                int(entry["max_repetitions"], "\(path).max_repetitions", range: 1...200) ?? agent.maxRepetitions
+            if let name, let address {
+                devices.append(
+                    DeviceConfig(
+                        name: name, address: address, credential: credentialName, profiles: deviceProfiles,
+                        interval: interval, timeout: timeout, retries: retries, maxRepetitions: maxRepetitions,
+                        tags: tags))
+            }
+        }
+        return devices
+    }
+
+    mutating func decodeProfiles(_ node: Node?) -> [Profile] {
+        var result: [Profile] = []
+        for (index, entry) in tables(node, "profiles").enumerated() {
+            let path = "profiles[\(index)]"
+            guard let entry = table(entry, path, allowed: ["name", "sysobjectid_prefixes", "scalars", "tables"]) else {
+                continue
+            }
+            guard let name = string(entry["name"], "\(path).name") else {
+                if entry["name"] == nil { problem(entry, "\(path).name", "missing") }
+                continue
+            }
+            var profile = Profile(name: name)
+            for (i, text) in (stringArray(entry["sysobjectid_prefixes"], "\(path).sysobjectid_prefixes") ?? [])
+                .enumerated()
+            {
+                if let oid = OID(text.hasSuffix(".") ? String(text.dropLast()) : text) {
+                    profile.sysObjectIDPrefixes.append(oid)
+                } else {
+                    problem(
+                        entry["sysobjectid_prefixes"], "\(path).sysobjectid_prefixes[\(i)]",
+                        "\"\(text)\" is not an OID (example: 1.3.6.1.4.1.9)")
+                }
+            }
+            for (i, scalar) in tables(entry["scalars"], "\(path).scalars").enumerated() {
+                let sPath = "\(path).scalars[\(i)]"
+                guard let scalar = table(scalar, sPath, allowed: ["measurement", "fields", "tags"]) else { continue }
+                let measurement = string(scalar["measurement"], "\(sPath).measurement") ?? name
+                let fields = fieldSpecs(scalar["fields"], "\(sPath).fields", required: true)
+                let tags = fieldSpecs(scalar["tags"], "\(sPath).tags", required: false)
+                profile.scalars.append(ScalarGroup(measurement: measurement, fields: fields, tags: tags))
+            }
+            for (i, tableNode) in tables(entry["tables"], "\(path).tables").enumerated() {
+                let tPath = "\(path).tables[\(i)]"
+                guard
+                    let tableNode = table(
+                        tableNode, tPath, allowed: ["measurement", "fields", "index_tags", "index_tag", "walk"])
+                else { continue }
+                let measurement = string(tableNode["measurement"], "\(tPath).measurement") ?? name
+                let fields = fieldSpecs(tableNode["fields"], "\(tPath).fields", required: true)
+                let indexTags = fieldSpecs(tableNode["index_tags"], "\(tPath).index_tags", required: false)
+                let indexTag = string(tableNode["index_tag"], "\(tPath).index_tag") ?? "index"
+                var walk = TableSpec.WalkMode.entry
+                if let text = string(tableNode["walk"], "\(tPath).walk") {
+                    if let mode = TableSpec.WalkMode(rawValue: text) {
+                        walk = mode
+                    } else {
+                        problem(tableNode["walk"], "\(tPath).walk", "\"\(text)\" is not a walk mode (entry or columns)")
+                    }
+                }
+                profile.tables.append(
+                    TableSpec(
+                        measurement: measurement, fields: fields, indexTags: indexTags, indexTag: indexTag, walk: walk)
+                )
+            }
+            if profile.scalars.isEmpty && profile.tables.isEmpty {
+                problem(entry, path, "profile \"\(name)\" has neither [[profiles.scalars]] nor [[profiles.tables]]")
+            }
+            result.append(profile)
+        }
+        return result
+    }
+
+    /// `fields = { name = "1.3.6…" }`.
+    mutating func fieldSpecs(_ node: Node?, _ path: String, required: Bool) -> [FieldSpec] {
+        guard let node else {
+            if required { problem(nil, path, "missing (fields = { name = \"OID\" })") }
+            return []
+        }
+        guard case .table(let pairs) = node.value else {
+            problem(node, path, "expected a table of name = \"OID\"")
+            return []
+        }
+        var specs: [FieldSpec] = []
+        for (key, value) in pairs {
+            guard let text = string(value, "\(path).\(key)") else { continue }
+            if let oid = OID(text) {
+                specs.append(FieldSpec(key, oid))
+            } else {
+                problem(value, "\(path).\(key)", "\"\(text)\" is not an OID (example: 1.3.6.1.2.1.2.2.1.10)")
+            }
+        }
+        if required && specs.isEmpty && pairs.isEmpty { problem(node, path, "must list at least one field") }
+        return specs
+    }
+
+    mutating func decodeOutputs(_ node: Node?) -> OutputsConfig {
+        var outputs = OutputsConfig()
+        guard let node = table(node, "outputs", allowed: ["stdout"]) else { return outputs }
+        for (index, entry) in tables(node["stdout"], "outputs.stdout").enumerated() {
+            let path = "outputs.stdout[\(index)]"
+            guard let entry = table(entry, path, allowed: ["name", "format"]) else { continue }
+            var output = StdoutOutput(name: string(entry["name"], "\(path).name") ?? "stdout", format: .influx)
+            if let text = string(entry["format"], "\(path).format") {
+                if let format = StdoutFormat(rawValue: text) {
+                    output.format = format
+                } else {
+                    problem(entry["format"], "\(path).format", "\"\(text)\" is not a format (influx or json)")
+                }
+            }
+            outputs.stdout.append(output)
+        }
+        return outputs
+    }
+}

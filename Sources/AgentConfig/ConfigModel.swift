@@ -1,0 +1,128 @@
+import NetPollerCore
+
+/// A secret read from the config or a `*_file`. Prints as `<secret>` everywhere.
+public struct Secret: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible {
+    public let value: String
+
+    public init(_ value: String) { self.value = value }
+    public var description: String { "<secret>" }
+    public var debugDescription: String { "<secret>" }
+}
+
+public enum SNMPVersion: String, Sendable, Equatable {
+    case v1 = "1"
+    case v2c = "2c"
+}
+
+public struct SNMPCredential: Sendable, Equatable {
+    public var name: String
+    public var version: SNMPVersion
+    public var community: Secret
+}
+
+/// A device or listen address: IPv4, IPv6 or DNS name, and a port.
+public struct HostAddress: Sendable, Equatable, Hashable, CustomStringConvertible {
+    public enum Family: Sendable, Equatable { case ipv4, ipv6, dns }
+
+    public var host: String
+    public var port: Int
+    public var family: Family
+
+    public init(host: String, port: Int, family: Family) {
+        self.host = host
+        self.port = port
+        self.family = family
+    }
+
+    public var description: String { family == .ipv6 ? "[\(host)]:\(port)" : "\(host):\(port)" }
+}
+
+public struct AgentSettings: Sendable, Equatable {
+    public var name: String
+    public var interval: Duration
+    public var timeout: Duration
+    public var retries: Int
+    public var maxInFlight: Int
+    public var maxRepetitions: Int
+    public var shutdownTimeout: Duration
+    public var stateDir: String
+    public var queueCapacity: Int
+    public var defaultProfiles: [String]
+}
+
+public struct HTTPSettings: Sendable, Equatable {
+    public var listen: HostAddress
+}
+
+public enum LogFormat: String, Sendable, Equatable { case logfmt, json }
+
+public struct LogSettings: Sendable, Equatable {
+    public var level: String
+    public var format: LogFormat
+}
+
+public struct DeviceConfig: Sendable, Equatable {
+    public var name: String
+    public var address: HostAddress
+    public var credential: String
+    /// Explicit profiles; nil means "choose by sysObjectID".
+    public var profiles: [String]?
+    public var interval: Duration
+    public var timeout: Duration
+    public var retries: Int
+    public var maxRepetitions: Int
+    public var tags: [Tag]
+}
+
+public enum StdoutFormat: String, Sendable, Equatable { case influx, json }
+
+public struct StdoutOutput: Sendable, Equatable {
+    public var name: String
+    public var format: StdoutFormat
+}
+
+public struct OutputsConfig: Sendable, Equatable {
+    public var stdout: [StdoutOutput] = []
+}
+
+/// The validated configuration. Nothing in it needs checking again.
+public struct AgentConfiguration: Sendable, Equatable {
+    public var agent: AgentSettings
+    public var http: HTTPSettings
+    public var log: LogSettings
+    public var credentials: [String: SNMPCredential]
+    public var devices: [DeviceConfig]
+    /// User-defined profiles (the built-in ones are in `BuiltinProfiles`).
+    public var profiles: [Profile]
+    public var outputs: OutputsConfig
+    /// The files it was read from, in merge order.
+    public var files: [String]
+
+    /// Built-in and user profiles by name.
+    public var allProfiles: [String: Profile] {
+        var all: [String: Profile] = [:]
+        for profile in BuiltinProfiles.all + profiles { all[profile.name] = profile }
+        return all
+    }
+}
+
+/// One problem in the configuration: where, which key, what is wrong and how to fix it.
+public struct ConfigProblem: Sendable, Equatable, CustomStringConvertible {
+    public var file: String
+    public var line: Int?
+    public var path: String
+    public var message: String
+
+    public var description: String {
+        let location = line.map { "\(file):\($0)" } ?? file
+        return path.isEmpty ? "\(location): \(message)" : "\(location): \(path): \(message)"
+    }
+}
+
+/// Every problem found, reported together. The process exits 78 (EX_CONFIG) on it.
+public struct ConfigError: Error, Sendable, CustomStringConvertible {
+    public var problems: [ConfigProblem]
+    public static let exitCode: Int32 = 78
+
+    public var description: String { problems.map(\.description).joined(separator: "\n") }
+}

@@ -1,0 +1,27 @@
+import Logging
+
+/// Every metadata key the agent logs with, declared once.
+public enum LogKey: String, Sendable {
+    case device = "device.name"
+    case address = "device.address"
+    case sink = "sink.name"
+    case batchSamples = "batch.samples"
+    case errorType = "error.type"
+    case error = "error.message"
+    case phase = "lifecycle.phase"
+    case config = "config.file"
+    case devices = "config.devices"
+    case listen = "http.listen"
+    case state = "device.state"
+    case previousState = "device.previous_state"
+    case duration = "poll.duration_seconds"
+}
+
+extension Logger.Metadata {
+    /// Metadata from typed keys: `[.device: "r1"]`.
+    public static func keys(_ pairs: KeyValuePairs<LogKey, Logger.MetadataValue>) -> Logger.Metadata {
+        var metadata = Logger.Metadata()
+        for (key, value) in pairs { metadata[key.rawValue] = value }
+        return metadata
+    }
+}

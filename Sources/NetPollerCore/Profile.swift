@@ -1,0 +1,89 @@
+/// A named field and the OID it comes from.
+public struct FieldSpec: Sendable, Equatable {
+    public var name: String
+    public var oid: OID
+
+    public init(_ name: String, _ oid: OID) {
+        self.name = name
+        self.oid = oid
+    }
+}
+
+/// Scalars fetched with GET into one sample.
+public struct ScalarGroup: Sendable, Equatable {
+    public var measurement: String
+    /// Full instance OIDs (ending in `.0` for scalars).
+    public var fields: [FieldSpec]
+    /// Text scalars that become tags of this sample instead of info metrics.
+    public var tags: [FieldSpec]
+
+    public init(measurement: String, fields: [FieldSpec], tags: [FieldSpec] = []) {
+        self.measurement = measurement
+        self.fields = fields
+        self.tags = tags
+    }
+}
+
+/// A table walked with GETBULK (GETNEXT on v1); one sample per index.
+public struct TableSpec: Sendable, Equatable {
+    public enum WalkMode: String, Sendable {
+        /// Walk each conceptual row entry (`…Entry`) that holds a listed column: fewest requests for wide use.
+        case entry
+        /// Walk each listed column on its own: fewest varbinds when only a few columns of a wide table are wanted.
+        case columns
+    }
+
+    public var measurement: String
+    /// Column OIDs (without index).
+    public var fields: [FieldSpec]
+    /// Column OIDs whose values become tags of the row (e.g. ifName). Their columns are walked too.
+    public var indexTags: [FieldSpec]
+    /// Name of the tag that carries the row index itself (e.g. `ifIndex`).
+    public var indexTag: String
+    public var walk: WalkMode
+
+    public init(
+        measurement: String, fields: [FieldSpec], indexTags: [FieldSpec], indexTag: String, walk: WalkMode = .entry
+    ) {
+        self.measurement = measurement
+        self.fields = fields
+        self.indexTags = indexTags
+        self.indexTag = indexTag
+        self.walk = walk
+    }
+
+    /// The subtrees to walk for this table, in order, without duplicates.
+    public var walkRoots: [OID] {
+        var roots: [OID] = []
+        for spec in fields + indexTags {
+            let root: OID
+            switch walk {
+            case .entry: root = OID(Array(spec.oid.components.dropLast()))
+            case .columns: root = spec.oid
+            }
+            if !roots.contains(root) { roots.append(root) }
+        }
+        return roots
+    }
+}
+
+/// A profile: what to fetch from a device and how to name it.
+public struct Profile: Sendable, Equatable {
+    public var name: String
+    /// sysObjectID prefixes that select this profile automatically.
+    public var sysObjectIDPrefixes: [OID]
+    public var scalars: [ScalarGroup]
+    public var tables: [TableSpec]
+    public var builtIn: Bool
+
+    public init(
+        name: String, sysObjectIDPrefixes: [OID] = [], scalars: [ScalarGroup] = [], tables: [TableSpec] = [],
+        builtIn: Bool = false
+    ) {
+        self.name = name
+        self.sysObjectIDPrefixes = sysObjectIDPrefixes
+        self.scalars = scalars
+        self.tables = tables
+        self.builtIn = builtIn
+    }
+}

@@ -1,0 +1,155 @@
+import Foundation
+import NetPollerCore
+import Synchronization
+
+/// The SNMP transport on net-snmp: every net-snmp call runs on ONE dedicated I/O thread with a poll loop over all
+/// sessions (Debian's net-snmp is not reentrant). Async callers hand operations over through a locked inbox and a
+/// wake-up pipe; results come back through continuations.
+public final class SNMPEngine: SNMPTransport {
+    private let inbox = Mutex<Inbox>(Inbox())
+    private let wakeRead: Int32
+    private let wakeWrite: Int32
+    private let heartbeat = Atomic<Int64>(0)
+    private let finished = Mutex<[CheckedContinuation<Void, Never>]>([])
+    private let done = Atomic<Bool>(false)
+    /// Requests sent, varbinds received, timeouts: read by the metrics.
+    let counters: EngineCounters
+    /// Maximum varbinds per GET PDU.
+    public let maxGetOIDs: Int
+
+    struct Inbox {
+        var operations: [Operation] = []
+        var stopping = false
+        var closed: [SNMPTarget] = []
+    }
+
+    public init(metrics: SelfMetrics? = nil, persistentDirectory: String? = nil, maxGetOIDs: Int = 32) {
+        var fds: [Int32] = [0, 0]
+        let rc = pipe(&fds)
+        precondition(rc == 0, "pipe() failed: the agent cannot run without file descriptors")
+        _ = fcntl(fds[0], F_SETFL, fcntl(fds[0], F_GETFL) | O_NONBLOCK)
+        _ = fcntl(fds[1], F_SETFL, fcntl(fds[1], F_GETFL) | O_NONBLOCK)
+        wakeRead = fds[0]
+        wakeWrite = fds[1]
+        counters = EngineCounters(metrics: metrics)
+        self.maxGetOIDs = maxGetOIDs
+        heartbeat.store(Self.monotonicNanos(), ordering: .relaxed)
+        let directory = persistentDirectory ?? NSTemporaryDirectory()
+        let thread = Thread { [self] in
+            IOLoop.runThread(engine: self, persistentDirectory: directory)
+        }
+        thread.name = "netpoller-snmp-io"
+        thread.stackSize = 1 << 20
+        thread.start()
+    }
+
+    deinit {
+        close(wakeRead)
+        close(wakeWrite)
+    }
+
+    // MARK: SNMPTransport
+
+    public func get(_ target: SNMPTarget, oids: [OID]) async throws(PollError) -> GetResult {
+        let result: Result<GetResult, PollError> = await withCheckedContinuation { continuation in
+            submit(GetOperation(target: target, oids: oids, maxPerPDU: maxGetOIDs) { continuation.resume(returning: $0) })
+        }
+        return try result.get()
+    }
+
+    public func walk(_ target: SNMPTarget, root: OID, maxRepetitions: Int) async -> WalkResult {
+        await withCheckedContinuation { continuation in
+            submit(WalkOperation(target: target, root: root, maxRepetitions: maxRepetitions) { continuation.resume(returning: $0) })
+        }
+    }
+
+    // MARK: Lifecycle and health
+
+    /// Closes the sessions of a target no longer polled (device removed).
+    public func release(_ target: SNMPTarget) {
+        inbox.withLock { $0.closed.append(target) }
+        wake()
+    }
+
+    /// Stops the loop: pending operations end with `cancelled`; later ones fail at once.
+    public func shutdown() async {
+        inbox.withLock { $0.stopping = true }
+        wake()
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let alreadyDone = finished.withLock { waiting -> Bool in
+                if done.load(ordering: .acquiring) { return true }
+                waiting.append(continuation)
+                return false
+            }
+            if alreadyDone { continuation.resume() }
+        }
+    }
+
+    /// Seconds since the I/O thread last went round its loop (it wakes at least every 250 ms).
+    public var heartbeatAge: Double {
+        Double(Self.monotonicNanos() - heartbeat.load(ordering: .relaxed)) / 1e9
+    }
+
+    // MARK: Used by the I/O thread
+
+    private func submit(_ operation: Operation) {
+        let accepted = inbox.withLock { inbox -> Bool in
+            if inbox.stopping { return false }
+            inbox.operations.append(operation)
+            return true
+        }
+        if accepted {
+            wake()
+        } else {
+            operation.fail(PollError(.cancelled, "the SNMP engine is shutting down"))
+        }
+    }
+
+    private func wake() {
+        var byte: UInt8 = 1
+        _ = Foundation.write(wakeWrite, &byte, 1)
+    }
+
+    var wakeDescriptor: Int32 { wakeRead }
+
+    func drainWakePipe() {
+        var buffer = [UInt8](repeating: 0, count: 256)
+        while Foundation.read(wakeRead, &buffer, buffer.count) > 0 {}
+    }
+
+    func takeInbox() -> Inbox {
+        inbox.withLock { inbox in
+            let taken = inbox
+            inbox.operations.removeAll()
+            inbox.closed.removeAll()
+            return taken
+        }
+    }
+
+    func beat() { heartbeat.store(Self.monotonicNanos(), ordering: .relaxed) }
+
+    func loopFinished() {
+        let waiting = finished.withLock { waiting -> [CheckedContinuation<Void, Never>] in
+            done.store(true, ordering: .releasing)
+            defer { waiting.removeAll() }
+            return waiting
+        }
+        for continuation in waiting { continuation.resume() }
+    }
+
+    static func monotonicNanos() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
+    }
+}
+
+/// Counters kept by the I/O thread; `SelfMetrics` counters are atomic, so they are touched directly.
+struct EngineCounters: Sendable {
+    let metrics: SelfMetrics?
+
+    func requestSent() { metrics?.snmpRequests.increment() }
+    func varbinds(_ n: Int) { metrics?.snmpVarbinds.increment(by: Int64(n)) }
+    func timeout() { metrics?.snmpTimeouts.increment() }
+    func tooBig() { metrics?.snmpTooBig.increment() }
+}

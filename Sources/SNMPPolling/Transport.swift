@@ -1,0 +1,82 @@
+import NetPollerCore
+
+/// A decoded SNMP value, faithful to its wire type.
+public enum SNMPValue: Sendable, Equatable {
+    case integer(Int64)
+    case counter32(UInt32)
+    case gauge32(UInt32)
+    case timeticks(UInt32)
+    case counter64(UInt64)
+    case octets([UInt8])
+    case ipAddress(UInt8, UInt8, UInt8, UInt8)
+    case oid(OID)
+    case float(Double)
+    case opaque([UInt8])
+    case null
+    case noSuchObject
+    case noSuchInstance
+    case endOfMibView
+}
+
+/// Where and how to reach one agent. `peer` is numeric (names are resolved before, off the I/O thread).
+public struct SNMPTarget: Sendable, Hashable {
+    public enum Version: Int, Sendable { case v1 = 0, v2c = 1 }
+
+    /// net-snmp peer name: `udp:192.0.2.1:161` or `udp6:[2001:db8::1]:161`.
+    public var peer: String
+    public var version: Version
+    public var community: String
+    public var timeout: Duration
+    public var retries: Int
+
+    public init(peer: String, version: Version, community: String, timeout: Duration, retries: Int) {
+        self.peer = peer
+        self.version = version
+        self.community = community
+        self.timeout = timeout
+        self.retries = retries
+    }
+}
+
+/// The rows of one walked subtree, stored flat: one `UInt32` run per row for the OID suffix below `root`.
+public struct WalkResult: Sendable {
+    public var root: OID
+    public var suffixes: [UInt32] = []
+    /// End offset in `suffixes` of each varbind's suffix.
+    public var ends: [Int32] = []
+    public var values: [SNMPValue] = []
+    /// Set when the walk ended early; the rows before the error are kept.
+    public var error: PollError?
+    /// tooBig answers seen (each halved max-repetitions).
+    public var tooBig = 0
+    public var requests = 0
+
+    public init(root: OID) { self.root = root }
+
+    public var count: Int { values.count }
+
+    public func suffix(_ i: Int) -> ArraySlice<UInt32> {
+        let start = i == 0 ? 0 : Int(ends[i - 1])
+        return suffixes[start..<Int(ends[i])]
+    }
+
+    public mutating func append(suffix: some Collection<UInt32>, value: SNMPValue) {
+        suffixes.append(contentsOf: suffix)
+        ends.append(Int32(suffixes.count))
+        values.append(value)
+    }
+}
+
+/// The result of a GET: one value per requested OID (`noSuchObject` & co. included), in request order.
+public struct GetResult: Sendable {
+    public var values: [SNMPValue]
+    public var requests = 0
+    public init(values: [SNMPValue]) { self.values = values }
+}
+
+/// The narrow seam under the SNMP poller: the OID → sample mapping is tested through a fake of it.
+public protocol SNMPTransport: Sendable {
+    func get(_ target: SNMPTarget, oids: [OID]) async throws(PollError) -> GetResult
+    /// Walks `root`; never throws: an error ends the walk and is reported in the result with the rows so far.
+    func walk(_ target: SNMPTarget, root: OID, maxRepetitions: Int) async -> WalkResult
+}
