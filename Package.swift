@@ -15,7 +15,6 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
-        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
@@ -66,6 +65,7 @@ let package = Package(
             dependencies: [
                 "NetPollerCore",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swift6
@@ -83,14 +83,16 @@ let package = Package(
         .executableTarget(
             name: "netpoller",
             dependencies: [
-                "NetPollerAgent",
+                "NetPollerAgent", "AgentConfig", "AgentHTTP", "NetPollerCore", "Pipeline",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swift6
         ),
         .executableTarget(
             name: "netpoller-bench",
-            dependencies: ["NetPollerAgent", "NetPollerCore", "SNMPPolling", "AgentConfig"],
+            dependencies: ["NetPollerAgent", "NetPollerCore", "SNMPPolling", "AgentConfig", "Pipeline"],
             swiftSettings: swift6
         ),
         // Test kit: fakes and the lab launcher (real snmpd, snmpsim, prometheus on loopback).

@@ -1,0 +1,168 @@
+import Glibc
+import NetPollerCore
+import Synchronization
+
+/// Keeps the latest batch of every device, behind `/metrics/devices`. A sink like any other: the pipeline feeds it,
+/// HTTP reads it, and nothing ever polls on demand. Entries older than their time-to-live (3 × the device interval by
+/// default) are not served, so a dead device's last values do not look current.
+public final class LatestValueCache: Sink {
+    private struct Entry {
+        var batches: [String: SampleBatch] = [:]
+        var ttlNanos: [String: Int64] = [:]
+    }
+
+    public let name = "cache"
+    private let state = Mutex(Entry())
+    private let now: @Sendable () -> Int64
+
+    public init(now: @escaping @Sendable () -> Int64 = { WallClock.nanos() }) {
+        self.now = now
+    }
+
+    public func setTimeToLive(device: String, _ ttl: Duration) {
+        state.withLock { $0.ttlNanos[device] = ttl.components.seconds * 1_000_000_000 + ttl.components.attoseconds / 1_000_000_000 }
+    }
+
+    public func remove(device: String) {
+        state.withLock {
+            $0.batches.removeValue(forKey: device)
+            $0.ttlNanos.removeValue(forKey: device)
+        }
+    }
+
+    public func write(_ batch: SampleBatch) async -> SinkResult {
+        state.withLock { $0.batches[batch.device] = batch }
+        return .accepted
+    }
+
+    /// The fresh batches, for one device or all, sorted by device name.
+    public func latest(device: String? = nil) -> [SampleBatch] {
+        let t = now()
+        return state.withLock { s in
+            let names = device.map { [$0] } ?? Array(s.batches.keys)
+            return names.compactMap { name -> SampleBatch? in
+                guard let batch = s.batches[name] else { return nil }
+                if let ttl = s.ttlNanos[name], t - batch.timestampNanos > ttl { return nil }
+                return batch
+            }
+        }.sorted { $0.device < $1.device }
+    }
+}
+
+public enum WallClock {
+    public static func nanos() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
+    }
+}
+
+/// Prometheus text exposition of device samples, named as Prometheus' snmp_exporter names them: the metric is the MIB
+/// object name, labels are the index tags plus `device` (and the device's configured tags). Counter32/64 are typed
+/// counter, other numbers gauge; text values become an info-style gauge of value 1 with the text in a label of the
+/// metric's own name, as snmp_exporter does for DisplayString.
+public enum DeviceExposition {
+    private struct Family {
+        var type: MetricKind
+        var lines: [UInt8] = []
+    }
+
+    public static func render(_ batches: [SampleBatch], status: [DeviceStatus] = []) -> [UInt8] {
+        var families: [String: Family] = [:]
+        var order: [String] = []
+        var labels: [UInt8] = []
+        for batch in batches {
+            for sample in batch.samples {
+                labels.removeAll(keepingCapacity: true)
+                appendLabel("device", batch.device, into: &labels)
+                for tag in batch.deviceTags + sample.tags {
+                    labels.append(UInt8(ascii: ","))
+                    appendLabel(tag.key, tag.value, into: &labels)
+                }
+                for field in sample.fields {
+                    let name = metricName(field.name)
+                    if families[name] == nil {
+                        families[name] = Family(type: field.kind)
+                        order.append(name)
+                    }
+                    guard families[name]?.type == field.kind else { continue }
+                    var line = Array(name.utf8)
+                    line.append(UInt8(ascii: "{"))
+                    line.append(contentsOf: labels)
+                    switch field.value {
+                    case .text(let text):
+                        line.append(UInt8(ascii: ","))
+                        appendLabel(field.name, text, into: &line)
+                        line.append(contentsOf: "} 1\n".utf8)
+                    case .int(let v):
+                        line.append(contentsOf: "} ".utf8)
+                        LineProtocol.appendDecimal(v, into: &line)
+                        line.append(UInt8(ascii: "\n"))
+                    case .uint(let v):
+                        line.append(contentsOf: "} \(v)\n".utf8)
+                    case .double(let v):
+                        line.append(contentsOf: "} \(formatDouble(v))\n".utf8)
+                    }
+                    families[name]?.lines.append(contentsOf: line)
+                }
+            }
+        }
+        var out: [UInt8] = []
+        for name in order {
+            guard let family = families[name] else { continue }
+            out.append(contentsOf: "# TYPE \(name) \(family.type == .counter ? "counter" : "gauge")\n".utf8)
+            out.append(contentsOf: family.lines)
+        }
+        if !status.isEmpty {
+            out.append(contentsOf: "# HELP netpoller_device_up 1 if the last poll of the device returned data.\n".utf8)
+            out.append(contentsOf: "# TYPE netpoller_device_up gauge\n".utf8)
+            for device in status {
+                var line: [UInt8] = Array("netpoller_device_up{".utf8)
+                appendLabel("device", device.name, into: &line)
+                let up = device.state == .up || device.state == .degraded
+                line.append(contentsOf: "} \(up ? 1 : 0)\n".utf8)
+                out.append(contentsOf: line)
+            }
+            out.append(contentsOf: "# HELP netpoller_device_last_poll_duration_seconds Duration of the device's last poll.\n".utf8)
+            out.append(contentsOf: "# TYPE netpoller_device_last_poll_duration_seconds gauge\n".utf8)
+            for device in status {
+                guard let duration = device.lastPollDurationSeconds else { continue }
+                var line: [UInt8] = Array("netpoller_device_last_poll_duration_seconds{".utf8)
+                appendLabel("device", device.name, into: &line)
+                line.append(contentsOf: "} \(formatDouble(duration))\n".utf8)
+                out.append(contentsOf: line)
+            }
+        }
+        return out
+    }
+
+    /// A valid Prometheus metric or label name: `[a-zA-Z_][a-zA-Z0-9_]*`, other characters become `_`.
+    public static func metricName(_ name: String) -> String {
+        var out = ""
+        for (i, c) in name.unicodeScalars.enumerated() {
+            let ok = c.isASCII && (c.properties.isAlphabetic || c == "_" || (i > 0 && ("0"..."9").contains(c)))
+            out.unicodeScalars.append(ok ? c : "_")
+        }
+        return out.isEmpty ? "_" : out
+    }
+
+    static func appendLabel(_ key: String, _ value: String, into out: inout [UInt8]) {
+        out.append(contentsOf: metricName(key).utf8)
+        out.append(contentsOf: "=\"".utf8)
+        for byte in value.utf8 {
+            switch byte {
+            case UInt8(ascii: "\\"): out.append(contentsOf: "\\\\".utf8)
+            case UInt8(ascii: "\""): out.append(contentsOf: "\\\"".utf8)
+            case UInt8(ascii: "\n"): out.append(contentsOf: "\\n".utf8)
+            default: out.append(byte)
+            }
+        }
+        out.append(UInt8(ascii: "\""))
+    }
+
+    static func formatDouble(_ v: Double) -> String {
+        if v.isNaN { return "NaN" }
+        if v.isInfinite { return v > 0 ? "+Inf" : "-Inf" }
+        return v.description
+    }
+}

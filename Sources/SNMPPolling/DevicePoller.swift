@@ -1,0 +1,136 @@
+import NetPollerCore
+import Synchronization
+
+/// What one poll of one device produced.
+public struct PollOutcome: Sendable {
+    public var samples: [Sample]
+    /// Every error of this poll (a failed GET, walks that ended early), in order.
+    public var errors: [PollError]
+    /// The subset of `errors` that ended a walk early.
+    public var walkErrors: [PollError] = []
+    public var state: DeviceState
+    public var varbinds: Int
+    public var requests: Int
+    public var sysObjectID: OID?
+    public var profiles: [String]
+
+    public init(
+        samples: [Sample], errors: [PollError], walkErrors: [PollError] = [], state: DeviceState, varbinds: Int,
+        requests: Int, sysObjectID: OID?, profiles: [String]
+    ) {
+        self.samples = samples
+        self.errors = errors
+        self.walkErrors = walkErrors
+        self.state = state
+        self.varbinds = varbinds
+        self.requests = requests
+        self.sysObjectID = sysObjectID
+        self.profiles = profiles
+    }
+}
+
+/// Polls a device through an `SNMPTransport` according to its profiles. Stateless apart from a cache of compiled plans.
+public final class DevicePoller: Sendable {
+    public static let sysObjectID = OID([1, 3, 6, 1, 2, 1, 1, 2, 0])
+
+    private let transport: any SNMPTransport
+    private let profiles: [String: Profile]
+    private let userProfiles: [Profile]
+    private let defaultSet: [String]
+    private let plans = Mutex<[[String]: PollPlan]>([:])
+
+    public init(transport: any SNMPTransport, profiles: [String: Profile], userProfiles: [Profile], defaultSet: [String]) {
+        self.transport = transport
+        self.profiles = profiles
+        self.userProfiles = userProfiles
+        self.defaultSet = defaultSet
+    }
+
+    /// The compiled plan for a list of profile names (unknown names are skipped; the config validated them).
+    public func plan(for names: [String]) -> PollPlan {
+        if let plan = plans.withLock({ $0[names] }) { return plan }
+        let plan = PollPlan(profiles: names.compactMap { profiles[$0] })
+        plans.withLock { $0[names] = plan }
+        return plan
+    }
+
+    public func selectProfiles(sysObjectID: OID?) -> [String] {
+        BuiltinProfiles.select(sysObjectID: sysObjectID, userProfiles: userProfiles, defaultSet: defaultSet)
+    }
+
+    /// One poll: GET of all scalars, then each walk in turn (one request in flight per device, gentle on agents).
+    /// A timeout ends the poll early: the device is not answering and more requests would only wait.
+    public func poll(
+        _ target: SNMPTarget, explicitProfiles: [String]?, knownSysObjectID: OID?, maxRepetitions: Int
+    ) async -> PollOutcome {
+        var errors: [PollError] = []
+        var varbinds = 0
+        var requests = 0
+        var sysObjectID = knownSysObjectID
+        if explicitProfiles == nil && sysObjectID == nil {
+            do {
+                let result = try await transport.get(target, oids: [Self.sysObjectID])
+                requests += result.requests
+                varbinds += 1
+                if case .oid(let oid) = result.values.first { sysObjectID = oid }
+            } catch {
+                return PollOutcome(
+                    samples: [], errors: [error], state: .down, varbinds: 0, requests: 1, sysObjectID: nil,
+                    profiles: [])
+            }
+        }
+        let names = explicitProfiles ?? selectProfiles(sysObjectID: sysObjectID)
+        let plan = plan(for: names)
+        var scalars: [SNMPValue]?
+        var answered = false
+        if !plan.scalarOIDs.isEmpty {
+            do {
+                let result = try await transport.get(target, oids: plan.scalarOIDs)
+                scalars = result.values
+                requests += result.requests
+                varbinds += result.values.count
+                answered = true
+                if let index = plan.scalarOIDs.firstIndex(of: Self.sysObjectID), case .oid(let oid) = result.values[index] {
+                    sysObjectID = oid
+                }
+            } catch {
+                errors.append(error)
+                if error.code == .timeout || error.code == .sendFailed || error.code == .sessionFailed {
+                    return PollOutcome(
+                        samples: [], errors: errors, state: .down, varbinds: varbinds, requests: requests + 1,
+                        sysObjectID: sysObjectID, profiles: names)
+                }
+            }
+        }
+        var walkErrors: [PollError] = []
+        var walks: [WalkResult?] = []
+        walks.reserveCapacity(plan.walkRoots.count)
+        for root in plan.walkRoots {
+            if let last = errors.last, last.code == .timeout || last.code == .cancelled {
+                walks.append(nil)
+                continue
+            }
+            let result = await transport.walk(target, root: root, maxRepetitions: maxRepetitions)
+            varbinds += result.count
+            requests += result.requests
+            if result.count > 0 { answered = true }
+            if let error = result.error {
+                errors.append(error)
+                walkErrors.append(error)
+            }
+            walks.append(result)
+        }
+        let samples = plan.samples(scalars: scalars, walks: walks)
+        let state: DeviceState
+        if errors.isEmpty {
+            state = .up
+        } else if answered && !samples.isEmpty {
+            state = .degraded
+        } else {
+            state = .down
+        }
+        return PollOutcome(
+            samples: samples, errors: errors, walkErrors: walkErrors, state: state, varbinds: varbinds,
+            requests: requests, sysObjectID: sysObjectID, profiles: names)
+    }
+}

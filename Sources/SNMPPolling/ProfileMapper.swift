@@ -1,0 +1,233 @@
+import NetPollerCore
+
+/// The compiled form of a device's profiles: which OIDs to GET, which subtrees to walk, and how each answer becomes a
+/// field or tag. Built once per profile set, used every poll.
+public struct PollPlan: Sendable {
+    struct ScalarGroupPlan: Sendable {
+        var measurement: String
+        /// (field name, index into `scalarOIDs`)
+        var fields: [(String, Int)]
+        var tags: [(String, Int)]
+    }
+
+    struct ColumnPlan: Sendable {
+        var name: String
+        var isTag: Bool
+        var slot: Int
+    }
+
+    struct TablePlan: Sendable {
+        var measurement: String
+        var indexTag: String
+        var fieldCount: Int
+        var tagNames: [String]
+        var fieldNames: [String]
+        /// Per walk used by this table: the walk index, and the column lookup below its root.
+        var walks: [(walk: Int, byColumn: [UInt32: ColumnPlan], columnMode: ColumnPlan?)]
+    }
+
+    public private(set) var scalarOIDs: [OID] = []
+    public private(set) var walkRoots: [OID] = []
+    var groups: [ScalarGroupPlan] = []
+    var tables: [TablePlan] = []
+    public let profileNames: [String]
+
+    public init(profiles: [Profile]) {
+        profileNames = profiles.map(\.name)
+        var scalarIndex: [OID: Int] = [:]
+        func scalar(_ oid: OID) -> Int {
+            if let index = scalarIndex[oid] { return index }
+            scalarIndex[oid] = scalarOIDs.count
+            scalarOIDs.append(oid)
+            return scalarOIDs.count - 1
+        }
+        var walkIndex: [OID: Int] = [:]
+        func walk(_ oid: OID) -> Int {
+            if let index = walkIndex[oid] { return index }
+            walkIndex[oid] = walkRoots.count
+            walkRoots.append(oid)
+            return walkRoots.count - 1
+        }
+        for profile in profiles {
+            for group in profile.scalars {
+                groups.append(
+                    ScalarGroupPlan(
+                        measurement: group.measurement, fields: group.fields.map { ($0.name, scalar($0.oid)) },
+                        tags: group.tags.map { ($0.name, scalar($0.oid)) }))
+            }
+            for table in profile.tables {
+                var plan = TablePlan(
+                    measurement: table.measurement, indexTag: table.indexTag, fieldCount: table.fields.count,
+                    tagNames: table.indexTags.map(\.name), fieldNames: table.fields.map(\.name), walks: [])
+                let columns =
+                    table.fields.enumerated().map { ($0.element, ColumnPlan(name: $0.element.name, isTag: false, slot: $0.offset)) }
+                    + table.indexTags.enumerated().map { ($0.element, ColumnPlan(name: $0.element.name, isTag: true, slot: $0.offset)) }
+                for (spec, column) in columns {
+                    switch table.walk {
+                    case .entry:
+                        let root = OID(Array(spec.oid.components.dropLast()))
+                        let w = walk(root)
+                        let columnNumber = spec.oid.components.last ?? 0
+                        if let i = plan.walks.firstIndex(where: { $0.walk == w }) {
+                            plan.walks[i].byColumn[columnNumber] = column
+                        } else {
+                            plan.walks.append((w, [columnNumber: column], nil))
+                        }
+                    case .columns:
+                        plan.walks.append((walk(spec.oid), [:], column))
+                    }
+                }
+                tables.append(plan)
+            }
+        }
+    }
+
+    /// Builds the samples of one poll from the GET values (in `scalarOIDs` order) and the walks (in `walkRoots` order).
+    public func samples(scalars: [SNMPValue]?, walks: [WalkResult?]) -> [Sample] {
+        var samples: [Sample] = []
+        if let scalars {
+            for group in groups {
+                var fields: [Field] = []
+                fields.reserveCapacity(group.fields.count)
+                for (name, index) in group.fields {
+                    if let (value, kind) = ValueMapping.field(scalars[index]) {
+                        fields.append(Field(name: name, value: value, kind: kind))
+                    }
+                }
+                guard !fields.isEmpty else { continue }
+                var tags: [Tag] = []
+                for (name, index) in group.tags {
+                    if let text = ValueMapping.tagText(scalars[index]) { tags.append(Tag(name, text)) }
+                }
+                tags.sort { $0.key < $1.key }
+                samples.append(Sample(measurement: group.measurement, tags: tags, fields: fields))
+            }
+        }
+        for table in tables { buildRows(table, walks: walks, into: &samples) }
+        return samples
+    }
+
+    private struct Row {
+        var index: ArraySlice<UInt32>
+        var fields: [(FieldValue, MetricKind)?]
+        var tags: [String?]
+    }
+
+    private func buildRows(_ table: TablePlan, walks: [WalkResult?], into samples: inout [Sample]) {
+        var rows: [Row] = []
+        var single: [UInt32: Int] = [:]
+        var multi: [[UInt32]: Int] = [:]
+        func row(for index: ArraySlice<UInt32>) -> Int {
+            if index.count == 1, let first = index.first {
+                if let r = single[first] { return r }
+                single[first] = rows.count
+            } else {
+                let key = Array(index)
+                if let r = multi[key] { return r }
+                multi[key] = rows.count
+            }
+            rows.append(
+                Row(
+                    index: index, fields: Array(repeating: nil, count: table.fieldCount),
+                    tags: Array(repeating: nil, count: table.tagNames.count)))
+            return rows.count - 1
+        }
+        for (walkNumber, byColumn, columnMode) in table.walks {
+            guard walkNumber < walks.count, let walk = walks[walkNumber] else { continue }
+            for i in 0..<walk.count {
+                let suffix = walk.suffix(i)
+                let column: ColumnPlan
+                let index: ArraySlice<UInt32>
+                if let columnMode {
+                    column = columnMode
+                    index = suffix
+                } else {
+                    guard let first = suffix.first, let c = byColumn[first] else { continue }
+                    column = c
+                    index = suffix.dropFirst()
+                }
+                guard !index.isEmpty else { continue }
+                let r = row(for: index)
+                if column.isTag {
+                    rows[r].tags[column.slot] = ValueMapping.tagText(walk.values[i])
+                } else {
+                    rows[r].fields[column.slot] = ValueMapping.field(walk.values[i])
+                }
+            }
+        }
+        for row in rows {
+            var fields: [Field] = []
+            fields.reserveCapacity(table.fieldCount)
+            for (slot, entry) in row.fields.enumerated() {
+                if let (value, kind) = entry { fields.append(Field(name: table.fieldNames[slot], value: value, kind: kind)) }
+            }
+            guard !fields.isEmpty else { continue }
+            var tags = [Tag(table.indexTag, row.index.map(String.init).joined(separator: "."))]
+            for (slot, value) in row.tags.enumerated() {
+                if let value { tags.append(Tag(table.tagNames[slot], value)) }
+            }
+            tags.sort { $0.key < $1.key }
+            samples.append(Sample(measurement: table.measurement, tags: tags, fields: fields))
+        }
+    }
+}
+
+/// SNMP value → field value and kind, and → tag text. The one place where wire types meet the data model.
+public enum ValueMapping {
+    @inlinable
+    public static func field(_ value: SNMPValue) -> (FieldValue, MetricKind)? {
+        switch value {
+        case .integer(let v): return (.int(v), .gauge)
+        case .counter32(let v): return (.uint(UInt64(v)), .counter)
+        case .gauge32(let v): return (.uint(UInt64(v)), .gauge)
+        case .timeticks(let v): return (.uint(UInt64(v)), .gauge)
+        case .counter64(let v): return (.uint(v), .counter)
+        case .float(let v): return (.double(v), .gauge)
+        case .octets(let bytes): return (.text(text(bytes)), .info)
+        case .ipAddress(let a, let b, let c, let d): return (.text("\(a).\(b).\(c).\(d)"), .info)
+        case .oid(let oid): return (.text(oid.description), .info)
+        case .opaque(let bytes): return (.text(hex(bytes)), .info)
+        case .null, .noSuchObject, .noSuchInstance, .endOfMibView: return nil
+        }
+    }
+
+    public static func tagText(_ value: SNMPValue) -> String? {
+        switch field(value) {
+        case .some((.text(let s), _)): return s
+        case .some((.int(let v), _)): return String(v)
+        case .some((.uint(let v), _)): return String(v)
+        case .some((.double(let v), _)): return String(v)
+        case .none: return nil
+        }
+    }
+
+    /// Printable UTF-8 stays text (trailing NULs dropped); anything else becomes hex:
+    /// `aa:bb:cc:dd:ee:ff` for 6 bytes (a MAC address), `0x…` otherwise.
+    public static func text(_ bytes: [UInt8]) -> String {
+        var end = bytes.count
+        while end > 0 && bytes[end - 1] == 0 { end -= 1 }
+        let body = bytes[..<end]
+        let printable = body.allSatisfy { $0 >= 0x20 && $0 != 0x7F || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D }
+        if printable, let s = String(validating: body, as: UTF8.self) { return s }
+        return hex(bytes)
+    }
+
+    public static func hex(_ bytes: [UInt8]) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        if bytes.count == 6 {
+            var out: [UInt8] = []
+            for (i, b) in bytes.enumerated() {
+                if i > 0 { out.append(UInt8(ascii: ":")) }
+                out.append(digits[Int(b >> 4)])
+                out.append(digits[Int(b & 0xF)])
+            }
+            return String(decoding: out, as: UTF8.self)
+        }
+        var out: [UInt8] = Array("0x".utf8)
+        for b in bytes {
+            out.append(digits[Int(b >> 4)])
+            out.append(digits[Int(b & 0xF)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}

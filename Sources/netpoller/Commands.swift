@@ -1,0 +1,128 @@
+import AgentConfig
+import AgentHTTP
+import ArgumentParser
+import Foundation
+import Logging
+import NetPollerAgent
+import NetPollerCore
+import Pipeline
+import ServiceLifecycle
+
+struct ConfigOptions: ParsableArguments {
+    @Option(name: .long, help: "Config file (TOML).")
+    var config: String?
+
+    @Option(name: .customLong("config-dir"), help: "Directory of *.conf files, merged in name order after --config.")
+    var configDir: String?
+
+    /// Loads and validates; on any problem prints every one of them and exits 78.
+    func load() throws -> AgentConfiguration {
+        let fallback = (config == nil && configDir == nil) ? "/etc/netpoller/agent.conf" : config
+        do {
+            let files = try ConfigLoader.files(config: fallback, configDirectory: configDir)
+            return try ConfigLoader.load(files: files)
+        } catch {
+            FileHandle.standardError.write(Data("netpoller: configuration error\n\(error.description)\n".utf8))
+            throw ExitCode(ConfigError.exitCode)
+        }
+    }
+}
+
+func makeLogger(_ config: AgentConfiguration) -> Logger {
+    let level = Logger.Level(rawValue: config.log.level) ?? .info
+    let format: AgentLogHandler.Format = config.log.format == .json ? .json : .logfmt
+    LoggingSystem.bootstrap { label in AgentLogHandler(label: label, level: level, format: format) }
+    return Logger(label: "netpoller")
+}
+
+@main
+struct NetPollerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "netpoller",
+        abstract: "Polls network devices over SNMP and serves their metrics.",
+        subcommands: [Run.self, Check.self, Once.self, Version.self],
+        defaultSubcommand: Run.self)
+}
+
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the agent (default).")
+    @OptionGroup var options: ConfigOptions
+
+    func run() async throws {
+        let config = try options.load()
+        let logger = makeLogger(config)
+        logger.info(
+            "config loaded",
+            metadata: .keys([.phase: "config", .config: "\(config.files.joined(separator: ","))",
+                .devices: "\(config.devices.count)"]))
+        let agent = Agent(config: config, logger: logger)
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: agent)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        do {
+            try await group.run()
+        } catch let error as ListenCheck.Failure {
+            logger.critical("\(error.description)", metadata: .keys([.listen: "\(error.address)"]))
+            FileHandle.standardError.write(Data("netpoller: \(error.description)\n".utf8))
+            throw ExitCode(69)
+        }
+    }
+}
+
+struct Check: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Validate the config and print a summary (exit 0, or 78 with every problem).")
+    @OptionGroup var options: ConfigOptions
+
+    func run() async throws {
+        let config = try options.load()
+        print("config ok: \(config.files.joined(separator: ", "))")
+        print("agent: \(config.agent.name), interval \(config.agent.interval), max_in_flight \(config.agent.maxInFlight)")
+        print("http: \(config.http.listen)")
+        print("devices: \(config.devices.count)")
+        for device in config.devices {
+            let profiles = device.profiles?.joined(separator: ",") ?? "auto (by sysObjectID)"
+            print("  \(device.name) \(device.address) snmp=\(device.credential) every \(device.interval) profiles=\(profiles)")
+        }
+        print("profiles: \(config.allProfiles.keys.sorted().joined(separator: ", "))")
+        let sinks = ["cache (/metrics/devices)"] + config.outputs.stdout.map { "stdout \($0.name) (\($0.format.rawValue))" }
+        print("sinks: \(sinks.joined(separator: ", "))")
+    }
+}
+
+struct Once: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Poll every device (or one) once and print the samples; exit 1 if any device failed.")
+    @OptionGroup var options: ConfigOptions
+
+    @Option(help: "Poll only this device.")
+    var device: String?
+
+    @Option(help: "Output format: influx (line protocol) or json.")
+    var format: String = "influx"
+
+    func run() async throws {
+        var config = try options.load()
+        config.outputs.stdout = []
+        guard let sinkFormat: StdoutSink.Format = format == "influx" ? .influx : format == "json" ? .json : nil else {
+            throw ValidationError("--format must be influx or json")
+        }
+        if let device, !config.devices.contains(where: { $0.name == device }) {
+            FileHandle.standardError.write(Data("netpoller: no device named \"\(device)\" in the config\n".utf8))
+            throw ExitCode(ConfigError.exitCode)
+        }
+        let logger = makeLogger(config)
+        let agent = Agent(config: config, logger: logger)
+        let failed = await agent.pollOnce(only: device, sink: StdoutSink(format: sinkFormat))
+        for status in agent.deviceStatuses() where status.lastError != nil {
+            FileHandle.standardError.write(
+                Data("netpoller: \(status.name): \(status.state.rawValue): \(status.lastError ?? "")\n".utf8))
+        }
+        if failed > 0 { throw ExitCode(1) }
+    }
+}
+
+struct Version: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print the version.")
+    func run() { print("netpoller \(SelfMetrics.version)") }
+}
