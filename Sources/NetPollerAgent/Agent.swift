@@ -55,7 +55,12 @@ public final class Agent: Service {
 
     public func run() async throws {
         let listen = config.http.listen
-        try ListenCheck.check(host: listen.host, port: listen.port)
+        do {
+            try ListenCheck.check(host: listen.host, port: listen.port)
+        } catch {
+            await engine.shutdown()
+            throw error
+        }
         logger.info("snmp io thread started", metadata: .keys([.phase: "io"]))
         let runnerTask = Task { await runner.run() }
         logger.info("sinks started", metadata: .keys([.phase: "sinks", .sink: "\(runner.status.map(\.name))"]))
@@ -72,7 +77,11 @@ public final class Agent: Service {
         let app = AgentHTTPServer.application(
             host: listen.host, port: listen.port, handlers: handlers(), logger: logger,
             onRunning: { port in started.continuation.yield(port) })
-        let httpTask = Task.detached { try await app.run() }
+        // The HTTP server runs in its own service group, outside this service's graceful-shutdown context, so it keeps
+        // answering (/ready says 503) while the agent drains; it is stopped last.
+        let httpGroup = ServiceGroup(
+            configuration: .init(services: [.init(service: app)], gracefulShutdownSignals: [], logger: logger))
+        let httpTask = Task.detached { try await httpGroup.run() }
         var iterator = started.stream.makeAsyncIterator()
         _ = await iterator.next()
         readyFlag.store(true, ordering: .releasing)
@@ -111,7 +120,7 @@ public final class Agent: Service {
         queue.close()
         await runnerTask.value
         logger.info("shutdown: queue flushed to the sinks", metadata: .keys([.phase: "shutdown"]))
-        httpTask.cancel()
+        await httpGroup.triggerGracefulShutdown()
         _ = try? await httpTask.value
         logger.info("stopped", metadata: .keys([.phase: "stopped"]))
     }

@@ -179,7 +179,11 @@ final class IOLoop {
 /// One-time library set-up, on the I/O thread before any session.
 enum SNMPLibrary {
     static func initialize(persistentDirectory: String) {
+        // Pre-create what init_snmp would otherwise create (and announce on stderr), inside our own directory.
+        mkdir(persistentDirectory, 0o700)
+        mkdir(persistentDirectory + "/cert_indexes", 0o700)
         setenv("SNMP_PERSISTENT_DIR", persistentDirectory, 1)
+        netsnmp_ds_set_string(NETSNMP_DS_LIBRARY_ID, NETSNMP_DS_LIB_PERSISTENT_DIR, persistentDirectory)
         setenv("MIBS", "", 1)
         setenv("MIBDIRS", "", 1)
         netsnmp_ds_set_boolean(NETSNMP_DS_LIBRARY_ID, NETSNMP_DS_LIB_DONT_PERSIST_STATE, 1)

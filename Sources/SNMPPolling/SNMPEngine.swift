@@ -34,7 +34,7 @@ public final class SNMPEngine: SNMPTransport {
         counters = EngineCounters(metrics: metrics)
         self.maxGetOIDs = maxGetOIDs
         heartbeat.store(Self.monotonicNanos(), ordering: .relaxed)
-        let directory = persistentDirectory ?? NSTemporaryDirectory()
+        let directory = persistentDirectory ?? (NSTemporaryDirectory() + "netpoller-snmp-\(getuid())")
         let thread = Thread { [self] in
             IOLoop.runThread(engine: self, persistentDirectory: directory)
         }
