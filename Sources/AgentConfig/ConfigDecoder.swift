@@ -217,11 +217,15 @@ struct ConfigDecoder {
         var host = text
         var port = defaultPort
         if text.hasPrefix("[") {
-            guard let close = text.firstIndex(of: "]") else { return .failure(AddressError("missing \"]\" after an IPv6 address")) }
+            guard let close = text.firstIndex(of: "]") else {
+                return .failure(AddressError("missing \"]\" after an IPv6 address"))
+            }
             host = String(text[text.index(after: text.startIndex)..<close])
             let rest = text[text.index(after: close)...]
             if !rest.isEmpty {
-                guard rest.hasPrefix(":"), let p = Int(rest.dropFirst()) else { return .failure(AddressError("bad port after \"]\"")) }
+                guard rest.hasPrefix(":"), let p = Int(rest.dropFirst()) else {
+                    return .failure(AddressError("bad port after \"]\""))
+                }
                 port = p
             }
         } else if text.filter({ $0 == ":" }).count == 1, let colon = text.firstIndex(of: ":") {
@@ -231,15 +235,21 @@ struct ConfigDecoder {
             }
             port = p
         }
-        guard (1...65535).contains(port) else { return .failure(AddressError("port \(port) is out of range (1…65535)")) }
+        guard (1...65535).contains(port) else {
+            return .failure(AddressError("port \(port) is out of range (1…65535)"))
+        }
         if host.contains(":") {
             var buffer = in6_addr()
-            guard inet_pton(AF_INET6, host, &buffer) == 1 else { return .failure(AddressError("\"\(host)\" is not an IPv6 address")) }
+            guard inet_pton(AF_INET6, host, &buffer) == 1 else {
+                return .failure(AddressError("\"\(host)\" is not an IPv6 address"))
+            }
             return .success(HostAddress(host: host, port: port, family: .ipv6))
         }
         var v4 = in_addr()
         if inet_pton(AF_INET, host, &v4) == 1 { return .success(HostAddress(host: host, port: port, family: .ipv4)) }
-        if host.allSatisfy({ $0.isNumber || $0 == "." }) { return .failure(AddressError("\"\(host)\" is not an IPv4 address")) }
+        if host.allSatisfy({ $0.isNumber || $0 == "." }) {
+            return .failure(AddressError("\"\(host)\" is not an IPv4 address"))
+        }
         let labels = host.split(separator: ".", omittingEmptySubsequences: false)
         let validName =
             !host.isEmpty && host.count <= 253

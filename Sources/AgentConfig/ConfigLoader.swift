@@ -106,8 +106,10 @@ extension ConfigDecoder {
         guard
             let node = table(
                 node, "agent",
-                allowed: ["name", "interval", "timeout", "retries", "max_in_flight", "max_repetitions",
-                    "shutdown_timeout", "state_dir", "queue_capacity", "default_profiles"])
+                allowed: [
+                    "name", "interval", "timeout", "retries", "max_in_flight", "max_repetitions",
+                    "shutdown_timeout", "state_dir", "queue_capacity", "default_profiles",
+                ])
         else { return settings }
         if let v = string(node["name"], "agent.name") {
             if v.isEmpty { problem(node["name"], "agent.name", "must not be empty") } else { settings.name = v }
@@ -135,7 +137,9 @@ extension ConfigDecoder {
         case .success(let address) where address.family != .dns || address.host == "localhost":
             return HTTPSettings(listen: address)
         case .success:
-            problem(node?["listen"], "http.listen", "\"\(listenText)\" must be an IP address and port (e.g. 127.0.0.1:9271)")
+            problem(
+                node?["listen"], "http.listen", "\"\(listenText)\" must be an IP address and port (e.g. 127.0.0.1:9271)"
+            )
         case .failure(let error):
             problem(node?["listen"], "http.listen", "\"\(listenText)\": \(error.reason) (example: 127.0.0.1:9271)")
         }
@@ -150,7 +154,8 @@ extension ConfigDecoder {
             if levels.contains(v) {
                 settings.level = v
             } else {
-                problem(node["level"], "log.level", "\"\(v)\" is not a level (one of: \(levels.joined(separator: ", ")))")
+                problem(
+                    node["level"], "log.level", "\"\(v)\" is not a level (one of: \(levels.joined(separator: ", ")))")
             }
         }
         if let v = string(node["format"], "log.format") {
@@ -206,8 +211,10 @@ extension ConfigDecoder {
             guard
                 let entry = table(
                     entry, path,
-                    allowed: ["name", "address", "snmp", "profiles", "interval", "timeout", "retries",
-                        "max_repetitions", "tags"])
+                    allowed: [
+                        "name", "address", "snmp", "profiles", "interval", "timeout", "retries",
+                        "max_repetitions", "tags",
+                    ])
             else { continue }
             let name = string(entry["name"], "\(path).name")
             if entry["name"] == nil { problem(entry, "\(path).name", "missing (every device needs a unique name)") }
@@ -226,7 +233,9 @@ extension ConfigDecoder {
                 switch Self.parseAddress(text, defaultPort: ConfigLoader.defaultPort) {
                 case .success(let a): address = a
                 case .failure(let error):
-                    problem(entry["address"], "\(path).address", "\(error.reason) (examples: 192.0.2.1, [2001:db8::1]:161, r1.example.net)")
+                    problem(
+                        entry["address"], "\(path).address",
+                        "\(error.reason) (examples: 192.0.2.1, [2001:db8::1]:161, r1.example.net)")
                 }
             } else if entry["address"] == nil {
                 problem(entry, "\(path).address", "missing (host or host:port)")
@@ -234,7 +243,8 @@ extension ConfigDecoder {
             let credentialName = string(entry["snmp"], "\(path).snmp") ?? "default"
             if credentials[credentialName] == nil {
                 let known = credentials.keys.sorted()
-                let hint = known.isEmpty
+                let hint =
+                    known.isEmpty
                     ? "define [credentials.snmp.\(credentialName)]"
                     : "known: \(known.joined(separator: ", "))"
                 problem(

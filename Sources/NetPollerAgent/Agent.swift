@@ -97,7 +97,9 @@ public final class Agent: Service {
         let timeout = config.agent.shutdownTimeout
         let engine = self.engine
         let abandoned = await withTaskGroup(of: Bool.self) { group in
-            group.addTask { await schedulerTask.value; return false }
+            group.addTask {
+                await schedulerTask.value; return false
+            }
             group.addTask {
                 do {
                     try await Task.sleep(for: timeout)
@@ -115,7 +117,8 @@ public final class Agent: Service {
         }
         await engine.shutdown()
         logger.info(
-            abandoned ? "shutdown: in-flight polls abandoned at shutdown_timeout" : "shutdown: in-flight polls finished",
+            abandoned
+                ? "shutdown: in-flight polls abandoned at shutdown_timeout" : "shutdown: in-flight polls finished",
             metadata: .keys([.phase: "shutdown"]))
         queue.close()
         await runnerTask.value

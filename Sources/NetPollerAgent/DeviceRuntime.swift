@@ -29,7 +29,11 @@ final class DeviceRuntime: Sendable {
         set { state.withLock { $0.sysObjectID = newValue } }
     }
 
-    func nextSequence() -> UInt64 { state.withLock { $0.sequence += 1; return $0.sequence } }
+    func nextSequence() -> UInt64 {
+        state.withLock {
+            $0.sequence += 1; return $0.sequence
+        }
+    }
 
     /// The numeric target; DNS names are resolved on a thread of their own (getaddrinfo blocks).
     func target() async throws(PollError) -> SNMPTarget {

@@ -18,8 +18,10 @@ public enum BuiltinProfiles {
                 measurement: "system",
                 fields: columns(
                     "1.3.6.1.2.1.1",
-                    [(1, "sysDescr"), (2, "sysObjectID"), (3, "sysUpTime"), (4, "sysContact"), (5, "sysName"),
-                        (6, "sysLocation")]
+                    [
+                        (1, "sysDescr"), (2, "sysObjectID"), (3, "sysUpTime"), (4, "sysContact"), (5, "sysName"),
+                        (6, "sysLocation"),
+                    ]
                 ).map { FieldSpec($0.name, $0.oid.appending(0)) })
         ],
         builtIn: true)
@@ -35,19 +37,23 @@ public enum BuiltinProfiles {
                 measurement: "interface",
                 fields: columns(
                     ifEntry,
-                    [(3, "ifType"), (4, "ifMtu"), (5, "ifSpeed"), (6, "ifPhysAddress"), (7, "ifAdminStatus"),
+                    [
+                        (3, "ifType"), (4, "ifMtu"), (5, "ifSpeed"), (6, "ifPhysAddress"), (7, "ifAdminStatus"),
                         (8, "ifOperStatus"), (9, "ifLastChange"), (10, "ifInOctets"), (11, "ifInUcastPkts"),
                         (12, "ifInNUcastPkts"), (13, "ifInDiscards"), (14, "ifInErrors"), (15, "ifInUnknownProtos"),
                         (16, "ifOutOctets"), (17, "ifOutUcastPkts"), (18, "ifOutNUcastPkts"), (19, "ifOutDiscards"),
-                        (20, "ifOutErrors"), (21, "ifOutQLen"), (22, "ifSpecific")])
+                        (20, "ifOutErrors"), (21, "ifOutQLen"), (22, "ifSpecific"),
+                    ])
                     + columns(
                         ifXEntry,
-                        [(2, "ifInMulticastPkts"), (3, "ifInBroadcastPkts"), (4, "ifOutMulticastPkts"),
+                        [
+                            (2, "ifInMulticastPkts"), (3, "ifInBroadcastPkts"), (4, "ifOutMulticastPkts"),
                             (5, "ifOutBroadcastPkts"), (6, "ifHCInOctets"), (7, "ifHCInUcastPkts"),
                             (8, "ifHCInMulticastPkts"), (9, "ifHCInBroadcastPkts"), (10, "ifHCOutOctets"),
                             (11, "ifHCOutUcastPkts"), (12, "ifHCOutMulticastPkts"), (13, "ifHCOutBroadcastPkts"),
                             (14, "ifLinkUpDownTrapEnable"), (15, "ifHighSpeed"), (16, "ifPromiscuousMode"),
-                            (17, "ifConnectorPresent"), (19, "ifCounterDiscontinuityTime")]),
+                            (17, "ifConnectorPresent"), (19, "ifCounterDiscontinuityTime"),
+                        ]),
                 indexTags: columns(ifEntry, [(2, "ifDescr")]) + columns(ifXEntry, [(1, "ifName"), (18, "ifAlias")]),
                 indexTag: "ifIndex")
         ],
@@ -74,8 +80,10 @@ public enum BuiltinProfiles {
                 measurement: "hr_storage",
                 fields: columns(
                     "1.3.6.1.2.1.25.2.3.1",
-                    [(2, "hrStorageType"), (4, "hrStorageAllocationUnits"), (5, "hrStorageSize"),
-                        (6, "hrStorageUsed"), (7, "hrStorageAllocationFailures")]),
+                    [
+                        (2, "hrStorageType"), (4, "hrStorageAllocationUnits"), (5, "hrStorageSize"),
+                        (6, "hrStorageUsed"), (7, "hrStorageAllocationFailures"),
+                    ]),
                 indexTags: [FieldSpec("hrStorageDescr", oid("1.3.6.1.2.1.25.2.3.1.3"))],
                 indexTag: "hrStorageIndex"),
         ],
@@ -89,16 +97,20 @@ public enum BuiltinProfiles {
                 measurement: "ucd_memory",
                 fields: columns(
                     "1.3.6.1.4.1.2021.4",
-                    [(3, "memTotalSwap"), (4, "memAvailSwap"), (5, "memTotalReal"), (6, "memAvailReal"),
+                    [
+                        (3, "memTotalSwap"), (4, "memAvailSwap"), (5, "memTotalReal"), (6, "memAvailReal"),
                         (11, "memTotalFree"), (12, "memMinimumSwap"), (13, "memShared"), (14, "memBuffer"),
-                        (15, "memCached")]
+                        (15, "memCached"),
+                    ]
                 ).map { FieldSpec($0.name, $0.oid.appending(0)) }),
             ScalarGroup(
                 measurement: "ucd_cpu",
                 fields: columns(
                     "1.3.6.1.4.1.2021.11",
-                    [(50, "ssCpuRawUser"), (51, "ssCpuRawNice"), (52, "ssCpuRawSystem"), (53, "ssCpuRawIdle"),
-                        (54, "ssCpuRawWait"), (56, "ssCpuRawInterrupt"), (61, "ssCpuRawSoftIRQ")]
+                    [
+                        (50, "ssCpuRawUser"), (51, "ssCpuRawNice"), (52, "ssCpuRawSystem"), (53, "ssCpuRawIdle"),
+                        (54, "ssCpuRawWait"), (56, "ssCpuRawInterrupt"), (61, "ssCpuRawSoftIRQ"),
+                    ]
                 ).map { FieldSpec($0.name, $0.oid.appending(0)) }),
         ],
         tables: [

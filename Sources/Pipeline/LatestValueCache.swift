@@ -20,7 +20,9 @@ public final class LatestValueCache: Sink {
     }
 
     public func setTimeToLive(device: String, _ ttl: Duration) {
-        state.withLock { $0.ttlNanos[device] = ttl.components.seconds * 1_000_000_000 + ttl.components.attoseconds / 1_000_000_000 }
+        state.withLock {
+            $0.ttlNanos[device] = ttl.components.seconds * 1_000_000_000 + ttl.components.attoseconds / 1_000_000_000
+        }
     }
 
     public func remove(device: String) {
@@ -123,7 +125,9 @@ public enum DeviceExposition {
                 line.append(contentsOf: "} \(up ? 1 : 0)\n".utf8)
                 out.append(contentsOf: line)
             }
-            out.append(contentsOf: "# HELP netpoller_device_last_poll_duration_seconds Duration of the device's last poll.\n".utf8)
+            out.append(
+                contentsOf: "# HELP netpoller_device_last_poll_duration_seconds Duration of the device's last poll.\n"
+                    .utf8)
             out.append(contentsOf: "# TYPE netpoller_device_last_poll_duration_seconds gauge\n".utf8)
             for device in status {
                 guard let duration = device.lastPollDurationSeconds else { continue }

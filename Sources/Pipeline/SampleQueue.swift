@@ -31,7 +31,8 @@ public final class SampleQueue: Sendable {
     /// Adds a batch; returns the number of samples dropped to make room.
     @discardableResult
     public func push(_ batch: SampleBatch) -> Int {
-        let (waiter, droppedSamples, total) = state.withLock { s -> (CheckedContinuation<SampleBatch?, Never>?, Int, Int) in
+        let (waiter, droppedSamples, total) = state.withLock {
+            s -> (CheckedContinuation<SampleBatch?, Never>?, Int, Int) in
             guard !s.closed else { return (nil, batch.count, s.samples) }
             if let waiter = s.waiter {
                 s.waiter = nil

@@ -39,7 +39,9 @@ public final class DevicePoller: Sendable {
     private let defaultSet: [String]
     private let plans = Mutex<[[String]: PollPlan]>([:])
 
-    public init(transport: any SNMPTransport, profiles: [String: Profile], userProfiles: [Profile], defaultSet: [String]) {
+    public init(
+        transport: any SNMPTransport, profiles: [String: Profile], userProfiles: [Profile], defaultSet: [String]
+    ) {
         self.transport = transport
         self.profiles = profiles
         self.userProfiles = userProfiles
@@ -90,7 +92,9 @@ public final class DevicePoller: Sendable {
                 requests += result.requests
                 varbinds += result.values.count
                 answered = true
-                if let index = plan.scalarOIDs.firstIndex(of: Self.sysObjectID), case .oid(let oid) = result.values[index] {
+                if let index = plan.scalarOIDs.firstIndex(of: Self.sysObjectID),
+                    case .oid(let oid) = result.values[index]
+                {
                     sysObjectID = oid
                 }
             } catch {

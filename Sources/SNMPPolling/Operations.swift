@@ -33,7 +33,8 @@ final class GetOperation: Operation, @unchecked Sendable {
     private var requests = 0
     private var completion: ((Result<GetResult, PollError>) -> Void)?
 
-    init(target: SNMPTarget, oids: [OID], maxPerPDU: Int, completion: @escaping (Result<GetResult, PollError>) -> Void) {
+    init(target: SNMPTarget, oids: [OID], maxPerPDU: Int, completion: @escaping (Result<GetResult, PollError>) -> Void)
+    {
         self.oids = oids
         self.values = Array(repeating: .noSuchObject, count: oids.count)
         let indices = Array(oids.indices)

@@ -60,8 +60,12 @@ public struct PollPlan: Sendable {
                     measurement: table.measurement, indexTag: table.indexTag, fieldCount: table.fields.count,
                     tagNames: table.indexTags.map(\.name), fieldNames: table.fields.map(\.name), walks: [])
                 let columns =
-                    table.fields.enumerated().map { ($0.element, ColumnPlan(name: $0.element.name, isTag: false, slot: $0.offset)) }
-                    + table.indexTags.enumerated().map { ($0.element, ColumnPlan(name: $0.element.name, isTag: true, slot: $0.offset)) }
+                    table.fields.enumerated().map {
+                        ($0.element, ColumnPlan(name: $0.element.name, isTag: false, slot: $0.offset))
+                    }
+                    + table.indexTags.enumerated().map {
+                        ($0.element, ColumnPlan(name: $0.element.name, isTag: true, slot: $0.offset))
+                    }
                 for (spec, column) in columns {
                     switch table.walk {
                     case .entry:
@@ -159,7 +163,9 @@ public struct PollPlan: Sendable {
             var fields: [Field] = []
             fields.reserveCapacity(table.fieldCount)
             for (slot, entry) in row.fields.enumerated() {
-                if let (value, kind) = entry { fields.append(Field(name: table.fieldNames[slot], value: value, kind: kind)) }
+                if let (value, kind) = entry {
+                    fields.append(Field(name: table.fieldNames[slot], value: value, kind: kind))
+                }
             }
             guard !fields.isEmpty else { continue }
             var tags = [Tag(table.indexTag, row.index.map(String.init).joined(separator: "."))]

@@ -52,14 +52,18 @@ public final class SNMPEngine: SNMPTransport {
 
     public func get(_ target: SNMPTarget, oids: [OID]) async throws(PollError) -> GetResult {
         let result: Result<GetResult, PollError> = await withCheckedContinuation { continuation in
-            submit(GetOperation(target: target, oids: oids, maxPerPDU: maxGetOIDs) { continuation.resume(returning: $0) })
+            submit(
+                GetOperation(target: target, oids: oids, maxPerPDU: maxGetOIDs) { continuation.resume(returning: $0) })
         }
         return try result.get()
     }
 
     public func walk(_ target: SNMPTarget, root: OID, maxRepetitions: Int) async -> WalkResult {
         await withCheckedContinuation { continuation in
-            submit(WalkOperation(target: target, root: root, maxRepetitions: maxRepetitions) { continuation.resume(returning: $0) })
+            submit(
+                WalkOperation(target: target, root: root, maxRepetitions: maxRepetitions) {
+                    continuation.resume(returning: $0)
+                })
         }
     }
 

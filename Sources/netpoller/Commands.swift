@@ -53,8 +53,10 @@ struct Run: AsyncParsableCommand {
         let logger = makeLogger(config)
         logger.info(
             "config loaded",
-            metadata: .keys([.phase: "config", .config: "\(config.files.joined(separator: ","))",
-                .devices: "\(config.devices.count)"]))
+            metadata: .keys([
+                .phase: "config", .config: "\(config.files.joined(separator: ","))",
+                .devices: "\(config.devices.count)",
+            ]))
         let agent = Agent(config: config, logger: logger)
         let group = ServiceGroup(
             configuration: .init(
@@ -77,15 +79,19 @@ struct Check: AsyncParsableCommand {
     func run() async throws {
         let config = try options.load()
         print("config ok: \(config.files.joined(separator: ", "))")
-        print("agent: \(config.agent.name), interval \(config.agent.interval), max_in_flight \(config.agent.maxInFlight)")
+        print(
+            "agent: \(config.agent.name), interval \(config.agent.interval), max_in_flight \(config.agent.maxInFlight)")
         print("http: \(config.http.listen)")
         print("devices: \(config.devices.count)")
         for device in config.devices {
             let profiles = device.profiles?.joined(separator: ",") ?? "auto (by sysObjectID)"
-            print("  \(device.name) \(device.address) snmp=\(device.credential) every \(device.interval) profiles=\(profiles)")
+            print(
+                "  \(device.name) \(device.address) snmp=\(device.credential) every \(device.interval) profiles=\(profiles)"
+            )
         }
         print("profiles: \(config.allProfiles.keys.sorted().joined(separator: ", "))")
-        let sinks = ["cache (/metrics/devices)"] + config.outputs.stdout.map { "stdout \($0.name) (\($0.format.rawValue))" }
+        let sinks =
+            ["cache (/metrics/devices)"] + config.outputs.stdout.map { "stdout \($0.name) (\($0.format.rawValue))" }
         print("sinks: \(sinks.joined(separator: ", "))")
     }
 }

@@ -1,0 +1,33 @@
+# The two commands of the quick start: `make run` and `make test`.
+SWIFT ?= swift
+SHELL := /bin/bash
+
+.PHONY: deps build release run test lint unit bench clean
+
+deps:
+	@bash scripts/install-deps.sh
+
+build: deps
+	$(SWIFT) build
+
+release: deps
+	$(SWIFT) build -c release
+
+## Start the local lab (snmpd + snmpsim under ./.lab) and the agent on it, in the foreground.
+run: release
+	@bash scripts/run-lab.sh
+
+lint:
+	$(SWIFT) format lint --strict --recursive Package.swift Sources Tests
+
+## Lint, build, then every test: unit tests and integration tests against real snmpd, snmpsim and Prometheus.
+test: deps lint
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --no-parallel 2>&1 | tee .build/test.log; exit $${PIPESTATUS[0]}
+
+## The polling benchmark: 64 devices x 48 interfaces on snmpd in a private network namespace.
+bench: release
+	@bash scripts/bench.sh
+
+clean:
+	rm -rf .build .lab
