@@ -98,7 +98,7 @@ let package = Package(
         // Test kit: fakes and the lab launcher (real snmpd, snmpsim, prometheus on loopback).
         .target(
             name: "NetPollerTesting",
-            dependencies: ["NetPollerCore", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["NetPollerCore", "SNMPPolling", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swift6
         ),
         .testTarget(

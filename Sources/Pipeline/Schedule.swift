@@ -43,7 +43,10 @@ public struct Schedule: Sendable, Equatable {
             hash ^= UInt64(byte)
             hash &*= 0x100_0000_01b3
         }
-        return hash
+        // splitmix64 finaliser: similar names (sw-001, sw-002…) must land far apart.
+        hash = (hash ^ (hash >> 30)) &* 0xbf58_476d_1ce4_e5b9
+        hash = (hash ^ (hash >> 27)) &* 0x94d0_49bb_1331_11eb
+        return hash ^ (hash >> 31)
     }
 }
 

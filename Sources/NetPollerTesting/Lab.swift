@@ -1,0 +1,230 @@
+import Foundation
+
+/// A real server started for a test on loopback, under a temporary directory; stopped by `stop()` or at deinit.
+public final class LabProcess: @unchecked Sendable {
+    // Safe: `process` is set once in init and only read afterwards; Foundation's Process is thread-safe for terminate.
+    public let process: Process
+    public let port: Int
+    public let directory: URL
+
+    init(process: Process, port: Int, directory: URL) {
+        self.process = process
+        self.port = port
+        self.directory = directory
+    }
+
+    public func stop() {
+        if process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+        }
+    }
+
+    deinit { stop() }
+}
+
+public enum LabError: Error, CustomStringConvertible {
+    case notFound(String)
+    case didNotStart(String)
+
+    public var description: String {
+        switch self {
+        case .notFound(let what): return "\(what) is not installed (run `make deps`)"
+        case .didNotStart(let what): return "\(what) did not start"
+        }
+    }
+}
+
+/// Starts real snmpd, snmpsim and Prometheus on free loopback ports. Used by the integration tests.
+public enum Lab {
+    /// The repository root (two levels above this file's directory).
+    public static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+
+    public static func temporaryDirectory(_ name: String) throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "netpoller-\(name)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        try? FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: url.path)
+        return url
+    }
+
+    /// A port that was free a moment ago (bound to 127.0.0.1 and released).
+    public static func freePort(udp: Bool = false) -> Int {
+        let fd = socket(AF_INET, Int32(udp ? SOCK_DGRAM.rawValue : SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = 0
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { p -> Int32 in
+                _ = bind(fd, p, len)
+                return getsockname(fd, p, &len)
+            }
+        }
+        return Int(UInt16(bigEndian: addr.sin_port))
+    }
+
+    public static func which(_ name: String, _ candidates: [String] = []) -> String? {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+        for dir in candidates + path.split(separator: ":").map(String.init) {
+            let full = dir.hasSuffix(name) ? dir : "\(dir)/\(name)"
+            if FileManager.default.isExecutableFile(atPath: full) { return full }
+        }
+        return nil
+    }
+
+    @discardableResult
+    public static func launch(
+        _ executable: String, _ arguments: [String], environment: [String: String] = [:], log: URL
+    ) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        for (k, v) in environment { env[k] = v }
+        process.environment = env
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: log)
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        return process
+    }
+
+    /// Waits until `snmpget` gets an answer from the agent.
+    public static func waitForSNMP(port: Int, community: String, seconds: Double = 20) async throws {
+        guard let snmpget = which("snmpget") else { throw LabError.notFound("snmpget") }
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: snmpget)
+            p.arguments = ["-v2c", "-c", community, "-t", "0.3", "-r", "0", "127.0.0.1:\(port)", "1.3.6.1.2.1.1.2.0"]
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            p.waitUntilExit()
+            if p.terminationStatus == 0 { return }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        throw LabError.didNotStart("SNMP agent on 127.0.0.1:\(port)")
+    }
+
+    /// snmpd serving this host's real MIBs, plus `extraConfig` lines (e.g. a `pass` script playing a buggy device).
+    public static func startSnmpd(community: String = "public", extraConfig: String = "") async throws -> LabProcess {
+        guard let snmpd = which("snmpd", ["/usr/sbin/snmpd"]) else { throw LabError.notFound("snmpd") }
+        let dir = try temporaryDirectory("snmpd")
+        let port = freePort(udp: true)
+        let config = """
+            agentaddress udp:127.0.0.1:\(port)
+            rocommunity \(community) 127.0.0.1
+            [snmp] serverRecvBuf 4194304
+            \(extraConfig)
+            """
+        try config.write(to: dir.appendingPathComponent("snmpd.conf"), atomically: true, encoding: .utf8)
+        let process = try launch(
+            snmpd, ["-C", "-c", dir.appendingPathComponent("snmpd.conf").path, "-f", "-Lo"],
+            environment: ["SNMP_PERSISTENT_DIR": dir.path], log: dir.appendingPathComponent("snmpd.log"))
+        let lab = LabProcess(process: process, port: port, directory: dir)
+        try await waitForSNMP(port: port, community: community)
+        return lab
+    }
+
+    /// snmpsim serving the named recordings shipped with snmpsim (each recording's name is its community).
+    public static func startSnmpsim(recordings: [String]) async throws -> LabProcess {
+        guard let responder = which("snmpsim-command-responder") else {
+            throw LabError.notFound("snmpsim-command-responder")
+        }
+        let dir = try temporaryDirectory("snmpsim")
+        let data = dir.appendingPathComponent("data")
+        try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true)
+        let probe = Process()
+        probe.executableURL = URL(fileURLWithPath: which("python3") ?? "/usr/bin/python3")
+        probe.arguments = ["-c", "import snmpsim,os; print(os.path.dirname(snmpsim.__file__))"]
+        let pipe = Pipe()
+        probe.standardOutput = pipe
+        try probe.run()
+        probe.waitUntilExit()
+        let base = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        for name in recordings {
+            try FileManager.default.copyItem(
+                atPath: "\(base)/data/recorded/\(name).snmprec", toPath: data.appendingPathComponent("\(name).snmprec").path)
+        }
+        let port = freePort(udp: true)
+        let user = String(cString: getpwuid(getuid()).pointee.pw_name)
+        let group = String(cString: getgrgid(getgid()).pointee.gr_name)
+        let process = try launch(
+            responder,
+            ["--data-dir=\(data.path)", "--agent-udpv4-endpoint=127.0.0.1:\(port)",
+                "--cache-dir=\(dir.appendingPathComponent("cache").path)", "--process-user=\(user)",
+                "--process-group=\(group)"],
+            environment: ["SNMPSIM_ALLOW_ROOT": "true"], log: dir.appendingPathComponent("snmpsim.log"))
+        let lab = LabProcess(process: process, port: port, directory: dir)
+        try await waitForSNMP(port: port, community: recordings[0], seconds: 40)
+        return lab
+    }
+
+    /// A throwaway Prometheus server scraping `targets` (host:port) every second.
+    public static func startPrometheus(scraping targets: [String], metricsPath: String = "/metrics") async throws
+        -> LabProcess
+    {
+        guard let prometheus = which("prometheus") else { throw LabError.notFound("prometheus") }
+        let dir = try temporaryDirectory("prometheus")
+        let port = freePort()
+        let quoted = targets.map { "\"\($0)\"" }.joined(separator: ", ")
+        let config = """
+            global:
+              scrape_interval: 1s
+              scrape_timeout: 1s
+            scrape_configs:
+              - job_name: netpoller
+                static_configs:
+                  - targets: [\(quoted)]
+              - job_name: netpoller_devices
+                metrics_path: /metrics/devices
+                static_configs:
+                  - targets: [\(quoted)]
+            """
+        try config.write(to: dir.appendingPathComponent("prometheus.yml"), atomically: true, encoding: .utf8)
+        let process = try launch(
+            prometheus,
+            ["--config.file=\(dir.appendingPathComponent("prometheus.yml").path)",
+                "--storage.tsdb.path=\(dir.appendingPathComponent("data").path)",
+                "--web.listen-address=127.0.0.1:\(port)"],
+            log: dir.appendingPathComponent("prometheus.log"))
+        return LabProcess(process: process, port: port, directory: dir)
+    }
+
+    /// Runs a command to completion; returns exit status and combined output.
+    public static func run(_ executable: String, _ arguments: [String], stdin: Data? = nil) throws -> (Int32, String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = out
+        let input = Pipe()
+        if stdin != nil { process.standardInput = input }
+        try process.run()
+        if let stdin {
+            input.fileHandleForWriting.write(stdin)
+            try? input.fileHandleForWriting.close()
+        }
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    /// HTTP GET on loopback; status and body.
+    public static func httpGet(_ url: String) async -> (Int, String)? {
+        guard let curl = which("curl") else { return nil }
+        guard let (status, output) = try? run(curl, ["-s", "-m", "5", "-w", "\n%{http_code}", url]) else { return nil }
+        guard status == 0 else { return nil }
+        var lines = output.split(separator: "\n", omittingEmptySubsequences: false)
+        let code = Int(lines.popLast() ?? "") ?? 0
+        return (code, lines.joined(separator: "\n"))
+    }
+}
