@@ -1,24 +1,18 @@
 import Foundation
 
 /// A real server started for a test on loopback, under a temporary directory; stopped by `stop()` or at deinit.
-public final class LabProcess: @unchecked Sendable {
-    // Safe: `process` is set once in init and only read afterwards; Foundation's Process is thread-safe for terminate.
-    public let process: Process
+public final class LabProcess: Sendable {
+    public let process: Child
     public let port: Int
     public let directory: URL
 
-    init(process: Process, port: Int, directory: URL) {
+    init(process: Child, port: Int, directory: URL) {
         self.process = process
         self.port = port
         self.directory = directory
     }
 
-    public func stop() {
-        if process.isRunning {
-            process.terminate()
-            process.waitUntilExit()
-        }
-    }
+    public func stop() { process.stop() }
 
     deinit { stop() }
 }
@@ -79,19 +73,8 @@ public enum Lab {
     @discardableResult
     public static func launch(
         _ executable: String, _ arguments: [String], environment: [String: String] = [:], log: URL
-    ) throws -> Process {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        var env = ProcessInfo.processInfo.environment
-        for (k, v) in environment { env[k] = v }
-        process.environment = env
-        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-        let handle = try FileHandle(forWritingTo: log)
-        process.standardOutput = handle
-        process.standardError = handle
-        try process.run()
-        return process
+    ) throws -> Child {
+        try Child.spawn(executable, arguments, environment: environment, output: log.path)
     }
 
     /// Waits until `snmpget` gets an answer from the agent.
@@ -99,14 +82,9 @@ public enum Lab {
         guard let snmpget = which("snmpget") else { throw LabError.notFound("snmpget") }
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: snmpget)
-            p.arguments = ["-v2c", "-c", community, "-t", "0.3", "-r", "0", "127.0.0.1:\(port)", "1.3.6.1.2.1.1.2.0"]
-            p.standardOutput = FileHandle.nullDevice
-            p.standardError = FileHandle.nullDevice
-            try p.run()
-            p.waitUntilExit()
-            if p.terminationStatus == 0 { return }
+            let child = try Child.spawn(
+                snmpget, ["-v2c", "-c", community, "-t", "0.3", "-r", "0", "127.0.0.1:\(port)", "1.3.6.1.2.1.1.2.0"])
+            if await child.wait() == 0 { return }
             try await Task.sleep(for: .milliseconds(200))
         }
         throw LabError.didNotStart("SNMP agent on 127.0.0.1:\(port)")
@@ -140,15 +118,9 @@ public enum Lab {
         let dir = try temporaryDirectory("snmpsim")
         let data = dir.appendingPathComponent("data")
         try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true)
-        let probe = Process()
-        probe.executableURL = URL(fileURLWithPath: which("python3") ?? "/usr/bin/python3")
-        probe.arguments = ["-c", "import snmpsim,os; print(os.path.dirname(snmpsim.__file__))"]
-        let pipe = Pipe()
-        probe.standardOutput = pipe
-        try probe.run()
-        probe.waitUntilExit()
-        let base = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let (_, probeOutput) = try await run(
+            which("python3") ?? "/usr/bin/python3", ["-c", "import snmpsim,os; print(os.path.dirname(snmpsim.__file__))"])
+        let base = probeOutput.trimmingCharacters(in: .whitespacesAndNewlines)
         for name in recordings {
             try FileManager.default.copyItem(
                 atPath: "\(base)/data/recorded/\(name).snmprec", toPath: data.appendingPathComponent("\(name).snmprec").path)
@@ -199,29 +171,25 @@ public enum Lab {
     }
 
     /// Runs a command to completion; returns exit status and combined output.
-    public static func run(_ executable: String, _ arguments: [String], stdin: Data? = nil) throws -> (Int32, String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = out
-        let input = Pipe()
-        if stdin != nil { process.standardInput = input }
-        try process.run()
+    public static func run(_ executable: String, _ arguments: [String], stdin: Data? = nil) async throws -> (Int32, String) {
+        let dir = try temporaryDirectory("run")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let output = dir.appendingPathComponent("out").path
+        var input: String?
         if let stdin {
-            input.fileHandleForWriting.write(stdin)
-            try? input.fileHandleForWriting.close()
+            input = dir.appendingPathComponent("in").path
+            try stdin.write(to: URL(fileURLWithPath: input!))
         }
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        let child = try Child.spawn(executable, arguments, output: output, stdinFile: input)
+        let status = await child.wait() ?? -1
+        let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
+        return (status, text)
     }
 
     /// HTTP GET on loopback; status and body.
     public static func httpGet(_ url: String) async -> (Int, String)? {
         guard let curl = which("curl") else { return nil }
-        guard let (status, output) = try? run(curl, ["-s", "-m", "5", "-w", "\n%{http_code}", url]) else { return nil }
+        guard let (status, output) = try? await run(curl, ["-s", "-m", "5", "-w", "\n%{http_code}", url]) else { return nil }
         guard status == 0 else { return nil }
         var lines = output.split(separator: "\n", omittingEmptySubsequences: false)
         let code = Int(lines.popLast() ?? "") ?? 0

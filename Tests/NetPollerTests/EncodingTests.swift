@@ -50,13 +50,13 @@ import Testing
         #expect(text.contains("load{") && text.contains("} NaN\n"))
     }
 
-    @Test func deviceExpositionPassesPromtool() throws {
+    @Test func deviceExpositionPassesPromtool() async throws {
         guard let promtool = Lab.which("promtool") else {
             Issue.record("promtool is not installed (make deps)")
             return
         }
         let data = Data(DeviceExposition.render([batch]))
-        let (status, output) = try Lab.run(promtool, ["check", "metrics"], stdin: data)
+        let (status, output) = try await Lab.run(promtool, ["check", "metrics"], stdin: data)
         // promtool lints counter names without _total (snmp_exporter names them the same way): only real errors fail.
         #expect(status == 0 || !output.contains("error"), "\(output)")
         #expect(!output.contains("error while linting"))
