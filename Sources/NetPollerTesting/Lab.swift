@@ -119,20 +119,24 @@ public enum Lab {
         let data = dir.appendingPathComponent("data")
         try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true)
         let (_, probeOutput) = try await run(
-            which("python3") ?? "/usr/bin/python3", ["-c", "import snmpsim,os; print(os.path.dirname(snmpsim.__file__))"])
+            which("python3") ?? "/usr/bin/python3",
+            ["-c", "import snmpsim,os; print(os.path.dirname(snmpsim.__file__))"])
         let base = probeOutput.trimmingCharacters(in: .whitespacesAndNewlines)
         for name in recordings {
             try FileManager.default.copyItem(
-                atPath: "\(base)/data/recorded/\(name).snmprec", toPath: data.appendingPathComponent("\(name).snmprec").path)
+                atPath: "\(base)/data/recorded/\(name).snmprec",
+                toPath: data.appendingPathComponent("\(name).snmprec").path)
         }
         let port = freePort(udp: true)
         let user = String(cString: getpwuid(getuid()).pointee.pw_name)
         let group = String(cString: getgrgid(getgid()).pointee.gr_name)
         let process = try launch(
             responder,
-            ["--data-dir=\(data.path)", "--agent-udpv4-endpoint=127.0.0.1:\(port)",
+            [
+                "--data-dir=\(data.path)", "--agent-udpv4-endpoint=127.0.0.1:\(port)",
                 "--cache-dir=\(dir.appendingPathComponent("cache").path)", "--process-user=\(user)",
-                "--process-group=\(group)"],
+                "--process-group=\(group)",
+            ],
             environment: ["SNMPSIM_ALLOW_ROOT": "true"], log: dir.appendingPathComponent("snmpsim.log"))
         let lab = LabProcess(process: process, port: port, directory: dir)
         try await waitForSNMP(port: port, community: recordings[0], seconds: 40)
@@ -163,15 +167,19 @@ public enum Lab {
         try config.write(to: dir.appendingPathComponent("prometheus.yml"), atomically: true, encoding: .utf8)
         let process = try launch(
             prometheus,
-            ["--config.file=\(dir.appendingPathComponent("prometheus.yml").path)",
+            [
+                "--config.file=\(dir.appendingPathComponent("prometheus.yml").path)",
                 "--storage.tsdb.path=\(dir.appendingPathComponent("data").path)",
-                "--web.listen-address=127.0.0.1:\(port)"],
+                "--web.listen-address=127.0.0.1:\(port)",
+            ],
             log: dir.appendingPathComponent("prometheus.log"))
         return LabProcess(process: process, port: port, directory: dir)
     }
 
     /// Runs a command to completion; returns exit status and combined output.
-    public static func run(_ executable: String, _ arguments: [String], stdin: Data? = nil) async throws -> (Int32, String) {
+    public static func run(_ executable: String, _ arguments: [String], stdin: Data? = nil) async throws -> (
+        Int32, String
+    ) {
         let dir = try temporaryDirectory("run")
         defer { try? FileManager.default.removeItem(at: dir) }
         let output = dir.appendingPathComponent("out").path
@@ -189,7 +197,9 @@ public enum Lab {
     /// HTTP GET on loopback; status and body.
     public static func httpGet(_ url: String) async -> (Int, String)? {
         guard let curl = which("curl") else { return nil }
-        guard let (status, output) = try? await run(curl, ["-s", "-m", "5", "-w", "\n%{http_code}", url]) else { return nil }
+        guard let (status, output) = try? await run(curl, ["-s", "-m", "5", "-w", "\n%{http_code}", url]) else {
+            return nil
+        }
         guard status == 0 else { return nil }
         var lines = output.split(separator: "\n", omittingEmptySubsequences: false)
         let code = Int(lines.popLast() ?? "") ?? 0

@@ -101,10 +101,13 @@ import Testing
         let exit = await agent.wait(timeout: .seconds(20))
         #expect(exit == 0)
         let logText = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-        for phase in ["config loaded", "snmp io thread started", "sinks started", "pollers started", "http listening",
-            "shutdown: stopping the schedule", "shutdown: queue flushed to the sinks", "stopped"]
-        {
-            #expect(logText.components(separatedBy: "msg=\"\(phase)\"").count + logText.components(separatedBy: "msg=\(phase) ").count - 2 == 1, "phase \(phase)")
+        for phase in [
+            "config loaded", "snmp io thread started", "sinks started", "pollers started", "http listening",
+            "shutdown: stopping the schedule", "shutdown: queue flushed to the sinks", "stopped",
+        ] {
+            #expect(
+                logText.components(separatedBy: "msg=\"\(phase)\"").count
+                    + logText.components(separatedBy: "msg=\(phase) ").count - 2 == 1, "phase \(phase)")
         }
         // The dead device is logged once when it goes down, not on every poll.
         #expect(logText.components(separatedBy: "device.name=dead").count - 1 == 1)
@@ -141,12 +144,16 @@ import Testing
         addr.sin_addr.s_addr = inet_addr("127.0.0.1")
         addr.sin_port = in_port_t(UInt16(port).bigEndian)
         _ = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(holder, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(holder, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         listen(holder, 1)
         let path = dir.appendingPathComponent("agent.conf").path
-        try config(snmpPort: snmpd.port, httpPort: port).replacingOccurrences(of: "community_file = \"SECRETFILE\"", with: "community = \"public\"")
-            .write(toFile: path, atomically: true, encoding: .utf8)
+        try config(snmpPort: snmpd.port, httpPort: port).replacingOccurrences(
+            of: "community_file = \"SECRETFILE\"", with: "community = \"public\""
+        )
+        .write(toFile: path, atomically: true, encoding: .utf8)
         let (status, output) = try await Lab.run(Self.binary, ["run", "--config", path])
         #expect(status == 69)
         #expect(output.contains("cannot listen on 127.0.0.1:\(port): Address already in use"))

@@ -46,7 +46,9 @@ import Testing
         for i in 0..<1000 {
             let schedule = Schedule(name: "device-\(i)", interval: interval)
             #expect(schedule.phase >= .zero && schedule.phase < interval)
-            slots.insert(schedule.phase.components.seconds * 1000 + schedule.phase.components.attoseconds / 1_000_000_000_000_000)
+            slots.insert(
+                schedule.phase.components.seconds * 1000 + schedule.phase.components.attoseconds / 1_000_000_000_000_000
+            )
         }
         // 1,000 phases over 60,000 ms: almost all distinct milliseconds (a birthday bound allows a few collisions).
         #expect(slots.count > 980)

@@ -36,7 +36,9 @@ import Testing
         #expect(interfaces.count == 2)
         let first = interfaces[0]
         #expect(
-            first.tags == [Tag("ifAlias", "to core 1"), Tag("ifDescr", "Gi0/1"), Tag("ifIndex", "1"), Tag("ifName", "gi0/1")])
+            first.tags == [
+                Tag("ifAlias", "to core 1"), Tag("ifDescr", "Gi0/1"), Tag("ifIndex", "1"), Tag("ifName", "gi0/1"),
+            ])
         #expect(first.fields.contains(Field(name: "ifHCInOctets", value: .uint((1 << 33) + 1), kind: .counter)))
         #expect(first.fields.contains(Field(name: "ifInOctets", value: .uint(100), kind: .counter)))
         #expect(first.fields.contains(Field(name: "ifOperStatus", value: .int(1), kind: .gauge)))
@@ -72,7 +74,12 @@ import Testing
         var names = WalkResult(root: plan.walkRoots[1])
         names.append(suffix: [10, 1], value: .octets(Array("x".utf8)))
         let samples = plan.samples(scalars: nil, walks: [values, names])
-        #expect(samples == [Sample(measurement: "t", tags: [Tag("idx", "10.1"), Tag("name", "x")], fields: [Field(name: "v", value: .uint(5), kind: .gauge)])])
+        #expect(
+            samples == [
+                Sample(
+                    measurement: "t", tags: [Tag("idx", "10.1"), Tag("name", "x")],
+                    fields: [Field(name: "v", value: .uint(5), kind: .gauge)])
+            ])
     }
 
     @Test func deadDeviceIsDownWithoutWalking() async {
@@ -80,7 +87,8 @@ import Testing
         let poller = DevicePoller(
             transport: transport, profiles: Dictionary(uniqueKeysWithValues: BuiltinProfiles.all.map { ($0.name, $0) }),
             userProfiles: [], defaultSet: BuiltinProfiles.defaultSet)
-        let outcome = await poller.poll(target, explicitProfiles: ["system", "if-mib"], knownSysObjectID: nil, maxRepetitions: 25)
+        let outcome = await poller.poll(
+            target, explicitProfiles: ["system", "if-mib"], knownSysObjectID: nil, maxRepetitions: 25)
         #expect(outcome.state == .down)
         #expect(outcome.errors.first?.code == .timeout)
         #expect(transport.log == ["get 6"])

@@ -14,7 +14,9 @@ enum TestEngine {
 @Suite(.serialized) struct SNMPIntegrationTests {
     static let allProfiles = Dictionary(uniqueKeysWithValues: BuiltinProfiles.all.map { ($0.name, $0) })
 
-    func target(_ port: Int, community: String = "public", version: SNMPTarget.Version = .v2c, timeout: Duration = .seconds(2))
+    func target(
+        _ port: Int, community: String = "public", version: SNMPTarget.Version = .v2c, timeout: Duration = .seconds(2)
+    )
         -> SNMPTarget
     {
         SNMPTarget(peer: "udp:127.0.0.1:\(port)", version: version, community: community, timeout: timeout, retries: 1)
@@ -29,7 +31,8 @@ enum TestEngine {
     @Test func realSnmpdIsPolledWithProfilesChosenBySysObjectID() async throws {
         let snmpd = try await Lab.startSnmpd()
         defer { snmpd.stop() }
-        let outcome = await poller().poll(target(snmpd.port), explicitProfiles: nil, knownSysObjectID: nil, maxRepetitions: 25)
+        let outcome = await poller().poll(
+            target(snmpd.port), explicitProfiles: nil, knownSysObjectID: nil, maxRepetitions: 25)
         #expect(outcome.state == .up, "\(outcome.errors)")
         #expect(outcome.profiles == ["system", "if-mib", "host-resources", "ucd-snmp"])
         let measurements = Set(outcome.samples.map(\.measurement))
@@ -41,7 +44,9 @@ enum TestEngine {
         #expect(lo?.fields.contains { $0.name == "ifHCInOctets" && $0.kind == .counter } == true)
         let system = outcome.samples.first { $0.measurement == "system" }
         #expect(system?.fields.contains { $0.name == "sysUpTime" && $0.kind == .gauge } == true)
-        #expect(system?.fields.contains { $0.name == "sysObjectID" && $0.value == .text("1.3.6.1.4.1.8072.3.2.10") } == true)
+        #expect(
+            system?.fields.contains { $0.name == "sysObjectID" && $0.value == .text("1.3.6.1.4.1.8072.3.2.10") } == true
+        )
         #expect(outcome.varbinds > 50)
     }
 
@@ -49,12 +54,14 @@ enum TestEngine {
         let sim = try await Lab.startSnmpsim(recordings: ["linux-full-walk", "winxp-full-walk"])
         defer { sim.stop() }
         let v1 = await poller().poll(
-            target(sim.port, community: "linux-full-walk", version: .v1, timeout: .seconds(3)), explicitProfiles: ["system", "if-mib"],
+            target(sim.port, community: "linux-full-walk", version: .v1, timeout: .seconds(3)),
+            explicitProfiles: ["system", "if-mib"],
             knownSysObjectID: nil, maxRepetitions: 25)
         #expect(v1.state == .up, "\(v1.errors)")
         #expect(v1.samples.contains { $0.measurement == "interface" && $0.tags.contains(Tag("ifDescr", "eth0")) })
         let windows = await poller().poll(
-            target(sim.port, community: "winxp-full-walk", timeout: .seconds(3)), explicitProfiles: nil, knownSysObjectID: nil,
+            target(sim.port, community: "winxp-full-walk", timeout: .seconds(3)), explicitProfiles: nil,
+            knownSysObjectID: nil,
             maxRepetitions: 10)
         #expect(windows.profiles == ["system", "if-mib", "host-resources"])
         #expect(windows.samples.contains { $0.measurement == "hr_storage" })
@@ -71,7 +78,8 @@ enum TestEngine {
         let script = Lab.root.appendingPathComponent("Tests/NetPollerTests/Fixtures/buggy-walk.sh").path
         let snmpd = try await Lab.startSnmpd(extraConfig: "pass .1.3.6.1.4.1.99999 /bin/sh \(script)")
         defer { snmpd.stop() }
-        let result = await TestEngine.shared.walk(target(snmpd.port), root: OID("1.3.6.1.4.1.99999")!, maxRepetitions: 5)
+        let result = await TestEngine.shared.walk(
+            target(snmpd.port), root: OID("1.3.6.1.4.1.99999")!, maxRepetitions: 5)
         #expect(result.error?.code == .oidNotIncreasing)
         #expect(result.count == 1)
         #expect(result.values.first == .integer(7))
@@ -81,12 +89,14 @@ enum TestEngine {
         let snmpd = try await Lab.startSnmpd()
         defer { snmpd.stop() }
         let result = try await TestEngine.shared.get(
-            target(snmpd.port), oids: [OID("1.3.6.1.2.1.1.5.0")!, OID("1.3.6.1.4.1.424242.1.0")!, OID("1.3.6.1.2.1.1.99.0")!])
+            target(snmpd.port),
+            oids: [OID("1.3.6.1.2.1.1.5.0")!, OID("1.3.6.1.4.1.424242.1.0")!, OID("1.3.6.1.2.1.1.99.0")!])
         #expect(result.values.count == 3)
         if case .octets = result.values[0] {} else { Issue.record("sysName should be text: \(result.values[0])") }
         #expect([SNMPValue.noSuchObject, .noSuchInstance].contains(result.values[1]))
         #expect([SNMPValue.noSuchObject, .noSuchInstance].contains(result.values[2]))
-        let walk = await TestEngine.shared.walk(target(snmpd.port), root: OID("1.3.6.1.4.1.424242")!, maxRepetitions: 10)
+        let walk = await TestEngine.shared.walk(
+            target(snmpd.port), root: OID("1.3.6.1.4.1.424242")!, maxRepetitions: 10)
         #expect(walk.error == nil)
         #expect(walk.count == 0)
     }
@@ -99,12 +109,14 @@ enum TestEngine {
             retries: 0)
         let clock = ContinuousClock()
         let start = clock.now
-        async let deadOutcome = poller().poll(dead, explicitProfiles: ["system", "if-mib"], knownSysObjectID: nil, maxRepetitions: 25)
+        async let deadOutcome = poller().poll(
+            dead, explicitProfiles: ["system", "if-mib"], knownSysObjectID: nil, maxRepetitions: 25)
         try await Task.sleep(for: .milliseconds(20))
         var liveDurations: [Duration] = []
         for _ in 0..<3 {
             let t = clock.now
-            let live = await poller().poll(target(snmpd.port), explicitProfiles: ["system", "if-mib"], knownSysObjectID: nil, maxRepetitions: 25)
+            let live = await poller().poll(
+                target(snmpd.port), explicitProfiles: ["system", "if-mib"], knownSysObjectID: nil, maxRepetitions: 25)
             #expect(live.state == .up)
             liveDurations.append(clock.now - t)
         }
@@ -123,11 +135,14 @@ enum TestEngine {
         defer { snmpd.stop() }
         _ = await TestEngine.shared.walk(target(snmpd.port), root: OID("1.3.6.1.2.1.2.2")!, maxRepetitions: 25)
         let dead = SNMPTarget(
-            peer: "udp:127.0.0.1:\(Lab.freePort(udp: true))", version: .v2c, community: "x", timeout: .milliseconds(100), retries: 0)
+            peer: "udp:127.0.0.1:\(Lab.freePort(udp: true))", version: .v2c, community: "x",
+            timeout: .milliseconds(100), retries: 0)
         _ = try? await TestEngine.shared.get(dead, oids: [OID("1.3.6.1.2.1.1.1.0")!])
         let after = String(decoding: TestEngine.metrics.exposition(), as: UTF8.self)
         func value(_ text: String, _ name: String) -> Double {
-            text.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ")[1]) } ?? 0
+            text.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap {
+                Double($0.split(separator: " ")[1])
+            } ?? 0
         }
         #expect(value(after, "netpoller_snmp_varbinds_total") > value(before, "netpoller_snmp_varbinds_total") + 20)
         #expect(value(after, "netpoller_snmp_timeouts_total") >= value(before, "netpoller_snmp_timeouts_total") + 1)

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# make bench: 64 devices x 48 interfaces served by snmpd instances, all inside a private network namespace so snmpd
+# sees exactly 48 interfaces (lo + veth) and all traffic stays on that namespace's loopback.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+NS=npbench
+NS2=npbench-peer
+INSTANCES=${INSTANCES:-4}
+CYCLES=${CYCLES:-5}
+BIN=$(swift build -c release --show-bin-path)/netpoller-bench
+DIR=$(mktemp -d /tmp/netpoller-bench.XXXXXX)
+cleanup() {
+  for f in "$DIR"/*.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true; done
+  ip netns del "$NS" 2>/dev/null || true
+  ip netns del "$NS2" 2>/dev/null || true
+  rm -rf "$DIR"
+}
+trap cleanup EXIT
+[ "$(id -u)" = 0 ] || { echo "make bench needs root for its network namespace (ip netns)"; exit 1; }
+ip netns del "$NS" 2>/dev/null || true
+ip netns del "$NS2" 2>/dev/null || true
+ip netns add "$NS"
+ip netns add "$NS2"
+ip -n "$NS" link set lo up
+# lo + 47 more: 23 veth pairs inside, plus one veth whose peer lives in the second namespace.
+for i in $(seq 1 23); do ip -n "$NS" link add "bench${i}a" type veth peer name "bench${i}b"; done
+ip -n "$NS" link add bench24a type veth peer name bench24b netns "$NS2"
+count=$(ip -n "$NS" -o link show | wc -l)
+echo "interfaces in $NS: $count"
+ports=()
+for i in $(seq 1 "$INSTANCES"); do
+  port=$((30160 + i))
+  mkdir -p "$DIR/snmpd$i"
+  printf 'agentaddress udp:127.0.0.1:%s\nrocommunity public 127.0.0.1\n[snmp] serverRecvBuf 4194304\n' "$port" \
+    > "$DIR/snmpd$i/snmpd.conf"
+  SNMP_PERSISTENT_DIR="$DIR/snmpd$i" ip netns exec "$NS" /usr/sbin/snmpd -C -c "$DIR/snmpd$i/snmpd.conf" -f -Lf \
+    "$DIR/snmpd$i/log" &
+  echo $! > "$DIR/snmpd$i.pid"
+  ports+=("$port")
+done
+for port in "${ports[@]}"; do
+  for _ in $(seq 1 100); do
+    ip netns exec "$NS" snmpget -v2c -c public -t 0.3 -r 0 "127.0.0.1:$port" 1.3.6.1.2.1.1.3.0 >/dev/null 2>&1 && break
+    sleep 0.2
+  done
+done
+rows=$(ip netns exec "$NS" snmpwalk -v2c -c public -Oqn "127.0.0.1:${ports[0]}" 1.3.6.1.2.1.2.2.1.1 | wc -l)
+echo "snmpd ifTable rows: $rows"
+ip netns exec "$NS" "$BIN" --ports "$(IFS=,; echo "${ports[*]}")" --devices 64 --in-flight 16 --max-repetitions 25 \
+  --cycles "$CYCLES"
