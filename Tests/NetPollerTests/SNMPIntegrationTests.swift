@@ -148,4 +148,24 @@ enum TestEngine {
         #expect(value(after, "netpoller_snmp_timeouts_total") >= value(before, "netpoller_snmp_timeouts_total") + 1)
         #expect(TestEngine.shared.heartbeatAge < 2)
     }
+
+    @Test func tooBigHalvesMaxRepetitionsAndSplitsGets() async throws {
+        let port = Lab.freePort(udp: true)
+        let dir = try Lab.temporaryDirectory("toobig")
+        let script = Lab.root.appendingPathComponent("Tests/NetPollerTests/Fixtures/toobig-agent.py").path
+        let agent = try Child.spawn(
+            Lab.which("python3") ?? "/usr/bin/python3", [script, "\(port)", "6"],
+            output: dir.appendingPathComponent("agent.log").path)
+        defer { agent.stop() }
+        try await Lab.waitForSNMP(port: port, community: "public")
+        let walk = await TestEngine.shared.walk(target(port), root: OID("1.3.6.1.4.1.77777.1")!, maxRepetitions: 25)
+        #expect(walk.error == nil, "\(String(describing: walk.error))")
+        #expect(walk.count == 120)
+        // 25 -> 12 -> 6: two tooBig answers, then the walk completes at 6 repetitions.
+        #expect(walk.tooBig == 2)
+        #expect(walk.values.last == .integer(3040))
+        let oids = (1...20).map { OID("1.3.6.1.4.1.77777.1.2.\($0)")! }
+        let get = try await TestEngine.shared.get(target(port), oids: oids)
+        #expect(get.values == (1...20).map { SNMPValue.integer(Int64(2000 + $0)) })
+    }
 }
