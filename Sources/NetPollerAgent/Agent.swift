@@ -63,7 +63,9 @@ public final class Agent: Service {
         }
         logger.info("snmp io thread started", metadata: .keys([.phase: "io"]))
         let runnerTask = Task { await runner.run() }
-        logger.info("sinks started", metadata: .keys([.phase: "sinks", .sink: "\(runner.status.map(\.name))"]))
+        logger.info(
+            "sinks started",
+            metadata: .keys([.phase: "sinks", .sink: "\(runner.status.map(\.name).joined(separator: ","))"]))
         let entries = config.devices.map { DeviceScheduler.Entry(name: $0.name, interval: $0.interval) }
         let scheduler = DeviceScheduler(maxInFlight: config.agent.maxInFlight)
         let schedulerTask = Task {
