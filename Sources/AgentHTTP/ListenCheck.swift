@@ -18,7 +18,7 @@ public enum ListenCheck {
         defer { close(fd) }
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        var rc: Int32
+        let rc: Int32
         if isV6 {
             var addr = sockaddr_in6()
             addr.sin6_family = sa_family_t(AF_INET6)
@@ -26,11 +26,7 @@ public enum ListenCheck {
             guard inet_pton(AF_INET6, resolvedHost, &addr.sin6_addr) == 1 else {
                 throw Failure(address: display, reason: "not an IPv6 address")
             }
-            rc = withUnsafePointer(to: &addr) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size))
-                }
-            }
+            rc = bindTo(fd, addr)
         } else {
             var addr = sockaddr_in()
             addr.sin_family = sa_family_t(AF_INET)
@@ -38,13 +34,17 @@ public enum ListenCheck {
             guard inet_pton(AF_INET, resolvedHost, &addr.sin_addr) == 1 else {
                 throw Failure(address: display, reason: "not an IPv4 address")
             }
-            rc = withUnsafePointer(to: &addr) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-                }
-            }
+            rc = bindTo(fd, addr)
         }
         if rc != 0 { throw Failure(address: display, reason: String(cString: strerror(errno))) }
         if listen(fd, 1) != 0 { throw Failure(address: display, reason: String(cString: strerror(errno))) }
+    }
+
+    private static func bindTo<Address>(_ fd: Int32, _ address: Address) -> Int32 {
+        withUnsafePointer(to: address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<Address>.size))
+            }
+        }
     }
 }

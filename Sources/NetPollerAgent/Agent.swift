@@ -169,12 +169,11 @@ public final class Agent: Service {
                 deviceTags: device.config.tags, timestampNanos: timestamp, samples: outcome.samples)
             queue.push(batch)
         }
-        let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
         let firstError = outcome.errors.first
         let change = status.update(name) { s in
             s.state = outcome.state
             s.lastPollTime = Double(timestamp) / 1e9
-            s.lastPollDurationSeconds = seconds
+            s.lastPollDurationSeconds = duration.seconds
             s.lastError = firstError?.description
             s.lastErrorType = firstError?.code.rawValue
             s.samples = outcome.samples.count

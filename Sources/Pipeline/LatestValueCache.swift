@@ -20,9 +20,7 @@ public final class LatestValueCache: Sink {
     }
 
     public func setTimeToLive(device: String, _ ttl: Duration) {
-        state.withLock {
-            $0.ttlNanos[device] = ttl.components.seconds * 1_000_000_000 + ttl.components.attoseconds / 1_000_000_000
-        }
+        state.withLock { $0.ttlNanos[device] = ttl.nanoseconds }
     }
 
     public func remove(device: String) {

@@ -8,21 +8,21 @@ public struct Schedule: Sendable, Equatable {
 
     public init(name: String, interval: Duration) {
         self.interval = interval
-        let intervalNanos = max(1, Self.nanos(interval))
+        let intervalNanos = max(1, interval.nanoseconds)
         phase = .nanoseconds(Int64(Self.fnv1a(name) % UInt64(intervalNanos)))
     }
 
     /// The first poll after start: spread over at most `startSpread` so a fresh agent has data quickly.
     public func firstDue(start: Duration, startSpread: Duration = .seconds(5)) -> Duration {
-        let spread = max(1, min(Self.nanos(interval), Self.nanos(startSpread)))
-        return start + .nanoseconds(Self.nanos(phase) % spread)
+        let spread = max(1, min(interval.nanoseconds, startSpread.nanoseconds))
+        return start + .nanoseconds(phase.nanoseconds % spread)
     }
 
     /// The first slot (epoch-aligned `k × interval + phase`) strictly after `time`.
     public func nextDue(after time: Duration) -> Duration {
-        let i = Self.nanos(interval)
-        let p = Self.nanos(phase)
-        let t = Self.nanos(time)
+        let i = interval.nanoseconds
+        let p = phase.nanoseconds
+        let t = time.nanoseconds
         let k = (t - p) >= 0 ? (t - p) / i + 1 : 0
         return .nanoseconds(k * i + p)
     }
@@ -30,11 +30,7 @@ public struct Schedule: Sendable, Equatable {
     /// How many slots were missed between `due` (the slot that started the poll) and `now` (when it finished).
     public func missedSlots(due: Duration, finished now: Duration) -> Int {
         guard now > due else { return 0 }
-        return Int(Self.nanos(now - due) / Self.nanos(interval))
-    }
-
-    static func nanos(_ d: Duration) -> Int64 {
-        d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000
+        return Int((now - due).nanoseconds / interval.nanoseconds)
     }
 
     static func fnv1a(_ text: String) -> UInt64 {

@@ -1,7 +1,6 @@
 import Foundation
 import Logging
 import NetPollerCore
-import Synchronization
 
 /// Writes InfluxDB line protocol (or JSON lines) to standard output. Used by `once` and by `[[outputs.stdout]]`.
 public final class StdoutSink: Sink {
@@ -9,7 +8,8 @@ public final class StdoutSink: Sink {
 
     public let name: String
     private let format: Format
-    private let lock = Mutex(())
+    /// write(2) blocks when the reader is slow: it runs on this serial queue, never on the cooperative pool.
+    private let writer = DispatchQueue(label: "netpoller.stdout-sink")
 
     public init(name: String = "stdout", format: Format) {
         self.name = name
@@ -25,18 +25,24 @@ public final class StdoutSink: Sink {
         case .json:
             out = JSONLines.encode(batch)
         }
-        let ok = lock.withLock { _ in
-            out.withUnsafeBytes { raw -> Bool in
-                var offset = 0
-                while offset < raw.count {
-                    let n = Foundation.write(1, raw.baseAddress! + offset, raw.count - offset)
-                    if n <= 0 { return false }
-                    offset += n
-                }
-                return true
-            }
+        let bytes = out
+        let ok = await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+            writer.async { continuation.resume(returning: Self.writeAll(bytes)) }
         }
         return ok ? .accepted : .retryable(SinkError(.io, "cannot write to standard output"))
+    }
+
+    private static func writeAll(_ bytes: [UInt8]) -> Bool {
+        bytes.withUnsafeBytes { raw -> Bool in
+            var offset = 0
+            while offset < raw.count {
+                let n = Foundation.write(1, raw.baseAddress! + offset, raw.count - offset)
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { return false }
+                offset += n
+            }
+            return true
+        }
     }
 }
 

@@ -121,9 +121,7 @@ final class IOLoop {
 
     private func session(for target: SNMPTarget) -> Session? {
         if let session = sessions[target] { return session }
-        let timeoutMicros =
-            Int(target.timeout.components.seconds) * 1_000_000
-            + Int(target.timeout.components.attoseconds / 1_000_000_000_000)
+        let timeoutMicros = Int(target.timeout.nanoseconds / 1000)
         let handle = target.peer.withCString { peer in
             Array(target.community.utf8).withUnsafeBufferPointer { community in
                 np_snmp_open(

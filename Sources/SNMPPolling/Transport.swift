@@ -19,7 +19,7 @@ public enum SNMPValue: Sendable, Equatable {
 }
 
 /// Where and how to reach one agent. `peer` is numeric (names are resolved before, off the I/O thread).
-public struct SNMPTarget: Sendable, Hashable {
+public struct SNMPTarget: Sendable, Hashable, CustomStringConvertible, CustomDebugStringConvertible {
     public enum Version: Int, Sendable { case v1 = 0, v2c = 1 }
 
     /// net-snmp peer name: `udp:192.0.2.1:161` or `udp6:[2001:db8::1]:161`.
@@ -36,6 +36,13 @@ public struct SNMPTarget: Sendable, Hashable {
         self.timeout = timeout
         self.retries = retries
     }
+
+    /// The community is a secret: it never appears in a description, so never in a log line or an error.
+    public var description: String {
+        "\(peer) v\(version == .v1 ? "1" : "2c") community=<secret> timeout=\(timeout) retries=\(retries)"
+    }
+
+    public var debugDescription: String { description }
 }
 
 /// The rows of one walked subtree, stored flat: one `UInt32` run per row for the OID suffix below `root`.

@@ -98,7 +98,7 @@ for _ in 0..<cycles {
 }
 let wall = clock.now - t0
 let cpu = cpuSeconds() - cpu0
-let wallSeconds = Double(wall.components.seconds) + Double(wall.components.attoseconds) / 1e18
+let wallSeconds = wall.seconds
 print(
     String(
         format: "devices %d, in flight %d, max-repetitions %d, cycles %d, failures %d", deviceCount, inFlight,

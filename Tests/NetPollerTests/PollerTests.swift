@@ -47,6 +47,14 @@ import Testing
         #expect(system?.fields.contains(Field(name: "sysUpTime", value: .uint(12345), kind: .gauge)) == true)
     }
 
+    @Test func targetDescriptionNeverShowsTheCommunity() {
+        let secret = SNMPTarget(
+            peer: "udp:127.0.0.1:161", version: .v2c, community: "hunter2", timeout: .seconds(1), retries: 0)
+        #expect(!"\(secret)".contains("hunter2"))
+        #expect(!String(reflecting: secret).contains("hunter2"))
+        #expect("\(secret)".contains("udp:127.0.0.1:161"))
+    }
+
     @Test func profilesAreChosenBySysObjectID() {
         let netsnmp = BuiltinProfiles.select(
             sysObjectID: OID("1.3.6.1.4.1.8072.3.2.10"), userProfiles: [], defaultSet: ["system"])
