@@ -42,11 +42,12 @@ let package = Package(
             dependencies: ["NetPollerCore", .product(name: "TOMLKit", package: "TOMLKit")],
             swiftSettings: swift6
         ),
-        // Queue, scheduler, sink runner, built-in sinks (stdout, latest-value cache).
+        // Queue, scheduler, sink runner with buffers, retries, breaker and disk spool; built-in sinks (stdout, file,
+        // latest-value cache). zlib gives the spool its CRC-32.
         .target(
             name: "Pipeline",
             dependencies: [
-                "NetPollerCore",
+                "NetPollerCore", "CZlib",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -100,6 +100,48 @@ struct ConfigDecoder {
         return value
     }
 
+    /// A size: an integer (bytes) or a string with a unit: 512KiB, 64MiB, 1GiB, 100MB, 1GB.
+    mutating func byteSize(_ node: Node?, _ path: String, minimum: Int64) -> Int64? {
+        guard let node else { return nil }
+        var value: Int64?
+        var text = ""
+        switch node.value {
+        case .int(let v):
+            value = Int64(v)
+            text = String(v)
+        case .string(let raw):
+            guard let t = substitute(raw, node, path) else { return nil }
+            text = t
+            value = Self.parseByteSize(t)
+        default:
+            problem(node, path, "expected a size (e.g. \"1GiB\"), found \(node.typeName)")
+            return nil
+        }
+        guard let value else {
+            problem(node, path, "\"\(text)\" is not a size (examples: 512KiB, 64MiB, 1GiB, 100MB)")
+            return nil
+        }
+        guard value >= minimum else {
+            problem(node, path, "\"\(text)\" is too small (minimum \(minimum) bytes)")
+            return nil
+        }
+        return value
+    }
+
+    static func parseByteSize(_ text: String) -> Int64? {
+        let t = text.trimmingCharacters(in: .whitespaces)
+        let digits = t.prefix { $0.isNumber }
+        guard let number = Int64(digits) else { return nil }
+        let units: [String: Int64] = [
+            "": 1, "B": 1, "KB": 1000, "MB": 1_000_000, "GB": 1_000_000_000, "TB": 1_000_000_000_000,
+            "KIB": 1 << 10, "MIB": 1 << 20, "GIB": 1 << 30, "TIB": 1 << 40,
+        ]
+        let unit = t.dropFirst(digits.count).trimmingCharacters(in: .whitespaces).uppercased()
+        guard let scale = units[unit] else { return nil }
+        let (product, overflow) = number.multipliedReportingOverflow(by: scale)
+        return overflow ? nil : product
+    }
+
     mutating func stringArray(_ node: Node?, _ path: String) -> [String]? {
         guard let node else { return nil }
         guard case .array(let items) = node.value else {

@@ -36,11 +36,13 @@ public enum ConfigLoader {
     ) throws(ConfigError) -> AgentConfiguration {
         var problems: [ConfigProblem] = []
         var merged: Node?
+        var hash = ConfigHash()
         for file in files {
             guard let data = FileManager.default.contents(atPath: file) else {
                 problems.append(ConfigProblem(file: file, path: "", message: "cannot read the file (does it exist?)"))
                 continue
             }
+            hash.add(Array(data))
             guard let text = String(data: data, encoding: .utf8) else {
                 problems.append(ConfigProblem(file: file, path: "", message: "the file is not UTF-8 text"))
                 continue
@@ -61,7 +63,10 @@ public enum ConfigLoader {
         guard problems.isEmpty, let root = merged else { throw ConfigError(problems: problems) }
         var decoder = ConfigDecoder(environment: environment, hostName: hostName)
         let config = decoder.decodeRoot(root, files: files)
-        if let config, decoder.problems.isEmpty { return config }
+        if var config, decoder.problems.isEmpty {
+            config.hash = hash.hex
+            return config
+        }
         throw ConfigError(problems: decoder.problems)
     }
 }
@@ -95,20 +100,20 @@ extension ConfigDecoder {
         let devices = decodeDevices(root["devices"], agent: agent, credentials: credentials, profiles: known)
         return AgentConfiguration(
             agent: agent, http: http, log: log, credentials: credentials, devices: devices, profiles: profiles,
-            outputs: outputs, files: files)
+            outputs: outputs, files: files, hash: "")
     }
 
     mutating func decodeAgent(_ node: Node?, file: String) -> AgentSettings {
         var settings = AgentSettings(
             name: hostName, interval: .seconds(60), timeout: .seconds(2), retries: 2, maxInFlight: 64,
             maxRepetitions: 25, shutdownTimeout: .seconds(10), stateDir: "/var/lib/netpoller", queueCapacity: 100_000,
-            defaultProfiles: BuiltinProfiles.defaultSet)
+            defaultProfiles: BuiltinProfiles.defaultSet, readyRequiresSinks: false)
         guard
             let node = table(
                 node, "agent",
                 allowed: [
                     "name", "interval", "timeout", "retries", "max_in_flight", "max_repetitions",
-                    "shutdown_timeout", "state_dir", "queue_capacity", "default_profiles",
+                    "shutdown_timeout", "state_dir", "queue_capacity", "default_profiles", "ready_requires_sinks",
                 ])
         else { return settings }
         if let v = string(node["name"], "agent.name") {
@@ -125,6 +130,7 @@ extension ConfigDecoder {
             settings.queueCapacity = v
         }
         if let v = stringArray(node["default_profiles"], "agent.default_profiles") { settings.defaultProfiles = v }
+        if let v = bool(node["ready_requires_sinks"], "agent.ready_requires_sinks") { settings.readyRequiresSinks = v }
         return settings
     }
 
@@ -380,20 +386,133 @@ extension ConfigDecoder {
 
     mutating func decodeOutputs(_ node: Node?) -> OutputsConfig {
         var outputs = OutputsConfig()
-        guard let node = table(node, "outputs", allowed: ["stdout"]) else { return outputs }
+        guard let node = table(node, "outputs", allowed: ["stdout", "file"]) else { return outputs }
+        var seen: [String: String] = [:]
         for (index, entry) in tables(node["stdout"], "outputs.stdout").enumerated() {
             let path = "outputs.stdout[\(index)]"
-            guard let entry = table(entry, path, allowed: ["name", "format"]) else { continue }
-            var output = StdoutOutput(name: string(entry["name"], "\(path).name") ?? "stdout", format: .influx)
-            if let text = string(entry["format"], "\(path).format") {
-                if let format = StdoutFormat(rawValue: text) {
-                    output.format = format
-                } else {
-                    problem(entry["format"], "\(path).format", "\"\(text)\" is not a format (influx or json)")
-                }
-            }
+            guard let entry = table(entry, path, allowed: ["name", "format"] + Self.deliveryKeys) else { continue }
+            let name = sinkName(entry, path, fallback: "stdout", seen: &seen)
+            var output = StdoutOutput(name: name, format: format(entry, path))
+            output.delivery = delivery(entry, path)
             outputs.stdout.append(output)
         }
+        for (index, entry) in tables(node["file"], "outputs.file").enumerated() {
+            let path = "outputs.file[\(index)]"
+            guard let entry = table(entry, path, allowed: ["name", "path", "format"] + Self.deliveryKeys) else {
+                continue
+            }
+            let name = sinkName(entry, path, fallback: "file", seen: &seen)
+            guard let file = string(entry["path"], "\(path).path"), !file.isEmpty else {
+                problem(entry, "\(path).path", "is required: the file to append to")
+                continue
+            }
+            var output = FileOutput(name: name, path: file, format: format(entry, path))
+            output.delivery = delivery(entry, path)
+            outputs.file.append(output)
+        }
         return outputs
+    }
+
+    static let deliveryKeys = [
+        "batch_size", "flush_interval", "buffer_size", "write_timeout", "retry_backoff", "retry_backoff_max",
+        "circuit_breaker_failures", "circuit_breaker_cooldown", "on_start_unavailable", "dead_letter_file", "spool",
+    ]
+
+    mutating func format(_ entry: Node, _ path: String) -> StdoutFormat {
+        guard let text = string(entry["format"], "\(path).format") else { return .influx }
+        if let format = StdoutFormat(rawValue: text) { return format }
+        problem(entry["format"], "\(path).format", "\"\(text)\" is not a format (influx or json)")
+        return .influx
+    }
+
+    /// The sink's name: unique over all outputs and usable as a directory name (its spool lives under it).
+    mutating func sinkName(_ entry: Node, _ path: String, fallback: String, seen: inout [String: String]) -> String {
+        let name = string(entry["name"], "\(path).name") ?? fallback
+        let allowed = name.unicodeScalars.allSatisfy {
+            ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || "-_.".unicodeScalars
+                .contains($0)
+        }
+        if name.isEmpty || !allowed || name.hasPrefix(".") {
+            problem(
+                entry["name"] ?? entry, "\(path).name",
+                "\"\(name)\" is not a usable sink name (letters, digits, '-', '_', '.'; it names the spool directory)")
+        } else if let other = seen[name] {
+            problem(
+                entry["name"] ?? entry, "\(path).name",
+                "the sink name \"\(name)\" is already used by \(other); give each output its own name = \"…\"")
+        }
+        seen[name] = path
+        return name
+    }
+
+    mutating func delivery(_ entry: Node, _ path: String) -> OutputDelivery {
+        var d = OutputDelivery()
+        if let v = int(entry["batch_size"], "\(path).batch_size", range: 1...1_000_000) { d.batchSize = v }
+        if let v = duration(entry["flush_interval"], "\(path).flush_interval") { d.flushInterval = v }
+        if let v = int(entry["buffer_size"], "\(path).buffer_size", range: 1...100_000_000) { d.bufferSize = v }
+        if let v = duration(entry["write_timeout"], "\(path).write_timeout", minimum: .milliseconds(10)) {
+            d.writeTimeout = v
+        }
+        if let v = duration(entry["retry_backoff"], "\(path).retry_backoff") { d.retryBackoff = v }
+        if let v = duration(entry["retry_backoff_max"], "\(path).retry_backoff_max") { d.retryBackoffMax = v }
+        if d.retryBackoffMax < d.retryBackoff {
+            problem(
+                entry["retry_backoff_max"], "\(path).retry_backoff_max",
+                "must not be shorter than retry_backoff (\(d.retryBackoff))")
+        }
+        if let v = int(entry["circuit_breaker_failures"], "\(path).circuit_breaker_failures", range: 1...1000) {
+            d.circuitBreakerFailures = v
+        }
+        if let v = duration(entry["circuit_breaker_cooldown"], "\(path).circuit_breaker_cooldown") {
+            d.circuitBreakerCooldown = v
+        }
+        if let text = string(entry["on_start_unavailable"], "\(path).on_start_unavailable") {
+            if let v = StartUnavailable(rawValue: text) {
+                d.onStartUnavailable = v
+            } else {
+                problem(
+                    entry["on_start_unavailable"], "\(path).on_start_unavailable",
+                    "\"\(text)\" is not a policy (retry or fail)")
+            }
+        }
+        if let v = string(entry["dead_letter_file"], "\(path).dead_letter_file") { d.deadLetterFile = v }
+        if let spool = table(
+            entry["spool"], "\(path).spool", allowed: ["enabled", "fsync", "max_bytes", "max_age", "segment_bytes"])
+        {
+            let p = "\(path).spool"
+            if let v = bool(spool["enabled"], "\(p).enabled") { d.spool.enabled = v }
+            if let text = string(spool["fsync"], "\(p).fsync") {
+                if text == "always" {
+                    d.spool.fsync = .always
+                } else if let v = Self.parseDuration(text), v >= .milliseconds(1) {
+                    d.spool.fsync = .interval(v)
+                } else {
+                    problem(spool["fsync"], "\(p).fsync", "\"\(text)\" is neither \"always\" nor a duration (e.g. 1s)")
+                }
+            }
+            if let v = byteSize(spool["max_bytes"], "\(p).max_bytes", minimum: 64 << 10) { d.spool.maxBytes = v }
+            if let v = duration(spool["max_age"], "\(p).max_age", minimum: .seconds(1)) { d.spool.maxAge = v }
+            if let v = byteSize(spool["segment_bytes"], "\(p).segment_bytes", minimum: 4096) {
+                d.spool.segmentBytes = Int(v)
+            }
+        }
+        return d
+    }
+}
+
+/// FNV-1a 64 over the config files' bytes, in merge order.
+struct ConfigHash {
+    private var value: UInt64 = 0xcbf2_9ce4_8422_2325
+
+    mutating func add(_ bytes: [UInt8]) {
+        for byte in bytes + [0] {
+            value ^= UInt64(byte)
+            value = value &* 0x0000_0100_0000_01B3
+        }
+    }
+
+    var hex: String {
+        let digits = String(value, radix: 16)
+        return String(repeating: "0", count: 16 - digits.count) + digits
     }
 }

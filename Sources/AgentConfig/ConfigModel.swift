@@ -48,6 +48,8 @@ public struct AgentSettings: Sendable, Equatable {
     public var stateDir: String
     public var queueCapacity: Int
     public var defaultProfiles: [String]
+    /// `/ready` also requires every sink to be ok (default false: polling is fine while a sink is degraded).
+    public var readyRequiresSinks: Bool
 }
 
 public struct HTTPSettings: Sendable, Equatable {
@@ -76,13 +78,69 @@ public struct DeviceConfig: Sendable, Equatable {
 
 public enum StdoutFormat: String, Sendable, Equatable { case influx, json }
 
+/// `[outputs.*.spool]`: the sink's disk spool under `[agent] state_dir`.
+public struct SpoolSettings: Sendable, Equatable {
+    public enum Fsync: Sendable, Equatable {
+        case always
+        case interval(Duration)
+    }
+
+    public var enabled = true
+    public var fsync: Fsync = .interval(.seconds(1))
+    public var maxBytes: Int64 = 1 << 30
+    public var maxAge: Duration = .seconds(72 * 3600)
+    public var segmentBytes: Int = 16 << 20
+
+    public init() {}
+}
+
+/// What to do when a sink cannot be reached at start.
+public enum StartUnavailable: String, Sendable, Equatable {
+    case retry
+    case fail
+}
+
+/// Keys every `[[outputs.*]]` table takes: batching, retries, circuit breaker, buffer, spool, dead letters.
+public struct OutputDelivery: Sendable, Equatable {
+    public var batchSize = 5000
+    public var flushInterval: Duration = .seconds(1)
+    public var bufferSize = 100_000
+    public var writeTimeout: Duration = .seconds(30)
+    public var retryBackoff: Duration = .seconds(1)
+    public var retryBackoffMax: Duration = .seconds(60)
+    public var circuitBreakerFailures = 5
+    public var circuitBreakerCooldown: Duration = .seconds(30)
+    public var onStartUnavailable: StartUnavailable = .retry
+    /// nil: `<state_dir>/dead-letter/<name>.jsonl`.
+    public var deadLetterFile: String?
+    public var spool = SpoolSettings()
+
+    public init() {}
+}
+
 public struct StdoutOutput: Sendable, Equatable {
     public var name: String
     public var format: StdoutFormat
+    public var delivery = OutputDelivery()
+}
+
+public struct FileOutput: Sendable, Equatable {
+    public var name: String
+    public var path: String
+    public var format: StdoutFormat
+    public var delivery = OutputDelivery()
 }
 
 public struct OutputsConfig: Sendable, Equatable {
     public var stdout: [StdoutOutput] = []
+    public var file: [FileOutput] = []
+
+    public init() {}
+
+    /// Every configured sink name with its type.
+    public var names: [(name: String, type: String)] {
+        stdout.map { ($0.name, "stdout") } + file.map { ($0.name, "file") }
+    }
 }
 
 /// The validated configuration. Nothing in it needs checking again.
@@ -97,6 +155,8 @@ public struct AgentConfiguration: Sendable, Equatable {
     public var outputs: OutputsConfig
     /// The files it was read from, in merge order.
     public var files: [String]
+    /// FNV-1a 64 of the files' bytes in merge order, in hex: which config an agent runs.
+    public var hash: String
 
     /// Built-in and user profiles by name.
     public var allProfiles: [String: Profile] {

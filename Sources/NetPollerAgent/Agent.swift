@@ -5,76 +5,184 @@ import Logging
 import NetPollerCore
 import Pipeline
 import SNMPPolling
+import Prometheus
 import ServiceLifecycle
 import Synchronization
+import UnixSignals
 
-/// The whole agent as one service: config → SNMP I/O thread → sinks → pollers → HTTP, and the reverse on shutdown.
+/// The whole agent as one service: config → state_dir → sinks → SNMP I/O thread → pollers → HTTP, and the reverse on
+/// shutdown. SIGHUP reloads the config in place (see `reload`).
 public final class Agent: Service {
-    public let config: AgentConfiguration
+    /// Everything a reload may change, swapped together.
+    struct Live: Sendable {
+        var config: AgentConfiguration
+        var devices: [String: DeviceRuntime]
+        var poller: DevicePoller
+    }
+
     public let metrics: SelfMetrics
     let logger: Logger
     let status = StatusBoard()
     let queue: SampleQueue
     let cache = LatestValueCache()
     let engine: SNMPEngine
-    let poller: DevicePoller
-    let devices: [String: DeviceRuntime]
     let extraSinks: [any Sink]
+    let runner: SinkRunner
+    let scheduler: DeviceScheduler
+    let clock: any DeliveryClock
+    /// Re-reads the config files (SIGHUP); nil when the agent was built from a config value only.
+    let reloadSource: (@Sendable () throws(ConfigError) -> AgentConfiguration)?
+    private let live: Mutex<Live>
     private let readyFlag = Atomic<Bool>(false)
     private let startedAt = Date()
-    let runner: SinkRunner
+    private let configInfo: Mutex<Gauge>
+    private let reloadState = Mutex<ReloadStatus>(ReloadStatus())
+    private let stateDirectory = Mutex<StateDirectory?>(nil)
 
-    public init(config: AgentConfiguration, logger: Logger, extraSinks: [any Sink] = []) {
-        self.config = config
+    struct ReloadStatus: Encodable {
+        var reloads = 0
+        var lastReloadTime: Double?
+        var lastReloadResult: String?
+        var lastReloadError: String?
+    }
+
+    public var config: AgentConfiguration { live.withLock { $0.config } }
+
+    public init(
+        config: AgentConfiguration, logger: Logger, extraSinks: [any Sink] = [],
+        clock: any DeliveryClock = SystemDeliveryClock(),
+        reloadSource: (@Sendable () throws(ConfigError) -> AgentConfiguration)? = nil
+    ) {
         self.logger = logger
         self.extraSinks = extraSinks
+        self.clock = clock
+        self.reloadSource = reloadSource
         metrics = SelfMetrics()
         queue = SampleQueue(capacity: config.agent.queueCapacity, metrics: metrics)
         engine = SNMPEngine(metrics: metrics)
-        poller = DevicePoller(
+        scheduler = DeviceScheduler(maxInFlight: config.agent.maxInFlight)
+        live = Mutex(Live(config: config, devices: [:], poller: Self.makePoller(config, engine: engine)))
+        let cache = self.cache
+        runner = SinkRunner(
+            queue: queue, clock: clock, metrics: metrics, logger: logger, observers: [{ cache.store($0) }])
+        configInfo = Mutex(metrics.configInfo(hash: config.hash))
+        live.withLock { $0.devices = applyDevices(config, previous: [:]).devices }
+        metrics.setDevices(status.counts())
+    }
+
+    static func makePoller(_ config: AgentConfiguration, engine: SNMPEngine) -> DevicePoller {
+        DevicePoller(
             transport: engine, profiles: config.allProfiles, userProfiles: config.profiles,
             defaultSet: config.agent.defaultProfiles)
+    }
+
+    /// Builds the runtimes for `config`'s devices, keeping those whose config and credential did not change.
+    private func applyDevices(_ config: AgentConfiguration, previous: [String: DeviceRuntime]) -> (
+        devices: [String: DeviceRuntime], removed: [DeviceRuntime]
+    ) {
         var devices: [String: DeviceRuntime] = [:]
         for device in config.devices {
             guard let credential = config.credentials[device.credential] else { continue }
+            if let old = previous[device.name], old.config == device, old.credential == credential {
+                devices[device.name] = old
+                continue
+            }
             devices[device.name] = DeviceRuntime(config: device, credential: credential)
-            status.register(
-                DeviceStatus(name: device.name, address: device.address.description, profiles: device.profiles ?? []))
+            if previous[device.name] == nil {
+                status.register(
+                    DeviceStatus(name: device.name, address: device.address.description, profiles: device.profiles ?? []))
+            } else {
+                status.update(device.name) { s in
+                    s.address = device.address.description
+                    if let profiles = device.profiles { s.profiles = profiles }
+                }
+            }
             cache.setTimeToLive(device: device.name, device.interval * 3 + device.timeout * (device.retries + 1))
         }
-        self.devices = devices
-        var sinks: [any Sink] = [cache]
-        for output in config.outputs.stdout {
-            sinks.append(StdoutSink(name: output.name, format: output.format == .json ? .json : .influx))
+        let removed = previous.filter { devices[$0.key] !== $0.value }.map(\.value)
+        for old in removed where devices[old.config.name] == nil {
+            status.remove(old.config.name)
+            cache.remove(device: old.config.name)
         }
-        runner = SinkRunner(queue: queue, sinks: sinks + extraSinks, metrics: metrics, logger: logger)
-        metrics.setDevices(status.counts())
+        return (devices, removed)
+    }
+
+    /// The sinks a config asks for, with their delivery policies.
+    func sinkPlans(_ config: AgentConfiguration) -> [(sink: any Sink, type: String, policy: DeliveryPolicy, start: StartPolicy)] {
+        var plans: [(any Sink, String, DeliveryPolicy, StartPolicy)] = []
+        for output in config.outputs.stdout {
+            plans.append(
+                (StdoutSink(name: output.name, format: output.format == .json ? .json : .influx), "stdout",
+                    policy(output.name, output.delivery, config), start(output.delivery)))
+        }
+        for output in config.outputs.file {
+            plans.append(
+                (FileSink(name: output.name, path: output.path, format: output.format == .json ? .json : .influx),
+                    "file", policy(output.name, output.delivery, config), start(output.delivery)))
+        }
+        for sink in extraSinks {
+            plans.append((sink, "extra", policy(sink.name, OutputDelivery(), config), .retry))
+        }
+        return plans
+    }
+
+    private func start(_ delivery: OutputDelivery) -> StartPolicy {
+        delivery.onStartUnavailable == .fail ? .fail : .retry
+    }
+
+    func policy(_ name: String, _ d: OutputDelivery, _ config: AgentConfiguration) -> DeliveryPolicy {
+        var p = DeliveryPolicy()
+        p.batchSize = d.batchSize
+        p.flushInterval = d.flushInterval
+        p.bufferSamples = d.bufferSize
+        p.writeTimeout = d.writeTimeout
+        p.retryBackoff = d.retryBackoff
+        p.retryBackoffMax = d.retryBackoffMax
+        p.breakerFailures = d.circuitBreakerFailures
+        p.breakerCooldown = d.circuitBreakerCooldown
+        let state = config.agent.stateDir
+        p.deadLetterPath = d.deadLetterFile ?? "\(state)/dead-letter/\(name).jsonl"
+        if d.spool.enabled {
+            var spool = SpoolPolicy(directory: "\(state)/spool/\(name)")
+            switch d.spool.fsync {
+            case .always: spool.fsync = .always
+            case .interval(let v): spool.fsync = .interval(v)
+            }
+            spool.maxBytes = d.spool.maxBytes
+            spool.maxAge = d.spool.maxAge
+            spool.segmentBytes = d.spool.segmentBytes
+            p.spool = spool
+        }
+        return p
     }
 
     // MARK: Run
 
     public func run() async throws {
+        let config = self.config
         let listen = config.http.listen
         do {
             try ListenCheck.check(host: listen.host, port: listen.port)
+            stateDirectory.withLock { _ in }
+            let directory = try StateDirectory(path: config.agent.stateDir)
+            stateDirectory.withLock { $0 = directory }
+            for plan in sinkPlans(config) {
+                try await runner.add(plan.sink, type: plan.type, policy: plan.policy, onStartUnavailable: plan.start)
+            }
         } catch {
+            await runner.drain(until: clock.now)
             await engine.shutdown()
             throw error
         }
-        logger.info("snmp io thread started", metadata: .keys([.phase: "io"]))
         let runnerTask = Task { await runner.run() }
         logger.info(
             "sinks started",
             metadata: .keys([.phase: "sinks", .sink: "\(runner.status.map(\.name).joined(separator: ","))"]))
-        let entries = config.devices.map { DeviceScheduler.Entry(name: $0.name, interval: $0.interval) }
-        let scheduler = DeviceScheduler(maxInFlight: config.agent.maxInFlight)
-        let schedulerTask = Task {
-            await scheduler.run(
-                devices: entries, poll: { [self] name in await pollDevice(name) },
-                overrun: { [self] name, missed in recordOverrun(name, missed) })
-        }
+        logger.info("snmp io thread started", metadata: .keys([.phase: "io"]))
+        applySchedule()
         logger.info(
-            "pollers started", metadata: .keys([.phase: "pollers", .devices: "\(entries.count)"]))
+            "pollers started",
+            metadata: .keys([.phase: "pollers", .devices: "\(config.devices.count)", .hash: "\(config.hash)"]))
         let started = AsyncStream<Int>.makeStream()
         let app = AgentHTTPServer.application(
             host: listen.host, port: listen.port, handlers: handlers(), logger: logger,
@@ -89,18 +197,26 @@ public final class Agent: Service {
         readyFlag.store(true, ordering: .releasing)
         metrics.ready.set(1.0)
         logger.info("http listening", metadata: .keys([.phase: "http", .listen: "\(listen)"]))
+        let hangups = Task { [self] in
+            for await _ in await UnixSignalsSequence(trapping: .sighup) {
+                reloadFromSource()
+            }
+        }
 
         try? await gracefulShutdown()
 
+        hangups.cancel()
+        let shutdownStarted = clock.now
         readyFlag.store(false, ordering: .releasing)
         metrics.ready.set(0.0)
         logger.info("shutdown: stopping the schedule", metadata: .keys([.phase: "shutdown"]))
-        schedulerTask.cancel()
-        let timeout = config.agent.shutdownTimeout
+        let timeout = self.config.agent.shutdownTimeout
         let engine = self.engine
+        let scheduler = self.scheduler
         let abandoned = await withTaskGroup(of: Bool.self) { group in
             group.addTask {
-                await schedulerTask.value; return false
+                await scheduler.stopAll()
+                return false
             }
             group.addTask {
                 do {
@@ -124,16 +240,136 @@ public final class Agent: Service {
             metadata: .keys([.phase: "shutdown"]))
         queue.close()
         await runnerTask.value
-        logger.info("shutdown: queue flushed to the sinks", metadata: .keys([.phase: "shutdown"]))
+        // The sinks get what is left of shutdown_timeout (at least a second) to drain; the rest stays spooled.
+        let deadline = max(shutdownStarted + timeout, clock.now + .seconds(1))
+        await runner.drain(until: deadline)
+        logger.info("shutdown: sinks drained or spooled", metadata: .keys([.phase: "shutdown"]))
         await httpGroup.triggerGracefulShutdown()
         _ = try? await httpTask.value
+        stateDirectory.withLock { $0 = nil }
         logger.info("stopped", metadata: .keys([.phase: "stopped"]))
+    }
+
+    private func applySchedule() {
+        let (entries, maxInFlight) = live.withLock { l in
+            (l.config.devices.filter { l.devices[$0.name] != nil }.map {
+                DeviceScheduler.Entry(name: $0.name, interval: $0.interval)
+            }, l.config.agent.maxInFlight)
+        }
+        scheduler.setMaxInFlight(maxInFlight)
+        let (started, _) = scheduler.apply(
+            entries, poll: { [self] name in await pollDevice(name) },
+            overrun: { [self] name, missed in recordOverrun(name, missed) })
+        let now = Double(clock.wallNanos) / 1e9
+        for name in started { status.update(name) { $0.scheduledSince = now } }
+    }
+
+    // MARK: Reload
+
+    /// SIGHUP: re-reads the config files and applies them; a bad config is logged and the running one stays.
+    func reloadFromSource() {
+        guard let reloadSource else { return }
+        do throws(ConfigError) {
+            let next = try reloadSource()
+            Task { await reload(to: next) }
+        } catch {
+            metrics.reloadsFailed.increment()
+            metrics.lastReloadSuccessful.set(0.0)
+            reloadState.withLock { r in
+                r.reloads += 1
+                r.lastReloadTime = Double(clock.wallNanos) / 1e9
+                r.lastReloadResult = "failure"
+                r.lastReloadError = error.description
+            }
+            logger.error(
+                "config reload rejected; the running config stays",
+                metadata: .keys([.config: "\(error.problems.first?.file ?? "")", .error: "\(error.description)"]))
+        }
+    }
+
+    /// Applies a new, valid config: devices added, changed and removed (unchanged devices keep their schedule),
+    /// profiles, sinks (buffers and spools kept), and the hash. Settings that need a restart are logged.
+    public func reload(to next: AgentConfiguration) async {
+        let current = self.config
+        for (key, changed) in [
+            ("http.listen", current.http != next.http), ("agent.state_dir", current.agent.stateDir != next.agent.stateDir),
+            ("agent.queue_capacity", current.agent.queueCapacity != next.agent.queueCapacity),
+            ("log", current.log != next.log),
+        ] where changed {
+            logger.warning(
+                "config reload: this setting changes only on restart", metadata: .keys([.config: "\(key)"]))
+        }
+        var applied = next
+        applied.http = current.http
+        applied.agent.stateDir = current.agent.stateDir
+        applied.agent.queueCapacity = current.agent.queueCapacity
+        applied.log = current.log
+        let previous = live.withLock { $0.devices }
+        let (devices, removed) = applyDevices(applied, previous: previous)
+        let poller = Self.makePoller(applied, engine: engine)
+        live.withLock { l in
+            l.config = applied
+            l.devices = devices
+            l.poller = poller
+        }
+        let (started, stopped) = scheduler.apply(
+            applied.devices.filter { devices[$0.name] != nil }.map {
+                DeviceScheduler.Entry(name: $0.name, interval: $0.interval)
+            }, poll: { [self] name in await pollDevice(name) },
+            overrun: { [self] name, missed in recordOverrun(name, missed) })
+        scheduler.setMaxInFlight(applied.agent.maxInFlight)
+        let now = Double(clock.wallNanos) / 1e9
+        for name in started { status.update(name) { $0.scheduledSince = now } }
+        for device in removed {
+            if let target = device.resolvedTarget { engine.release(target) }
+        }
+        // Sinks: same name and type → new settings in place; gone → stopped (spool kept); new → started.
+        let plans = sinkPlans(applied)
+        let running = Dictionary(runner.status.map { ($0.name, $0.type) }, uniquingKeysWith: { a, _ in a })
+        for plan in plans where running[plan.sink.name] != nil && running[plan.sink.name] != plan.type {
+            await runner.remove(plan.sink.name, grace: applied.agent.shutdownTimeout)
+        }
+        for name in running.keys where !plans.contains(where: { $0.sink.name == name }) {
+            await runner.remove(name, grace: applied.agent.shutdownTimeout)
+        }
+        let stillRunning = Set(runner.status.map(\.name))
+        for plan in plans {
+            if stillRunning.contains(plan.sink.name) {
+                runner.update(plan.sink, policy: plan.policy)
+            } else {
+                do {
+                    try await runner.add(plan.sink, type: plan.type, policy: plan.policy, onStartUnavailable: .retry)
+                } catch {
+                    logger.error(
+                        "config reload: cannot start sink", metadata: .keys([.sink: "\(plan.sink.name)", .error: "\(error)"]))
+                }
+            }
+        }
+        configInfo.withLock { gauge in
+            metrics.removeConfigInfo(gauge)
+            gauge = metrics.configInfo(hash: applied.hash)
+        }
+        metrics.reloadsOK.increment()
+        metrics.lastReloadSuccessful.set(1.0)
+        metrics.setDevices(status.counts())
+        reloadState.withLock { r in
+            r.reloads += 1
+            r.lastReloadTime = now
+            r.lastReloadResult = "success"
+            r.lastReloadError = nil
+        }
+        logger.info(
+            "config reloaded",
+            metadata: .keys([
+                .hash: "\(applied.hash)", .devices: "\(applied.devices.count)",
+                .started: "\(started.joined(separator: ","))", .stopped: "\(stopped.joined(separator: ","))",
+            ]))
     }
 
     // MARK: Polling
 
     func pollDevice(_ name: String) async {
-        guard let device = devices[name] else { return }
+        guard let (device, poller) = live.withLock({ l in l.devices[name].map { ($0, l.poller) } }) else { return }
         let clock = ContinuousClock()
         let start = clock.now
         let timestamp = WallClock.nanos()
@@ -209,11 +445,12 @@ public final class Agent: Service {
         HTTPHandlers(
             metrics: { [self] in
                 metrics.pollLoopHeartbeatAge.set(engine.heartbeatAge)
+                runner.updateGauges()
                 return metrics.exposition()
             },
             devices: { [self] name in
                 if let name {
-                    guard devices[name] != nil else { return nil }
+                    guard live.withLock({ $0.devices[name] != nil }) else { return nil }
                     return DeviceExposition.render(
                         cache.latest(device: name), status: status.snapshot().filter { $0.name == name })
                 }
@@ -223,10 +460,18 @@ public final class Agent: Service {
                 let age = engine.heartbeatAge
                 return age < 5 ? (true, "ok") : (false, String(format: "snmp io thread stalled for %.1fs", age))
             },
-            ready: { [self] in
-                readyFlag.load(ordering: .acquiring) ? (true, "ready") : (false, "not ready")
-            },
+            ready: { [self] in readiness() },
             status: { [self] in statusJSON() })
+    }
+
+    /// 200 while polling runs, even with sinks degraded ("ready, degraded: …"), unless `ready_requires_sinks`.
+    func readiness() -> (Bool, String) {
+        guard readyFlag.load(ordering: .acquiring) else { return (false, "not ready") }
+        let troubled = runner.status.filter { $0.state != "ok" }
+        guard !troubled.isEmpty else { return (true, "ready") }
+        let detail = troubled.map { "sink \($0.name) \($0.state)" }.joined(separator: ", ")
+        if config.agent.readyRequiresSinks { return (false, "not ready: \(detail)") }
+        return (true, "ready, degraded: \(detail)")
     }
 
     struct StatusDocument: Encodable {
@@ -236,6 +481,8 @@ public final class Agent: Service {
             var ready: Bool
             var uptimeSeconds: Double
             var configFiles: [String]
+            var configHash: String
+            var reload: ReloadStatus
         }
         struct QueuePart: Encodable {
             var lengthSamples: Int
@@ -248,10 +495,12 @@ public final class Agent: Service {
     }
 
     func statusJSON() -> [UInt8] {
+        let config = self.config
         let document = StatusDocument(
             agent: .init(
-                name: config.agent.name, version: SelfMetrics.version, ready: readyFlag.load(ordering: .acquiring),
-                uptimeSeconds: Date().timeIntervalSince(startedAt), configFiles: config.files),
+                name: config.agent.name, version: SelfMetrics.version, ready: readiness().0,
+                uptimeSeconds: Date().timeIntervalSince(startedAt), configFiles: config.files, configHash: config.hash,
+                reload: reloadState.withLock { $0 }),
             devices: status.snapshot(),
             queue: .init(lengthSamples: queue.count, capacitySamples: queue.capacity),
             sinks: runner.status)
@@ -282,7 +531,7 @@ public final class Agent: Service {
             return failed
         }
         queue.close()
-        while let batch = await queue.next() { _ = await sink.write(batch) }
+        while let batch = await queue.next() { _ = await sink.write([batch]) }
         await engine.shutdown()
         return failures
     }

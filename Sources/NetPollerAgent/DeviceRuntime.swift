@@ -29,6 +29,9 @@ final class DeviceRuntime: Sendable {
         set { state.withLock { $0.sysObjectID = newValue } }
     }
 
+    /// The target last resolved, if any (to close its session when the device goes away).
+    var resolvedTarget: SNMPTarget? { state.withLock { $0.target } }
+
     func nextSequence() -> UInt64 {
         state.withLock {
             $0.sequence += 1; return $0.sequence

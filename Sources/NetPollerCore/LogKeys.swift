@@ -15,6 +15,16 @@ public enum LogKey: String, Sendable {
     case state = "device.state"
     case previousState = "device.previous_state"
     case duration = "poll.duration_seconds"
+    case backlog = "sink.backlog_samples"
+    case retryIn = "sink.retry_in_seconds"
+    case deadLetter = "sink.dead_letter_file"
+    case deadLetterError = "sink.dead_letter_error"
+    case spool = "spool.path"
+    case samples = "samples"
+    case reason = "drop.reason"
+    case hash = "config.hash"
+    case started = "reload.started"
+    case stopped = "reload.stopped"
 }
 
 extension Logger.Metadata {

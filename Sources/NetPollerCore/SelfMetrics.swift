@@ -25,6 +25,9 @@ public final class SelfMetrics: Sendable {
     public let queueCapacity: Gauge
     public let pollLoopHeartbeatAge: Gauge
     public let ready: Gauge
+    public let reloadsOK: Counter
+    public let reloadsFailed: Counter
+    public let lastReloadSuccessful: Gauge
     private let pollErrors: [PollError.Code: Counter]
     private let walkErrors: [PollError.Code: Counter]
     private let devices: [DeviceState: Gauge]
@@ -103,6 +106,19 @@ public final class SelfMetrics: Sendable {
                 "Seconds since the SNMP I/O thread last answered a heartbeat."), )
         ready = registry.makeGauge(
             descriptor: describe("netpoller_ready", "1 when the agent is ready (see /ready), else 0."), )
+        func reloads(_ result: String) -> Counter {
+            registry.makeCounter(
+                descriptor: describe("netpoller_config_reloads_total", "Config reloads (SIGHUP) by result."),
+                labels: [("result", result)])
+        }
+        reloadsOK = reloads("success")
+        reloadsFailed = reloads("failure")
+        lastReloadSuccessful = registry.makeGauge(
+            descriptor: describe(
+                "netpoller_config_last_reload_successful", "1 if the last config reload succeeded (or none was tried)."
+            ), )
+        lastReloadSuccessful.set(1.0)
+        for reason in Self.dropReasons { _ = droppedSamples(reason: reason) }
     }
 
     public func pollError(_ code: PollError.Code) { pollErrors[code]?.increment() }
@@ -112,27 +128,34 @@ public final class SelfMetrics: Sendable {
         for state in DeviceState.allCases { devices[state]?.set(Double(counts[state] ?? 0)) }
     }
 
-    /// Counter of dropped samples by reason (`queue_full`, later `spool_full`, `spool_expired`).
+    /// Every reason a sample can be dropped for; each is exported from the start (at 0).
+    public static let dropReasons = [
+        "queue_full", "buffer_full", "spool_full", "spool_expired", "spool_corrupt", "spool_error", "shutdown",
+    ]
+
+    /// Counter of dropped samples by reason. Drops in a sink's buffer or spool count once per sink.
     public func droppedSamples(reason: String) -> Counter {
         registry.makeCounter(
             descriptor: describe(
-                "netpoller_dropped_samples_total", "Samples dropped before reaching a sink, by reason."),
+                "netpoller_dropped_samples_total",
+                "Samples dropped before reaching a sink, by reason (a drop in one sink's buffer counts once)."),
             labels: [("reason", reason)])
     }
 
-    /// Batches written per sink and result (accepted, rejected, retryable).
-    public func sinkWrites(sink: String, result: String) -> Counter {
-        registry.makeCounter(
-            descriptor: describe("netpoller_sink_writes_total", "Batches handed to a sink, by sink and result."),
-            labels: [("sink", sink), ("result", result)])
+    /// The metrics of one sink (label values come from the configured sink names).
+    public func sink(_ name: String) -> SinkMetrics { SinkMetrics(registry: registry, sink: name) }
+
+    /// `netpoller_config_info{hash}`: 1 for the running config. Returns the gauge so a reload can remove it.
+    public func configInfo(hash: String) -> Gauge {
+        let gauge = registry.makeGauge(
+            descriptor: describe(
+                "netpoller_config_info", "The running configuration's hash (FNV-1a 64 of the files); always 1."),
+            labels: [("hash", hash)])
+        gauge.set(1.0)
+        return gauge
     }
 
-    /// Samples accepted per sink.
-    public func sinkSamples(sink: String) -> Counter {
-        registry.makeCounter(
-            descriptor: describe("netpoller_sink_samples_total", "Samples accepted by a sink."),
-            labels: [("sink", sink)])
-    }
+    public func removeConfigInfo(_ gauge: Gauge) { registry.unregisterGauge(gauge) }
 
     /// The exposition text of all self-metrics.
     public func exposition() -> [UInt8] {
@@ -140,5 +163,75 @@ public final class SelfMetrics: Sendable {
         buffer.reserveCapacity(16 * 1024)
         registry.emit(into: &buffer)
         return buffer
+    }
+}
+
+/// The self-metrics of one sink, all labelled `sink`.
+public struct SinkMetrics: Sendable {
+    public let writesAccepted: Counter
+    public let writesRejected: Counter
+    public let writesRetryable: Counter
+    public let samples: Counter
+    public let rejectedSamples: Counter
+    public let retries: Counter
+    public let circuitOpens: Counter
+    public let backlog: Gauge
+    public let memory: Gauge
+    public let spoolBytes: Gauge
+    public let spoolOldestAge: Gauge
+    public let spoolSynced: Counter
+    public let spoolCorruptions: Counter
+    public let states: [String: Gauge]
+    private let errors: [SinkError.Code: Counter]
+
+    /// The states a sink can be in, as exported by `netpoller_sink_state`.
+    public static let stateNames = ["ok", "degraded", "circuit_open"]
+
+    init(registry: PrometheusCollectorRegistry, sink: String) {
+        func counter(_ name: String, _ help: String, _ labels: [(String, String)] = []) -> Counter {
+            registry.makeCounter(descriptor: describe(name, help), labels: [("sink", sink)] + labels)
+        }
+        func gauge(_ name: String, _ help: String, _ labels: [(String, String)] = []) -> Gauge {
+            registry.makeGauge(descriptor: describe(name, help), labels: [("sink", sink)] + labels)
+        }
+        let writesHelp = "Writes (one request or transaction of one or more batches) by sink and result."
+        writesAccepted = counter("netpoller_sink_writes_total", writesHelp, [("result", "accepted")])
+        writesRejected = counter("netpoller_sink_writes_total", writesHelp, [("result", "rejected")])
+        writesRetryable = counter("netpoller_sink_writes_total", writesHelp, [("result", "retryable")])
+        samples = counter("netpoller_sink_samples_total", "Samples accepted by a sink.")
+        rejectedSamples = counter(
+            "netpoller_sink_rejected_samples_total", "Samples a sink rejected as bad data (sent to the dead-letter file).")
+        retries = counter("netpoller_sink_retries_total", "Writes retried after a retryable failure.")
+        circuitOpens = counter("netpoller_sink_circuit_opens_total", "Times the sink's circuit breaker opened.")
+        backlog = gauge(
+            "netpoller_sink_backlog_samples", "Samples not yet delivered to the sink (memory, spool and in flight).")
+        memory = gauge("netpoller_sink_buffer_samples", "Samples held in the sink's memory buffer.")
+        spoolBytes = gauge("netpoller_spool_bytes", "Undelivered bytes in the sink's disk spool.")
+        spoolOldestAge = gauge(
+            "netpoller_spool_oldest_age_seconds", "Age of the oldest undelivered sample in the spool or buffer.")
+        spoolSynced = counter(
+            "netpoller_spool_synced_samples_total", "Samples made durable in the spool (written and fsynced).")
+        spoolCorruptions = counter(
+            "netpoller_spool_corruptions_total", "Torn or corrupt spool records found and cut off.")
+        var states: [String: Gauge] = [:]
+        for state in Self.stateNames {
+            states[state] = gauge(
+                "netpoller_sink_state", "1 for the sink's current state (ok, degraded, circuit_open), else 0.",
+                [("state", state)])
+        }
+        self.states = states
+        var errors: [SinkError.Code: Counter] = [:]
+        for code in SinkError.Code.allCases {
+            errors[code] = counter(
+                "netpoller_sink_errors_total", "Failed or rejected writes by sink and error type.",
+                [("error_type", code.rawValue)])
+        }
+        self.errors = errors
+    }
+
+    public func error(_ code: SinkError.Code) { errors[code]?.increment() }
+
+    public func setState(_ state: String) {
+        for (name, gauge) in states { gauge.set(name == state ? 1.0 : 0.0) }
     }
 }

@@ -26,6 +26,8 @@ public struct DeviceStatus: Sendable, Codable, Equatable {
     public var samples: Int
     public var polls: Int
     public var overruns: Int
+    /// Unix seconds when this device's schedule (re)started: a reload leaves it alone unless the device changed.
+    public var scheduledSince: Double?
 
     public init(name: String, address: String, profiles: [String]) {
         self.name = name

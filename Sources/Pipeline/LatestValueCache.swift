@@ -2,16 +2,15 @@ import Glibc
 import NetPollerCore
 import Synchronization
 
-/// Keeps the latest batch of every device, behind `/metrics/devices`. A sink like any other: the pipeline feeds it,
-/// HTTP reads it, and nothing ever polls on demand. Entries older than their time-to-live (3 × the device interval by
+/// Keeps the latest batch of every device, behind `/metrics/devices`. The sink runner updates it as batches leave the
+/// queue (it is in memory: no buffer, retry or spool needed), HTTP reads it, and nothing ever polls on demand. Entries older than their time-to-live (3 × the device interval by
 /// default) are not served, so a dead device's last values do not look current.
-public final class LatestValueCache: Sink {
+public final class LatestValueCache: Sendable {
     private struct Entry {
         var batches: [String: SampleBatch] = [:]
         var ttlNanos: [String: Int64] = [:]
     }
 
-    public let name = "cache"
     private let state = Mutex(Entry())
     private let now: @Sendable () -> Int64
 
@@ -30,9 +29,8 @@ public final class LatestValueCache: Sink {
         }
     }
 
-    public func write(_ batch: SampleBatch) async -> SinkResult {
+    public func store(_ batch: SampleBatch) {
         state.withLock { $0.batches[batch.device] = batch }
-        return .accepted
     }
 
     /// The fresh batches, for one device or all, sorted by device name.

@@ -3,102 +3,215 @@ import NetPollerCore
 import Prometheus
 import Synchronization
 
-/// What `/status` shows of a sink.
-public struct SinkStatus: Sendable, Codable, Equatable {
-    public var name: String
-    public var state: String
-    public var acceptedBatches: Int
-    public var acceptedSamples: Int
-    public var rejectedBatches: Int
-    public var failedBatches: Int
-    public var lastError: String?
+/// What to do when a sink cannot be reached at start (`on_start_unavailable`).
+public enum StartPolicy: String, Sendable, Equatable {
+    /// Start anyway: the sink is degraded, its data waits in the buffer and spool, writes are retried.
+    case retry
+    /// Refuse to start (`run` exits 69 naming the sink).
+    case fail
 }
 
-/// Drains the queue into every sink, in order, and counts each result by sink.
+/// A sink that failed its start-up probe under `on_start_unavailable = "fail"`.
+public struct SinkStartFailure: Error, Sendable, CustomStringConvertible {
+    public var sink: String
+    public var error: SinkError
+    public var description: String { "sink \(sink) is unavailable at start: \(error.description)" }
+}
+
+/// Fans the queue out to every sink's own buffer and runs one delivery worker per sink.
 ///
-/// This is the walking skeleton's runner: one batch at a time to each sink. Per-sink buffers, retries with backoff,
-/// circuit breakers and the disk spool replace the inner loop in the durable-delivery work; the seam stays.
+/// The fan-out never waits on a sink: a slow or dead sink only grows its own buffer and spool, so neither the
+/// pollers nor the other sinks notice. Sinks can be added, changed and removed while running (config reload); their
+/// buffers and spools are kept across a change.
 public final class SinkRunner: Sendable {
-    private struct Counters {
-        let accepted: Counter?
-        let rejected: Counter?
-        let retryable: Counter?
-        let samples: Counter?
+    private struct Running {
+        var worker: SinkWorker
+        var task: Task<Void, Never>
     }
 
     private let queue: SampleQueue
-    private let sinks: [any Sink]
-    private let counters: [Counters]
-    private let statuses: Mutex<[SinkStatus]>
+    private let clock: any DeliveryClock
+    private let metrics: SelfMetrics?
     private let logger: Logger
+    private let observers: [@Sendable (SampleBatch) -> Void]
+    private let running = Mutex<[Running]>([])
+    private let dropCounters: [String: Counter]
 
-    public init(queue: SampleQueue, sinks: [any Sink], metrics: SelfMetrics?, logger: Logger) {
+    public init(
+        queue: SampleQueue, clock: any DeliveryClock = SystemDeliveryClock(), metrics: SelfMetrics?, logger: Logger,
+        observers: [@Sendable (SampleBatch) -> Void] = []
+    ) {
         self.queue = queue
-        self.sinks = sinks
+        self.clock = clock
+        self.metrics = metrics
         self.logger = logger
-        counters = sinks.map { sink in
-            Counters(
-                accepted: metrics?.sinkWrites(sink: sink.name, result: "accepted"),
-                rejected: metrics?.sinkWrites(sink: sink.name, result: "rejected"),
-                retryable: metrics?.sinkWrites(sink: sink.name, result: "retryable"),
-                samples: metrics?.sinkSamples(sink: sink.name))
+        self.observers = observers
+        var counters: [String: Counter] = [:]
+        if let metrics {
+            for reason in SelfMetrics.dropReasons { counters[reason] = metrics.droppedSamples(reason: reason) }
         }
-        statuses = Mutex(
-            sinks.map {
-                SinkStatus(
-                    name: $0.name, state: "ok", acceptedBatches: 0, acceptedSamples: 0, rejectedBatches: 0,
-                    failedBatches: 0, lastError: nil)
-            })
+        dropCounters = counters
     }
 
-    public var status: [SinkStatus] { statuses.withLock { $0 } }
+    public var workers: [SinkWorker] { running.withLock { $0.map(\.worker) } }
 
-    /// Runs until the queue is closed and drained, then closes the sinks.
+    public var status: [SinkStatus] {
+        let now = clock.wallNanos
+        return workers.map { $0.status(wallNanos: now) }
+    }
+
+    /// True when every sink's last write succeeded (what `ready_requires_sinks` asks for).
+    public var allSinksOK: Bool { status.allSatisfy { $0.state == "ok" } }
+
+    public func updateGauges() {
+        let now = clock.wallNanos
+        for worker in workers { worker.updateGauges(wallNanos: now) }
+    }
+
+    // MARK: Sinks
+
+    /// Opens the sink's buffer (and spool), probes the sink and starts its worker. Spooled data from an earlier run is
+    /// delivered before anything new.
+    public func add(_ sink: any Sink, type: String, policy: DeliveryPolicy, onStartUnavailable: StartPolicy) async throws {
+        let name = sink.name
+        let sinkMetrics = metrics?.sink(name)
+        let buffer = try SinkBuffer(
+            name: name, bufferSamples: policy.bufferSamples, spool: policy.spool, clock: clock,
+            events: events(sink: name, metrics: sinkMetrics))
+        if let error = await sink.probe() {
+            if onStartUnavailable == .fail {
+                _ = await buffer.finish()
+                throw SinkStartFailure(sink: name, error: error)
+            }
+            logger.warning(
+                "sink unavailable at start; data is kept and retried",
+                metadata: .keys([.sink: "\(name)", .errorType: "\(error.code.rawValue)", .error: "\(error.message)"]))
+            let worker = SinkWorker(
+                sink: sink, type: type, policy: policy, buffer: buffer, clock: clock, metrics: sinkMetrics,
+                logger: logger)
+            worker.markUnavailable(error)
+            start(worker)
+        } else {
+            start(
+                SinkWorker(
+                    sink: sink, type: type, policy: policy, buffer: buffer, clock: clock, metrics: sinkMetrics,
+                    logger: logger))
+        }
+        let recovered = buffer.recoveredSamples
+        if recovered > 0 {
+            logger.info(
+                "spooled data from the last run is delivered first",
+                metadata: .keys([
+                    .sink: "\(name)", .backlog: "\(recovered)", .spool: "\(policy.spool?.directory ?? "")",
+                ]))
+        }
+    }
+
+    private func start(_ worker: SinkWorker) {
+        let task = Task { await worker.run() }
+        running.withLock { $0.append(Running(worker: worker, task: task)) }
+    }
+
+    /// Applies new settings to a running sink; its buffered and spooled data stay.
+    public func update(_ sink: any Sink, policy: DeliveryPolicy) {
+        workers.first { $0.name == sink.name }?.update(sink: sink, policy: policy)
+    }
+
+    /// Stops a sink that left the config. With a spool its undelivered data stays on disk (delivered if the sink comes
+    /// back); without one, it gets `grace` to drain.
+    public func remove(_ name: String, grace: Duration) async {
+        guard
+            let entry = running.withLock({ r -> Running? in
+                guard let index = r.firstIndex(where: { $0.worker.name == name }) else { return nil }
+                return r.remove(at: index)
+            })
+        else { return }
+        await stop([entry], deadline: clock.now + (entry.worker.buffer.spooled ? .zero : grace))
+        await entry.worker.sink.close()
+    }
+
+    // MARK: Running
+
+    /// Feeds every sink from the queue until the queue is closed and drained.
     public func run() async {
         while let batch = await queue.next() {
-            await deliver(batch)
+            for observer in observers { observer(batch) }
+            let targets = workers
+            guard !targets.isEmpty else { continue }
+            let payload = targets.contains { $0.buffer.spooled } ? BatchCodec.encode(batch) : nil
+            for worker in targets { worker.buffer.offer(batch, payload: payload) }
         }
-        for sink in sinks { await sink.close() }
     }
 
-    public func deliver(_ batch: SampleBatch) async {
-        for (index, sink) in sinks.enumerated() {
-            let result = await sink.write(batch)
-            let c = counters[index]
-            let previous = statuses.withLock { s -> String in
-                let before = s[index].state
-                switch result {
-                case .accepted:
-                    s[index].acceptedBatches += 1
-                    s[index].acceptedSamples += batch.count
-                    s[index].state = "ok"
-                case .rejected(let reason):
-                    s[index].rejectedBatches += 1
-                    s[index].lastError = "rejected: \(reason)"
-                case .retryable(let error):
-                    s[index].failedBatches += 1
-                    s[index].lastError = error.description
-                    s[index].state = "degraded"
-                }
-                return before
-            }
-            switch result {
-            case .accepted:
-                c.accepted?.increment()
-                c.samples?.increment(by: Int64(batch.count))
-                if previous != "ok" { logger.info("sink recovered", metadata: .keys([.sink: "\(sink.name)"])) }
-            case .rejected(let reason):
-                c.rejected?.increment()
-                logger.warning(
-                    "sink rejected a batch",
-                    metadata: .keys([.sink: "\(sink.name)", .error: "\(reason)", .batchSamples: "\(batch.count)"]))
-            case .retryable(let error):
-                c.retryable?.increment()
-                if previous == "ok" {
-                    logger.warning(
-                        "sink failing", metadata: .keys([.sink: "\(sink.name)", .errorType: "\(error.code.rawValue)"]))
+    /// After `run` returned: lets every sink drain until `deadline`, then stops it; what is left stays in the spool
+    /// (or is dropped and counted without one). Closes the sinks.
+    public func drain(until deadline: Duration) async {
+        let all = running.withLock { r -> [Running] in
+            defer { r.removeAll() }
+            return r
+        }
+        await stop(all, deadline: deadline)
+        for entry in all { await entry.worker.sink.close() }
+    }
+
+    private func stop(_ entries: [Running], deadline: Duration) async {
+        for entry in entries { entry.worker.buffer.close() }
+        let clock = self.clock
+        await withTaskGroup(of: Void.self) { group in
+            for entry in entries {
+                group.addTask {
+                    let finished = Task { await entry.task.value }
+                    let timer = Task {
+                        try? await clock.sleep(until: deadline)
+                        entry.task.cancel()
+                    }
+                    await finished.value
+                    timer.cancel()
                 }
             }
         }
+        for entry in entries {
+            let left = await entry.worker.buffer.finish()
+            if left > 0 {
+                let spooled = entry.worker.buffer.spooled
+                logger.warning(
+                    spooled
+                        ? "sink not drained in time; the rest stays in the spool for the next start"
+                        : "sink not drained in time; the rest is dropped (no spool)",
+                    metadata: .keys([.sink: "\(entry.worker.name)", .backlog: "\(left)"]))
+            }
+        }
+    }
+
+    private func events(sink: String, metrics sinkMetrics: SinkMetrics?) -> BufferEvents {
+        var events = BufferEvents()
+        let logger = self.logger
+        let counters = dropCounters
+        let lastLog = Mutex<[String: Duration]>([:])
+        let clock = self.clock
+        events.dropped = { reason, samples in
+            counters[reason]?.increment(by: Int64(samples))
+            // Logged at most once a minute per reason: drops come in floods.
+            let now = clock.now
+            let log = lastLog.withLock { last -> Bool in
+                if let previous = last[reason], now - previous < .seconds(60) { return false }
+                last[reason] = now
+                return true
+            }
+            if log {
+                logger.warning(
+                    "sink dropped samples",
+                    metadata: .keys([.sink: "\(sink)", .reason: "\(reason)", .samples: "\(samples)"]))
+            }
+        }
+        events.synced = { samples in sinkMetrics?.spoolSynced.increment(by: Int64(samples)) }
+        events.corrupt = { what in
+            sinkMetrics?.spoolCorruptions.increment()
+            logger.warning("spool corruption cut off", metadata: .keys([.sink: "\(sink)", .error: "\(what)"]))
+        }
+        events.spoolError = { error in
+            logger.error("spool write failed", metadata: .keys([.sink: "\(sink)", .error: "\(error.description)"]))
+        }
+        return events
     }
 }

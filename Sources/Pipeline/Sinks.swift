@@ -16,27 +16,69 @@ public final class StdoutSink: Sink {
         self.format = format
     }
 
-    public func write(_ batch: SampleBatch) async -> SinkResult {
-        var out: [UInt8] = []
-        switch format {
-        case .influx:
-            out.reserveCapacity(batch.count * 256)
-            LineProtocol.encode(batch, into: &out)
-        case .json:
-            out = JSONLines.encode(batch)
-        }
-        let bytes = out
+    public func write(_ batches: [SampleBatch]) async -> SinkResult {
+        let bytes = TextEncoding.encode(batches, format: format)
         let ok = await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
-            writer.async { continuation.resume(returning: Self.writeAll(bytes)) }
+            writer.async { continuation.resume(returning: FileWriting.writeAll(1, bytes)) }
         }
         return ok ? .accepted : .retryable(SinkError(.io, "cannot write to standard output"))
     }
+}
 
-    private static func writeAll(_ bytes: [UInt8]) -> Bool {
+/// Appends line protocol or JSON lines to a file (`[[outputs.file]]`), like Telegraf's file output. The file is
+/// opened for each write, so a rotated (moved) file is followed and a missing directory is a retryable failure that
+/// heals when the directory comes back.
+public final class FileSink: Sink {
+    public let name: String
+    public let path: String
+    private let format: StdoutSink.Format
+    /// Blocking file I/O runs on this serial queue, never on the cooperative pool.
+    private let writer: DispatchQueue
+
+    public init(name: String, path: String, format: StdoutSink.Format) {
+        self.name = name
+        self.path = path
+        self.format = format
+        writer = DispatchQueue(label: "netpoller.file-sink.\(name)")
+    }
+
+    public func write(_ batches: [SampleBatch]) async -> SinkResult {
+        let bytes = TextEncoding.encode(batches, format: format)
+        let path = self.path
+        let error = await withCheckedContinuation { (continuation: CheckedContinuation<SinkError?, Never>) in
+            writer.async { continuation.resume(returning: FileWriting.append(path, bytes)) }
+        }
+        return error.map { .retryable($0) } ?? .accepted
+    }
+
+    public func probe() async -> SinkError? {
+        let path = self.path
+        return await withCheckedContinuation { continuation in
+            writer.async { continuation.resume(returning: FileWriting.append(path, [])) }
+        }
+    }
+}
+
+enum TextEncoding {
+    static func encode(_ batches: [SampleBatch], format: StdoutSink.Format) -> [UInt8] {
+        var out: [UInt8] = []
+        switch format {
+        case .influx:
+            out.reserveCapacity(batches.reduce(0) { $0 + $1.count } * 256)
+            for batch in batches { LineProtocol.encode(batch, into: &out) }
+        case .json:
+            for batch in batches { out += JSONLines.encode(batch) }
+        }
+        return out
+    }
+}
+
+enum FileWriting {
+    static func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
         bytes.withUnsafeBytes { raw -> Bool in
             var offset = 0
             while offset < raw.count {
-                let n = Foundation.write(1, raw.baseAddress! + offset, raw.count - offset)
+                let n = Foundation.write(fd, raw.baseAddress! + offset, raw.count - offset)
                 if n < 0 && errno == EINTR { continue }
                 if n <= 0 { return false }
                 offset += n
@@ -44,11 +86,28 @@ public final class StdoutSink: Sink {
             return true
         }
     }
+
+    /// Appends to `path` (created if missing); nil on success.
+    static func append(_ path: String, _ bytes: [UInt8]) -> SinkError? {
+        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            return SinkError(.unavailable, "cannot open \(path): \(String(cString: strerror(errno)))")
+        }
+        defer { close(fd) }
+        return writeAll(fd, bytes) ? nil : SinkError(.io, "cannot write \(path): \(String(cString: strerror(errno)))")
+    }
 }
 
-/// One JSON object per sample: `{"measurement":…,"device":…,"tags":{…},"fields":{…},"timestamp":…}`.
+/// One JSON object per sample:
+/// `{"batch_id":"…","device":…,"fields":{…},"measurement":…,"tags":{…},"timestamp":…}` (`batch_id` is the batch's
+/// stable id in hex, so a consumer can drop redelivered batches).
 public enum JSONLines {
     struct Line: Encodable {
+        enum CodingKeys: String, CodingKey {
+            case batchID = "batch_id"
+            case measurement, device, tags, fields, timestamp
+        }
+        var batchID: String
         var measurement: String
         var device: String
         var tags: [String: String]
@@ -86,7 +145,7 @@ public enum JSONLines {
                 }
             }
             let line = Line(
-                measurement: sample.measurement, device: batch.device, tags: tags, fields: fields,
+                batchID: String(batch.id, radix: 16), measurement: sample.measurement, device: batch.device, tags: tags, fields: fields,
                 timestamp: batch.timestampNanos)
             if let data = try? encoder.encode(line) {
                 out.append(contentsOf: data)

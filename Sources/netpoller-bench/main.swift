@@ -79,7 +79,7 @@ func cycle() async -> (varbinds: Int, samples: Int, failures: Int) {
         for await r in group { sum = (sum.0 + r.0, sum.1 + r.1, sum.2 + r.2) }
         return sum
     }
-    while queue.count > 0, let batch = await queue.next() { _ = await cache.write(batch) }
+    while queue.count > 0, let batch = await queue.next() { cache.store(batch) }
     return totals
 }
 

@@ -17,14 +17,19 @@ struct ConfigOptions: ParsableArguments {
 
     /// Loads and validates; on any problem prints every one of them and exits 78.
     func load() throws -> AgentConfiguration {
-        let fallback = (config == nil && configDir == nil) ? "/etc/netpoller/agent.conf" : config
         do {
-            let files = try ConfigLoader.files(config: fallback, configDirectory: configDir)
-            return try ConfigLoader.load(files: files)
+            return try loadOrThrow()
         } catch {
             FileHandle.standardError.write(Data("netpoller: configuration error\n\(error.description)\n".utf8))
             throw ExitCode(ConfigError.exitCode)
         }
+    }
+
+    /// Reads the same files again (SIGHUP reload); the problems come back as the error.
+    func loadOrThrow() throws(ConfigError) -> AgentConfiguration {
+        let fallback = (config == nil && configDir == nil) ? "/etc/netpoller/agent.conf" : config
+        let files = try ConfigLoader.files(config: fallback, configDirectory: configDir)
+        return try ConfigLoader.load(files: files)
     }
 }
 
@@ -57,7 +62,10 @@ struct Run: AsyncParsableCommand {
                 .phase: "config", .config: "\(config.files.joined(separator: ","))",
                 .devices: "\(config.devices.count)",
             ]))
-        let agent = Agent(config: config, logger: logger)
+        let options = self.options
+        let agent = Agent(
+            config: config, logger: logger,
+            reloadSource: { () throws(ConfigError) -> AgentConfiguration in try options.loadOrThrow() })
         let group = ServiceGroup(
             configuration: .init(
                 services: [.init(service: agent)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
@@ -67,6 +75,18 @@ struct Run: AsyncParsableCommand {
             logger.critical("\(error.description)", metadata: .keys([.listen: "\(error.address)"]))
             FileHandle.standardError.write(Data("netpoller: \(error.description)\n".utf8))
             throw ExitCode(69)
+        } catch let error as SinkStartFailure {
+            logger.critical("\(error.description)", metadata: .keys([.sink: "\(error.sink)"]))
+            FileHandle.standardError.write(Data("netpoller: \(error.description) (on_start_unavailable = \"fail\")\n".utf8))
+            throw ExitCode(69)
+        } catch let error as StateDirectory.Failure {
+            logger.critical("\(error.description)", metadata: .keys([.config: "agent.state_dir"]))
+            FileHandle.standardError.write(Data("netpoller: \(error.description)\n".utf8))
+            throw ExitCode(StateDirectory.Failure.exitCode)
+        } catch let error as SpoolError {
+            logger.critical("spool unusable: \(error.description)", metadata: .keys([.spool: "\(error.path)"]))
+            FileHandle.standardError.write(Data("netpoller: spool unusable: \(error.description)\n".utf8))
+            throw ExitCode(StateDirectory.Failure.exitCode)
         }
     }
 }
@@ -90,9 +110,12 @@ struct Check: AsyncParsableCommand {
             )
         }
         print("profiles: \(config.allProfiles.keys.sorted().joined(separator: ", "))")
+        print("state_dir: \(config.agent.stateDir)")
         let sinks =
             ["cache (/metrics/devices)"] + config.outputs.stdout.map { "stdout \($0.name) (\($0.format.rawValue))" }
+            + config.outputs.file.map { "file \($0.name) \($0.path) (\($0.format.rawValue))" }
         print("sinks: \(sinks.joined(separator: ", "))")
+        print("config hash: \(config.hash)")
     }
 }
 
@@ -109,7 +132,7 @@ struct Once: AsyncParsableCommand {
 
     func run() async throws {
         var config = try options.load()
-        config.outputs.stdout = []
+        config.outputs = OutputsConfig()
         guard let sinkFormat: StdoutSink.Format = format == "influx" ? .influx : format == "json" ? .json : nil else {
             throw ValidationError("--format must be influx or json")
         }

@@ -108,7 +108,7 @@ import Testing
         cache.setTimeToLive(device: "a", .seconds(30))
         var b = batch("a", samples: 1)
         b.timestampNanos = 0
-        _ = await cache.write(b)
+        cache.store(b)
         #expect(cache.latest().count == 1)
         now.value = 31_000_000_000
         #expect(cache.latest().isEmpty)

@@ -1,0 +1,56 @@
+import Foundation
+
+/// `[agent] state_dir`: checked at start (created, writable, not used by another agent) and locked for the agent's
+/// life. Spools live under `spool/<sink>/`, dead letters under `dead-letter/`.
+public final class StateDirectory: Sendable {
+    /// The state directory cannot be used; `run` exits 73 (EX_CANTCREAT) with this message.
+    public struct Failure: Error, Sendable, CustomStringConvertible {
+        public var path: String
+        public var reason: String
+        public var description: String { "state_dir \(path) is not usable: \(reason)" }
+        public static let exitCode: Int32 = 73
+    }
+
+    public let path: String
+    /// Held (flock) while the agent runs; closed by the kernel when the process exits.
+    private let lockFD: Int32
+
+    public init(path: String) throws(Failure) {
+        self.path = path
+        do {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        } catch {
+            throw Failure(path: path, reason: "cannot create it (\(Self.errnoText(of: error)))")
+        }
+        let probe = path + "/.write-test"
+        let fd = open(probe, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0, write(fd, "ok", 2) == 2, fsync(fd) == 0 else {
+            let reason = String(cString: strerror(errno))
+            if fd >= 0 { close(fd) }
+            throw Failure(path: path, reason: "cannot write in it (\(reason))")
+        }
+        close(fd)
+        unlink(probe)
+        lockFD = open(path + "/netpoller.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard lockFD >= 0 else {
+            throw Failure(path: path, reason: "cannot create the lock file (\(String(cString: strerror(errno))))")
+        }
+        guard flock(lockFD, LOCK_EX | LOCK_NB) == 0 else {
+            close(lockFD)
+            throw Failure(path: path, reason: "another netpoller is running with this state_dir")
+        }
+    }
+
+    deinit { close(lockFD) }
+
+    public func spool(sink: String) -> String { "\(path)/spool/\(sink)" }
+    public func deadLetter(sink: String) -> String { "\(path)/dead-letter/\(sink).jsonl" }
+
+    private static func errnoText(of error: any Error) -> String {
+        let nsError = error as NSError
+        if let underlying = nsError.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
+            return String(cString: strerror(Int32(underlying.code)))
+        }
+        return nsError.localizedDescription
+    }
+}

@@ -1,0 +1,58 @@
+import Foundation
+import NetPollerCore
+
+/// Appends rejected batches to a JSON-lines file, one object per batch:
+/// `{"batch_id":"…","device":"…","lines":"<line protocol>","reason":"…","samples":N,"sink":"…","time":"…"}`.
+/// The file is opened per write on the writer's own queue, so it can be moved away (rotated) at any time.
+public final class DeadLetterFile: Sendable {
+    struct Record: Encodable {
+        enum CodingKeys: String, CodingKey {
+            case batchID = "batch_id"
+            case device, lines, reason, samples, sink, time
+        }
+        var batchID: String
+        var device: String
+        var lines: String
+        var reason: String
+        var samples: Int
+        var sink: String
+        var time: String
+    }
+
+    public let path: String
+    private let writer = DispatchQueue(label: "netpoller.dead-letter")
+
+    public init(path: String) {
+        self.path = path
+    }
+
+    /// Writes the batches with the sink's reason; returns an error text if the file cannot be written.
+    public func write(_ batches: [SampleBatch], sink: String, reason: String) async -> String? {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let time = ISO8601DateFormatter().string(from: Date())
+        var out: [UInt8] = []
+        for batch in batches {
+            var lines: [UInt8] = []
+            LineProtocol.encode(batch, into: &lines)
+            let record = Record(
+                batchID: String(batch.id, radix: 16), device: batch.device, lines: String(decoding: lines, as: UTF8.self),
+                reason: reason, samples: batch.count, sink: sink, time: time)
+            if let data = try? encoder.encode(record) {
+                out += data
+                out.append(UInt8(ascii: "\n"))
+            }
+        }
+        let bytes = out
+        let path = self.path
+        return await withCheckedContinuation { continuation in
+            writer.async {
+                let directory = (path as NSString).deletingLastPathComponent
+                if !directory.isEmpty {
+                    try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+                }
+                continuation.resume(returning: FileWriting.append(path, bytes)?.message)
+            }
+        }
+    }
+}

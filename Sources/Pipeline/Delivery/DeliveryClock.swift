@@ -1,0 +1,26 @@
+import NetPollerCore
+
+/// Time as the delivery machinery sees it. A seam so tests drive backoff, circuit breakers and flush deadlines with a
+/// manual clock instead of waiting.
+public protocol DeliveryClock: Sendable {
+    /// Monotonic time since an arbitrary origin.
+    var now: Duration { get }
+    /// Wall-clock time in nanoseconds since the Unix epoch (sample timestamps, `max_age`).
+    var wallNanos: Int64 { get }
+    /// Sleeps until `now >= deadline`; throws `CancellationError` when the task is cancelled.
+    func sleep(until deadline: Duration) async throws
+}
+
+/// The real clock: `ContinuousClock` for deadlines, the system clock for wall time.
+public struct SystemDeliveryClock: DeliveryClock {
+    private let origin = ContinuousClock.now
+
+    public init() {}
+
+    public var now: Duration { ContinuousClock.now - origin }
+    public var wallNanos: Int64 { WallClock.nanos() }
+
+    public func sleep(until deadline: Duration) async throws {
+        try await ContinuousClock().sleep(until: origin + deadline)
+    }
+}

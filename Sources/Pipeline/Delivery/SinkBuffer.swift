@@ -1,0 +1,464 @@
+import DequeModule
+import Dispatch
+import NetPollerCore
+import Synchronization
+
+/// What a sink buffer reports as it goes (wired to metrics and logs by the runner).
+public struct BufferEvents: Sendable {
+    /// Samples dropped, with the reason (`buffer_full`, `spool_full`, `spool_expired`, `spool_error`).
+    public var dropped: @Sendable (_ reason: String, _ samples: Int) -> Void = { _, _ in }
+    /// Samples made durable by an fsync.
+    public var synced: @Sendable (_ samples: Int) -> Void = { _ in }
+    /// A corrupt or torn record was found and cut off (`what` says where).
+    public var corrupt: @Sendable (_ what: String) -> Void = { _ in }
+    /// A spool write failed (disk full, I/O error).
+    public var spoolError: @Sendable (_ error: SpoolError) -> Void = { _ in }
+
+    public init() {}
+}
+
+/// One sink's buffer: memory in front, and with a spool every batch also appended to disk (a write-ahead log) so a
+/// crash or a long outage loses nothing that reached it. Batches come out in order; what the sink has taken is
+/// acknowledged once written, and only then may its disk space go.
+///
+/// In spool mode the memory holds a contiguous window of the oldest undelivered batches (at most `bufferSamples`);
+/// the rest is read back from disk when the sink gets to it. Without a spool the memory is all there is, and at
+/// `bufferSamples` the oldest batches are dropped (`reason="buffer_full"`).
+///
+/// Safe: every mutable stored property below `queue` is touched only on `queue` (a serial dispatch queue that also
+/// does the blocking file I/O, so none of it runs on the cooperative pool); `stats` is a Mutex and `pending` atomic.
+public final class SinkBuffer: @unchecked Sendable {
+    public struct Entry: Sendable {
+        public var seq: UInt64
+        public var batch: SampleBatch
+        /// Monotonic time the batch entered the buffer (zero for batches read back from disk).
+        public var enqueuedAt: Duration
+        var end: SpoolLocation?
+    }
+
+    /// A snapshot for `/status` and gauges.
+    public struct Stats: Sendable, Equatable {
+        /// Samples not yet delivered (memory, disk and the write in flight).
+        public var backlogSamples = 0
+        public var memorySamples = 0
+        public var spoolBytes: Int64 = 0
+        public var oldestTimestampNanos: Int64?
+        public var dropped: [String: Int] = [:]
+        public var corruptions = 0
+        public var syncedSamples = 0
+    }
+
+    public let name: String
+    public let spooled: Bool
+    private let bufferSamples: Int
+    private let spoolPolicy: SpoolPolicy?
+    private let clock: any DeliveryClock
+    private let events: BufferEvents
+    private let queue: DispatchQueue
+    private let pending = Atomic<Int>(0)
+    private let waiterIDs = Atomic<Int>(0)
+    private let stats = Mutex(Stats())
+
+    private var files: SpoolFiles?
+    private var memory = Deque<Entry>()
+    private var memorySamples = 0
+    private var backlogSamples = 0
+    private var nextSeq: UInt64 = 1
+    private var writeSeq: UInt64 = 1
+    private var cursor: SpoolLocation?
+    private var waiter: (id: Int, max: Int, continuation: CheckedContinuation<[Entry], Never>)?
+    private var closed = false
+    private var syncScheduled = false
+    private var unsyncedSamples = 0
+    private var lastExpiryCheck: Duration = .zero
+    private var corruptions = 0
+    private var lastOldestCheck: Duration?
+    private var oldestCached: Int64?
+    private var syncedSamples = 0
+
+    /// Opens the buffer; with a spool policy, opens and repairs the spool (throws if the directory is unusable).
+    public init(
+        name: String, bufferSamples: Int, spool: SpoolPolicy?, clock: any DeliveryClock, events: BufferEvents
+    ) throws(SpoolError) {
+        self.name = name
+        self.bufferSamples = max(1, bufferSamples)
+        self.spoolPolicy = spool
+        self.clock = clock
+        self.events = events
+        spooled = spool != nil
+        queue = DispatchQueue(label: "netpoller.sink-buffer.\(name)")
+        if let spool {
+            let files = try SpoolFiles(policy: spool)
+            let report = try files.recover()
+            for corruption in report.corruptions {
+                corruptions += 1
+                events.corrupt(
+                    "\(corruption.segment) at byte \(corruption.offset): \(corruption.droppedBytes) bytes cut off")
+            }
+            self.files = files
+            writeSeq = files.nextSeq
+            cursor = files.ack
+            nextSeq = firstSeq(atOrAfter: files.ack) ?? writeSeq
+            backlogSamples = report.samples
+            publish()
+        }
+    }
+
+    /// Samples recovered from the spool at start (delivered before new data).
+    public var recoveredSamples: Int { stats.withLock { $0.backlogSamples } }
+
+    public var snapshot: Stats { stats.withLock { $0 } }
+
+    // MARK: Producer side
+
+    /// Hands a batch to the buffer without waiting. `payload` is the batch's `BatchCodec` form (shared by sinks).
+    public func offer(_ batch: SampleBatch, payload: [UInt8]?) {
+        let n = batch.count
+        let enqueuedAt = clock.now
+        // Offers not yet processed are bounded too, so a stalled disk cannot grow memory without limit.
+        if pending.add(n, ordering: .relaxed).newValue > bufferSamples * 2 {
+            pending.subtract(n, ordering: .relaxed)
+            count(drop: "buffer_full", n)
+            return
+        }
+        queue.async { [self] in
+            pending.subtract(n, ordering: .relaxed)
+            if files != nil {
+                appendToSpool(batch, payload: payload ?? BatchCodec.encode(batch), enqueuedAt: enqueuedAt)
+            } else {
+                memory.append(Entry(seq: writeSeq, batch: batch, enqueuedAt: enqueuedAt, end: nil))
+                writeSeq += 1
+                memorySamples += n
+                backlogSamples += n
+                while memorySamples > bufferSamples, let oldest = memory.popFirst() {
+                    memorySamples -= oldest.batch.count
+                    backlogSamples -= oldest.batch.count
+                    count(drop: "buffer_full", oldest.batch.count)
+                }
+            }
+            serveWaiter()
+            publish()
+        }
+    }
+
+    private func appendToSpool(_ batch: SampleBatch, payload: [UInt8], enqueuedAt: Duration) {
+        guard let files else { return }
+        let n = batch.count
+        let seq = writeSeq
+        var end: SpoolLocation?
+        do {
+            end = try files.append(seq: seq, timestampNanos: batch.timestampNanos, samples: n, payload: payload).end
+        } catch {
+            events.spoolError(error)
+        }
+        let contiguous = memory.last.map { $0.seq == seq - 1 } ?? (seq == nextSeq)
+        let fits = memorySamples + n <= bufferSamples
+        if end == nil && !(contiguous && fits) {
+            count(drop: "spool_error", n)
+            return
+        }
+        writeSeq += 1
+        backlogSamples += n
+        if contiguous && fits {
+            memory.append(Entry(seq: seq, batch: batch, enqueuedAt: enqueuedAt, end: end))
+            memorySamples += n
+        }
+        if end != nil {
+            if spoolPolicy?.fsync == .always {
+                noteSynced(n)
+            } else {
+                unsyncedSamples += n
+                scheduleSync()
+            }
+        }
+        enforceCaps()
+    }
+
+    private func scheduleSync() {
+        guard !syncScheduled, case .interval(let interval) = spoolPolicy?.fsync else { return }
+        syncScheduled = true
+        queue.asyncAfter(deadline: .now() + .nanoseconds(Int(max(interval.nanoseconds, 1_000_000)))) { [self] in
+            syncScheduled = false
+            syncNow()
+        }
+    }
+
+    private func syncNow() {
+        guard let files else { return }
+        files.sync()
+        if unsyncedSamples > 0 { noteSynced(unsyncedSamples) }
+        unsyncedSamples = 0
+        publish()
+    }
+
+    private func noteSynced(_ n: Int) {
+        syncedSamples += n
+        events.synced(n)
+    }
+
+    // MARK: Consumer side (one worker)
+
+    /// The next batches in order, up to `maxSamples` samples (at least one batch). Waits for data; with a deadline,
+    /// returns empty when it passes first. Returns empty once closed and drained.
+    public func take(maxSamples: Int, deadline: Duration? = nil) async -> [Entry] {
+        let id = waiterIDs.add(1, ordering: .relaxed).newValue
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<[Entry], Never>) in
+                queue.async { [self] in
+                    let ready = takeNow(maxSamples)
+                    publish()
+                    if !ready.isEmpty || closed {
+                        continuation.resume(returning: ready)
+                        return
+                    }
+                    waiter?.continuation.resume(returning: [])
+                    waiter = (id, maxSamples, continuation)
+                    if let deadline {
+                        let clock = self.clock
+                        Task {
+                            try? await clock.sleep(until: deadline)
+                            self.queue.async { self.releaseWaiter(id) }
+                        }
+                    }
+                }
+            }
+        } onCancel: {
+            queue.async { [self] in releaseWaiter(id) }
+        }
+    }
+
+    private func releaseWaiter(_ id: Int) {
+        guard let current = waiter, current.id == id else { return }
+        waiter = nil
+        current.continuation.resume(returning: [])
+    }
+
+    private func serveWaiter() {
+        guard let current = waiter else { return }
+        let ready = takeNow(current.max)
+        guard !ready.isEmpty || closed else { return }
+        waiter = nil
+        current.continuation.resume(returning: ready)
+    }
+
+    private func takeNow(_ maxSamples: Int) -> [Entry] {
+        var out: [Entry] = []
+        var samples = 0
+        guard let files else {
+            while samples < maxSamples || out.isEmpty, let first = memory.popFirst() {
+                memorySamples -= first.batch.count
+                samples += first.batch.count
+                out.append(first)
+            }
+            return out
+        }
+        expireSegmentsIfDue()
+        let oldestAllowed = clock.wallNanos - (spoolPolicy?.maxAge.nanoseconds ?? .max / 2)
+        while samples < maxSamples || out.isEmpty {
+            var taken: [Entry] = []
+            if let first = memory.first, first.seq == nextSeq {
+                memory.removeFirst()
+                memorySamples -= first.batch.count
+                if let end = first.end { cursor = end }
+                nextSeq += 1
+                taken = [first]
+            } else if nextSeq < writeSeq, let at = cursor {
+                let (records, corrupt) = files.read(from: at, maxSamples: maxSamples - samples)
+                for record in records {
+                    cursor = record.end
+                    guard record.seq >= nextSeq else { continue }
+                    nextSeq = record.seq + 1
+                    if let batch = try? BatchCodec.decode(record.payload) {
+                        taken.append(Entry(seq: record.seq, batch: batch, enqueuedAt: .zero, end: record.end))
+                    } else {
+                        reportCorrupt("record \(record.seq) in the spool of \(name) does not decode")
+                        backlogSamples -= record.samples
+                        count(drop: "spool_corrupt", record.samples)
+                    }
+                }
+                if let corrupt {
+                    reportCorrupt("\(files.path(corrupt.segment)) at byte \(corrupt.offset): unreadable record")
+                    skipSegment(corrupt.segment, reason: "spool_corrupt")
+                } else if records.isEmpty {
+                    // Nothing more on disk: continue from memory (or stop).
+                    let resync = memory.first?.seq ?? writeSeq
+                    if resync == nextSeq { break }
+                    nextSeq = resync
+                    continue
+                }
+                purgeStaleMemory()
+            } else {
+                break
+            }
+            for entry in taken {
+                if entry.batch.timestampNanos < oldestAllowed {
+                    backlogSamples -= entry.batch.count
+                    count(drop: "spool_expired", entry.batch.count)
+                    continue
+                }
+                samples += entry.batch.count
+                out.append(entry)
+            }
+        }
+        return out
+    }
+
+    /// The batches were written (or dead-lettered): their disk space may go.
+    public func acknowledge(_ entries: [Entry]) {
+        guard !entries.isEmpty else { return }
+        let samples = entries.reduce(0) { $0 + $1.batch.count }
+        let last = entries.last
+        queue.async { [self] in
+            backlogSamples -= samples
+            if let files, let last, let end = last.end { files.acknowledge(through: end, seq: last.seq) }
+            publish()
+        }
+    }
+
+    /// No more offers; the worker drains what is left, then `take` returns empty.
+    public func close() {
+        queue.async { [self] in
+            closed = true
+            if let current = waiter {
+                waiter = nil
+                current.continuation.resume(returning: takeNow(current.max))
+            }
+        }
+    }
+
+    /// After the worker stopped: syncs and closes the spool. Returns the samples left undelivered (on disk with a
+    /// spool, for the next start; without one they are dropped and counted as `shutdown`).
+    @discardableResult
+    public func finish() async -> Int {
+        await withCheckedContinuation { continuation in
+            queue.async { [self] in continuation.resume(returning: finishNow()) }
+        }
+    }
+
+    private func finishNow() -> Int {
+        do {
+            let left = backlogSamples
+            if let files {
+                syncNow()
+                files.closeFiles()
+                self.files = nil
+            } else if left > 0 {
+                count(drop: "shutdown", left)
+                memory.removeAll()
+                memorySamples = 0
+                backlogSamples = 0
+            }
+            publish()
+            return left
+        }
+    }
+
+    // MARK: Caps
+
+    private func enforceCaps() {
+        guard let files, let policy = spoolPolicy else { return }
+        while files.totalBytes > policy.maxBytes, files.segments.count > 1 {
+            dropFirstSegment(reason: "spool_full")
+        }
+        expireSegmentsIfDue()
+    }
+
+    private func expireSegmentsIfDue() {
+        guard let files, let policy = spoolPolicy else { return }
+        let now = clock.now
+        guard now - lastExpiryCheck >= .seconds(1) || lastExpiryCheck == .zero else { return }
+        lastExpiryCheck = now
+        let oldestAllowed = clock.wallNanos - policy.maxAge.nanoseconds
+        while files.segments.count > 1, let newest = files.segments.first?.records.last,
+            newest.timestampNanos < oldestAllowed
+        {
+            dropFirstSegment(reason: "spool_expired")
+        }
+    }
+
+    private func dropFirstSegment(reason: String) {
+        guard let files, let segment = files.deleteFirst() else { return }
+        var lost = 0
+        for record in segment.records where record.seq >= nextSeq { lost += record.samples }
+        if lost > 0 {
+            backlogSamples -= lost
+            count(drop: reason, lost)
+        }
+        moveReader(pastSegment: segment.id)
+    }
+
+    private func skipSegment(_ id: UInt64, reason: String) {
+        guard let files else { return }
+        if let segment = files.segments.first(where: { $0.id == id }) {
+            var lost = 0
+            for record in segment.records where record.seq >= nextSeq { lost += record.samples }
+            if lost > 0 {
+                backlogSamples -= lost
+                count(drop: reason, lost)
+            }
+        }
+        moveReader(pastSegment: id)
+    }
+
+    private func moveReader(pastSegment id: UInt64) {
+        guard let files, let at = cursor, at.segment <= id else { return }
+        let next = files.segments.first { $0.id > id }
+        cursor = SpoolLocation(segment: next?.id ?? id + 1, offset: SpoolFiles.headerBytes)
+        nextSeq = max(nextSeq, next?.records.first?.seq ?? writeSeq)
+        purgeStaleMemory()
+    }
+
+    /// Memory entries behind the reader (only possible after a spool write failed) are lost with their segment.
+    private func purgeStaleMemory() {
+        while let first = memory.first, first.seq < nextSeq {
+            memory.removeFirst()
+            memorySamples -= first.batch.count
+            if first.end == nil {
+                backlogSamples -= first.batch.count
+                count(drop: "spool_error", first.batch.count)
+            }
+        }
+    }
+
+    private func firstSeq(atOrAfter location: SpoolLocation) -> UInt64? {
+        guard let files else { return nil }
+        for segment in files.segments where segment.id >= location.segment {
+            for record in segment.records where segment.id > location.segment || record.offset >= location.offset {
+                return record.seq
+            }
+        }
+        return nil
+    }
+
+    // MARK: Reporting
+
+    private func count(drop reason: String, _ samples: Int) {
+        guard samples > 0 else { return }
+        stats.withLock { $0.dropped[reason, default: 0] += samples }
+        events.dropped(reason, samples)
+    }
+
+    private func reportCorrupt(_ what: String) {
+        corruptions += 1
+        events.corrupt(what)
+    }
+
+    private func publish() {
+        let spoolBytes = files?.pendingBytes ?? 0
+        let now = clock.now
+        if lastOldestCheck.map({ now - $0 >= .milliseconds(250) }) ?? true {
+            lastOldestCheck = now
+            oldestCached = files.flatMap { $0.oldestTimestamp(from: $0.ack) }
+        }
+        let oldest = oldestCached ?? memory.first?.batch.timestampNanos
+        let snapshot = (backlogSamples, memorySamples, corruptions, syncedSamples)
+        stats.withLock { s in
+            s.backlogSamples = snapshot.0
+            s.memorySamples = snapshot.1
+            s.spoolBytes = spoolBytes
+            s.oldestTimestampNanos = snapshot.0 > 0 ? oldest : nil
+            s.corruptions = snapshot.2
+            s.syncedSamples = snapshot.3
+        }
+    }
+}

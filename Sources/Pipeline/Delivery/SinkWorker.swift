@@ -1,0 +1,339 @@
+import Logging
+import NetPollerCore
+import Synchronization
+
+/// What `/status` shows of a sink.
+public struct SinkStatus: Sendable, Codable, Equatable {
+    public var name: String
+    public var type: String
+    /// `ok`, `degraded` (writes failing, or unreachable at start) or `circuit_open`.
+    public var state: String
+    /// Samples not yet delivered: memory, spool and the write in flight.
+    public var bufferedSamples: Int
+    public var memorySamples: Int
+    public var spool: Bool
+    public var spooledBytes: Int64
+    public var oldestSpooledAgeSeconds: Double?
+    public var acceptedBatches: Int
+    public var acceptedSamples: Int
+    public var rejectedBatches: Int
+    public var rejectedSamples: Int
+    public var failedWrites: Int
+    public var consecutiveFailures: Int
+    public var dropped: [String: Int]
+    /// The last failure, as the sink described it (never contains a secret).
+    public var lastError: String?
+    public var lastErrorTime: Double?
+    public var lastSuccessTime: Double?
+}
+
+/// Delivers one sink's buffer: takes batches in order, groups them into writes (`batch_size`, `flush_interval`),
+/// retries retryable failures with backoff and jitter behind a circuit breaker, bisects rejected writes down to the bad
+/// batch and sends it to the dead-letter file, and acknowledges what is done so its spool space can go.
+public final class SinkWorker: Sendable {
+    struct State {
+        var sink: any Sink
+        var policy: DeliveryPolicy
+        var breaker: CircuitBreaker
+        var deadLetter: DeadLetterFile?
+        var status: SinkStatus
+        /// A write that outlived `write_timeout`; the next write waits for it (a sink never sees two at once).
+        var straggler: Task<SinkResult, Never>?
+    }
+
+    public let name: String
+    public let buffer: SinkBuffer
+    private let clock: any DeliveryClock
+    private let metrics: SinkMetrics?
+    private let logger: Logger
+    private let state: Mutex<State>
+
+    public init(
+        sink: any Sink, type: String, policy: DeliveryPolicy, buffer: SinkBuffer, clock: any DeliveryClock,
+        metrics: SinkMetrics?, logger: Logger
+    ) {
+        name = sink.name
+        self.buffer = buffer
+        self.clock = clock
+        self.metrics = metrics
+        self.logger = logger
+        let status = SinkStatus(
+            name: sink.name, type: type, state: "ok", bufferedSamples: 0, memorySamples: 0, spool: buffer.spooled,
+            spooledBytes: 0, oldestSpooledAgeSeconds: nil, acceptedBatches: 0, acceptedSamples: 0, rejectedBatches: 0,
+            rejectedSamples: 0, failedWrites: 0, consecutiveFailures: 0, dropped: [:])
+        state = Mutex(
+            State(
+                sink: sink, policy: policy,
+                breaker: CircuitBreaker(threshold: policy.breakerFailures, cooldown: policy.breakerCooldown),
+                deadLetter: policy.deadLetterPath.map { DeadLetterFile(path: $0) }, status: status))
+        metrics?.setState("ok")
+    }
+
+    public var sink: any Sink { state.withLock { $0.sink } }
+    public var policy: DeliveryPolicy { state.withLock { $0.policy } }
+
+    /// A reload: new sink settings take effect from the next write; buffered and spooled data stay.
+    public func update(sink: any Sink, policy: DeliveryPolicy) {
+        state.withLock { s in
+            s.sink = sink
+            if s.policy.breakerFailures != policy.breakerFailures || s.policy.breakerCooldown != policy.breakerCooldown {
+                s.breaker = CircuitBreaker(threshold: policy.breakerFailures, cooldown: policy.breakerCooldown)
+            }
+            if s.policy.deadLetterPath != policy.deadLetterPath {
+                s.deadLetter = policy.deadLetterPath.map { DeadLetterFile(path: $0) }
+            }
+            s.policy = policy
+        }
+    }
+
+    /// The status with the buffer's figures filled in.
+    public func status(wallNanos: Int64) -> SinkStatus {
+        let stats = buffer.snapshot
+        var status = state.withLock { $0.status }
+        status.bufferedSamples = stats.backlogSamples
+        status.memorySamples = stats.memorySamples
+        status.spooledBytes = stats.spoolBytes
+        status.oldestSpooledAgeSeconds = stats.oldestTimestampNanos.map { max(0, Double(wallNanos - $0) / 1e9) }
+        status.dropped = stats.dropped
+        return status
+    }
+
+    /// Refreshes the sink's gauges (called when `/metrics` is scraped).
+    public func updateGauges(wallNanos: Int64) {
+        let status = status(wallNanos: wallNanos)
+        metrics?.backlog.set(Double(status.bufferedSamples))
+        metrics?.memory.set(Double(status.memorySamples))
+        metrics?.spoolBytes.set(Double(status.spooledBytes))
+        metrics?.spoolOldestAge.set(status.oldestSpooledAgeSeconds ?? 0)
+    }
+
+    /// Marks the sink degraded before any write (it failed its start-up probe).
+    public func markUnavailable(_ error: SinkError) {
+        state.withLock { s in
+            s.status.state = "degraded"
+            s.status.lastError = error.description
+            s.status.lastErrorTime = Double(clock.wallNanos) / 1e9
+        }
+        metrics?.setState("degraded")
+    }
+
+    // MARK: Delivery loop
+
+    /// Runs until the buffer is closed and drained, or the task is cancelled (what is left stays in the spool).
+    public func run() async {
+        while !Task.isCancelled {
+            let policy = self.policy
+            var chunk = await buffer.take(maxSamples: policy.batchSize)
+            if chunk.isEmpty { return }
+            var batcher = Batcher(maxSamples: policy.batchSize, maxWait: policy.flushInterval)
+            for entry in chunk { _ = batcher.add(entry.batch.count, enqueuedAt: entry.enqueuedAt, now: clock.now) }
+            while case .wait(let until) = batcher.decide(now: clock.now), !Task.isCancelled {
+                let more = await buffer.take(maxSamples: batcher.room, deadline: until)
+                if more.isEmpty { break }
+                for entry in more { _ = batcher.add(entry.batch.count, enqueuedAt: entry.enqueuedAt, now: clock.now) }
+                chunk += more
+            }
+            guard await deliver(chunk.map(\.batch)) else { return }
+            buffer.acknowledge(chunk)
+        }
+    }
+
+    /// Writes until accepted or dead-lettered; false if cancelled first.
+    func deliver(_ batches: [SampleBatch]) async -> Bool {
+        var backoff = state.withLock { Backoff(initial: $0.policy.retryBackoff, maximum: $0.policy.retryBackoffMax) }
+        while !Task.isCancelled {
+            let permit = state.withLock { $0.breaker.permit(now: clock.now) }
+            if case .wait(let until) = permit {
+                do { try await clock.sleep(until: until) } catch { return false }
+                continue
+            }
+            guard let result = await write(batches) else { return false }
+            switch result {
+            case .accepted:
+                succeeded(batches)
+                return true
+            case .rejected(let reason):
+                if batches.count > 1 {
+                    // Find the bad batch: the rest is good data and must not go to the dead-letter file.
+                    let half = batches.count / 2
+                    guard await deliver(Array(batches[..<half])) else { return false }
+                    return await deliver(Array(batches[half...]))
+                }
+                await rejected(batches, reason: reason)
+                return true
+            case .retryable(let error):
+                let delay = backoff.nextDelay(random: Double.random(in: 0..<1))
+                failed(error, samples: batches.reduce(0) { $0 + $1.count }, retryIn: delay)
+                do { try await clock.sleep(until: clock.now + delay) } catch { return false }
+                metrics?.retries.increment()
+            }
+        }
+        return false
+    }
+
+    /// One write, bounded by `write_timeout`; nil if cancelled while waiting.
+    private func write(_ batches: [SampleBatch]) async -> SinkResult? {
+        let (sink, timeout, straggler) = state.withLock { ($0.sink, $0.policy.writeTimeout, $0.straggler) }
+        if let straggler {
+            guard await Race.first(straggler, orCancelled: ()) != nil else { return nil }
+            state.withLock { $0.straggler = nil }
+        }
+        let task = Task { await sink.write(batches) }
+        let deadline = clock.now + timeout
+        let clock = self.clock
+        let outcome = await Race.first(task, orAfter: deadline, clock: clock)
+        switch outcome {
+        case .finished(let result):
+            return result
+        case .timedOut:
+            state.withLock { $0.straggler = task }
+            return .retryable(SinkError(.timeout, "write took longer than write_timeout (\(timeout))"))
+        case .cancelled:
+            state.withLock { $0.straggler = task }
+            return nil
+        }
+    }
+
+    private func succeeded(_ batches: [SampleBatch]) {
+        let samples = batches.reduce(0) { $0 + $1.count }
+        metrics?.writesAccepted.increment()
+        metrics?.samples.increment(by: Int64(samples))
+        let (wasState, closedCircuit) = state.withLock { s -> (String, Bool) in
+            let before = s.status.state
+            let closed = s.breaker.recordSuccess()
+            s.status.state = "ok"
+            s.status.acceptedBatches += batches.count
+            s.status.acceptedSamples += samples
+            s.status.consecutiveFailures = 0
+            s.status.lastSuccessTime = Double(clock.wallNanos) / 1e9
+            return (before, closed)
+        }
+        if wasState != "ok" || closedCircuit {
+            metrics?.setState("ok")
+            logger.info(
+                "sink recovered",
+                metadata: .keys([.sink: "\(name)", .previousState: "\(wasState)", .backlog: "\(buffer.snapshot.backlogSamples)"]))
+        }
+    }
+
+    private func failed(_ error: SinkError, samples: Int, retryIn delay: Duration) {
+        metrics?.writesRetryable.increment()
+        metrics?.error(error.code)
+        let (before, after, opened) = state.withLock { s -> (String, String, Bool) in
+            let before = s.status.state
+            let opened = s.breaker.recordFailure(now: clock.now)
+            s.status.state = s.breaker.isOpen ? "circuit_open" : "degraded"
+            s.status.failedWrites += 1
+            s.status.consecutiveFailures = s.breaker.consecutiveFailures
+            s.status.lastError = error.description
+            s.status.lastErrorTime = Double(clock.wallNanos) / 1e9
+            return (before, s.status.state, opened)
+        }
+        if opened { metrics?.circuitOpens.increment() }
+        if before != after {
+            metrics?.setState(after)
+            logger.warning(
+                after == "circuit_open" ? "sink circuit opened" : "sink failing; data is kept and retried",
+                metadata: .keys([
+                    .sink: "\(name)", .errorType: "\(error.code.rawValue)", .error: "\(error.message)",
+                    .batchSamples: "\(samples)", .retryIn: "\(delay.seconds)",
+                ]))
+        }
+    }
+
+    private func rejected(_ batches: [SampleBatch], reason: String) async {
+        let samples = batches.reduce(0) { $0 + $1.count }
+        metrics?.writesRejected.increment()
+        metrics?.error(.rejected)
+        metrics?.rejectedSamples.increment(by: Int64(samples))
+        let deadLetter = state.withLock { s -> DeadLetterFile? in
+            s.status.rejectedBatches += batches.count
+            s.status.rejectedSamples += samples
+            s.status.lastError = "rejected: \(reason)"
+            s.status.lastErrorTime = Double(clock.wallNanos) / 1e9
+            return s.deadLetter
+        }
+        var metadata: Logger.Metadata = .keys([
+            .sink: "\(name)", .errorType: "rejected", .error: "\(reason)", .batchSamples: "\(samples)",
+            .device: "\(batches.first?.device ?? "")",
+        ])
+        if let deadLetter {
+            metadata[LogKey.deadLetter.rawValue] = "\(deadLetter.path)"
+            if let problem = await deadLetter.write(batches, sink: name, reason: reason) {
+                metadata[LogKey.deadLetterError.rawValue] = "\(problem)"
+            }
+        }
+        logger.warning("sink rejected a batch; written to the dead-letter file", metadata: metadata)
+    }
+}
+
+/// Waiting for the first of several things without leaving a continuation unresumed.
+enum Race {
+    enum Outcome<T: Sendable>: Sendable {
+        case finished(T)
+        case timedOut
+        case cancelled
+    }
+
+    /// Resumes one continuation once, whichever side comes first.
+    final class Once<T: Sendable>: Sendable {
+        private let state = Mutex<(continuation: CheckedContinuation<T, Never>?, value: T?, done: Bool)>(
+            (nil, nil, false))
+
+        func wait() async -> T {
+            await withCheckedContinuation { continuation in
+                let ready = state.withLock { s -> T? in
+                    if let value = s.value { return value }
+                    s.continuation = continuation
+                    return nil
+                }
+                if let ready { continuation.resume(returning: ready) }
+            }
+        }
+
+        func resume(_ value: T) {
+            let continuation = state.withLock { s -> CheckedContinuation<T, Never>? in
+                guard !s.done else { return nil }
+                s.done = true
+                if let c = s.continuation { return c }
+                s.value = value
+                return nil
+            }
+            continuation?.resume(returning: value)
+        }
+    }
+
+    static func first<T: Sendable>(
+        _ task: Task<T, Never>, orAfter deadline: Duration, clock: any DeliveryClock
+    ) async -> Outcome<T> {
+        let once = Once<Outcome<T>>()
+        let waiter = Task { once.resume(.finished(await task.value)) }
+        let timer = Task {
+            do {
+                try await clock.sleep(until: deadline)
+                once.resume(.timedOut)
+            } catch {}
+        }
+        let outcome = await withTaskCancellationHandler {
+            await once.wait()
+        } onCancel: {
+            once.resume(.cancelled)
+        }
+        timer.cancel()
+        _ = waiter
+        return outcome
+    }
+
+    /// The task's value, or nil if the waiting task is cancelled first.
+    static func first<T: Sendable>(_ task: Task<T, Never>, orCancelled: Void) async -> T? {
+        let once = Once<T?>()
+        let waiter = Task { once.resume(await task.value) }
+        let value = await withTaskCancellationHandler {
+            await once.wait()
+        } onCancel: {
+            once.resume(nil)
+        }
+        _ = waiter
+        return value
+    }
+}
