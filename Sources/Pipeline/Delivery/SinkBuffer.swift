@@ -116,7 +116,7 @@ public final class SinkBuffer: @unchecked Sendable {
         let n = batch.count
         let enqueuedAt = clock.now
         // Offers not yet processed are bounded too, so a stalled disk cannot grow memory without limit.
-        if pending.add(n, ordering: .relaxed).newValue > bufferSamples * 2 {
+        if pending.add(n, ordering: .relaxed).newValue > max(bufferSamples * 4, 200_000) {
             pending.subtract(n, ordering: .relaxed)
             count(drop: "buffer_full", n)
             return
