@@ -26,6 +26,11 @@ public final class ManualClock: DeliveryClock {
 
     /// Tasks sleeping on this clock now.
     public var sleepers: Int { state.withLock { $0.sleepers.count } }
+    /// Whether some task sleeps until no later than `now + within` (and later than now).
+    public func hasSleeper(within: Duration) -> Bool {
+        state.withLock { s in s.sleepers.contains { $0.deadline <= s.now + within } }
+    }
+
     /// The earliest deadline a sleeper waits for.
     public var nextDeadline: Duration? { state.withLock { $0.sleepers.map(\.deadline).min() } }
 

@@ -253,3 +253,230 @@ func spoolDirectory(_ name: String) throws -> String {
         #expect(error?.description.contains("cannot create it") == true)
     }
 }
+
+/// The whole delivery path: queue → fan-out → per-sink buffer → worker → sink, with a manual clock.
+@Suite struct SinkRunnerTests {
+    struct Harness {
+        let queue = SampleQueue(capacity: 1_000_000)
+        let clock = ManualClock()
+        let metrics = SelfMetrics()
+        let runner: SinkRunner
+        let task: Task<Void, Never>
+
+        init() {
+            runner = SinkRunner(queue: queue, clock: clock, metrics: metrics, logger: Logger(label: "test"))
+            let runner = self.runner
+            task = Task { await runner.run() }
+        }
+
+        func add(_ sink: ScriptedSink, _ policy: DeliveryPolicy) async throws {
+            try await runner.add(sink, type: "scripted", policy: policy, onStartUnavailable: .retry)
+        }
+
+        func status(_ name: String) -> SinkStatus? { runner.status.first { $0.name == name } }
+
+        func metricsText() -> String {
+            runner.updateGauges()
+            return String(decoding: metrics.exposition(), as: UTF8.self)
+        }
+
+        func stop() async {
+            queue.close()
+            await task.value
+            await runner.drain(until: clock.now)
+        }
+    }
+
+    func fastPolicy(batchSize: Int = 1000) -> DeliveryPolicy {
+        var policy = DeliveryPolicy()
+        policy.batchSize = batchSize
+        policy.flushInterval = .zero
+        policy.retryBackoff = .seconds(1)
+        policy.retryBackoffMax = .seconds(8)
+        policy.breakerFailures = 100
+        policy.deadLetterPath = nil
+        return policy
+    }
+
+    @Test func retryableFailuresAreRetriedWithBackoffUntilAccepted() async throws {
+        let h = Harness()
+        let sink = ScriptedSink(name: "db", mode: .fail(SinkError(.unavailable, "connection refused")))
+        try await h.add(sink, fastPolicy())
+        h.queue.push(numberedBatch(1))
+        var sleeps: [Duration] = []
+        for _ in 0..<3 {
+            let before = sink.attempts.count
+            // Wait for the backoff sleep (the write-timeout timer sleeps too, 30 s out).
+            #expect(
+                await eventually {
+                    sink.attempts.count == before + 1 && h.clock.hasSleeper(within: .seconds(8))
+                })
+            let delay = h.clock.nextDeadline! - h.clock.now
+            sleeps.append(delay)
+            if sink.attempts.count == 3 { sink.set(.accept) }
+            h.clock.advance(by: delay)
+        }
+        #expect(await eventually { sink.accepted.count == 1 })
+        #expect(sink.attempts.count == 4)
+        // Equal jitter: the n-th wait lies in [d/2, d] with d = 1s, 2s, 4s.
+        for (delay, d) in zip(sleeps, [1, 2, 4]) {
+            #expect(delay >= .seconds(d) / 2 && delay <= .seconds(d))
+        }
+        let status = try #require(h.status("db"))
+        #expect(status.state == "ok" && status.failedWrites == 3 && status.acceptedSamples == 3)
+        let text = h.metricsText()
+        #expect(text.contains("netpoller_sink_errors_total{sink=\"db\",error_type=\"unavailable\"} 3"))
+        #expect(text.contains("netpoller_sink_writes_total{sink=\"db\",result=\"retryable\"} 3"))
+        #expect(text.contains("netpoller_sink_retries_total{sink=\"db\"} 3"))
+        await h.stop()
+    }
+
+    @Test func circuitOpensAfterConsecutiveFailuresAndAProbeClosesIt() async throws {
+        let h = Harness()
+        let sink = ScriptedSink(name: "db", mode: .fail(SinkError(.timeout, "no answer")))
+        var policy = fastPolicy()
+        policy.breakerFailures = 3
+        policy.breakerCooldown = .seconds(30)
+        policy.retryBackoff = .milliseconds(100)
+        policy.retryBackoffMax = .milliseconds(100)
+        try await h.add(sink, policy)
+        h.queue.push(numberedBatch(1))
+        for attempt in 1...3 {
+            #expect(await eventually { sink.attempts.count == attempt && h.clock.hasSleeper(within: .milliseconds(100)) })
+            h.clock.advance(by: .milliseconds(100))
+        }
+        #expect(await eventually { h.status("db")?.state == "circuit_open" })
+        // Open: nothing goes out during the cooldown, whatever arrives.
+        h.queue.push(numberedBatch(2))
+        h.clock.advance(by: .seconds(20))
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(sink.attempts.count == 3)
+        #expect(h.status("db")?.bufferedSamples == 6)
+        // After the cooldown one probe goes out; it succeeds and the circuit closes.
+        sink.set(.accept)
+        h.clock.advance(by: .seconds(11))
+        #expect(await eventually { h.status("db")?.state == "ok" })
+        #expect(await eventually { sink.accepted.map(\.id) == [1, 2] })
+        #expect(h.metricsText().contains("netpoller_sink_circuit_opens_total{sink=\"db\"} 1"))
+        await h.stop()
+    }
+
+    @Test func aRejectedBatchGoesToTheDeadLetterFileAndTheRestIsDelivered() async throws {
+        let h = Harness()
+        let directory = try Lab.temporaryDirectory("dead-letter")
+        let sink = ScriptedSink(name: "db", mode: .rejectDevice("bad"))
+        var policy = fastPolicy(batchSize: 100)
+        policy.flushInterval = .seconds(1)
+        policy.deadLetterPath = directory.path + "/db.jsonl"
+        try await h.add(sink, policy)
+        let batches = (1...8).map { numberedBatch($0, device: $0 == 6 ? "bad" : "good") }
+        for batch in batches { h.queue.push(batch) }
+        #expect(await eventually { h.status("db")?.memorySamples == 24 || (h.status("db")?.bufferedSamples ?? 0) == 24 })
+        h.clock.advance(by: .seconds(1))
+        #expect(await eventually { sink.accepted.count == 7 && h.status("db")?.rejectedBatches == 1 })
+        #expect(sink.accepted.map(\.id) == [1, 2, 3, 4, 5, 7, 8])
+        // Bisection: 8 → 4+4 → 2+2 → 1+1; the bad batch alone was tried exactly once.
+        #expect(sink.attempts.filter { $0.count == 1 && $0[0].device == "bad" }.count == 1)
+        let lines = try String(contentsOf: URL(fileURLWithPath: policy.deadLetterPath!), encoding: .utf8)
+            .split(separator: "\n")
+        #expect(lines.count == 1)
+        let record = try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as? [String: Any]
+        #expect(record?["batch_id"] as? String == "6")
+        #expect(record?["reason"] as? String == "bad value for bad")
+        #expect(record?["samples"] as? Int == 3)
+        #expect((record?["lines"] as? String)?.hasPrefix("interface,device=bad,") == true)
+        #expect(h.metricsText().contains("netpoller_sink_rejected_samples_total{sink=\"db\"} 3"))
+        await h.stop()
+    }
+
+    @Test func aHangingSinkDelaysNeitherTheOtherSinkNorTheQueue() async throws {
+        let h = Harness()
+        let slow = ScriptedSink(name: "slow", mode: .hang)
+        let fast = ScriptedSink(name: "fast")
+        var policy = fastPolicy(batchSize: 10)
+        policy.writeTimeout = .seconds(5)
+        try await h.add(slow, policy)
+        try await h.add(fast, policy)
+        for seq in 1...200 { h.queue.push(numberedBatch(seq)) }
+        #expect(await eventually { fast.accepted.count == 200 })
+        #expect(h.queue.count == 0)
+        #expect(slow.hanging == 1)
+        #expect(h.status("slow")?.bufferedSamples == 600)
+        // The stuck write times out (on the sink's own clock) and is reported, once.
+        h.clock.advance(by: .seconds(5))
+        #expect(await eventually { h.status("slow")?.state == "degraded" })
+        #expect(h.status("slow")?.lastError?.contains("write_timeout") == true)
+        #expect(h.metricsText().contains("netpoller_sink_errors_total{sink=\"slow\",error_type=\"timeout\"} 1"))
+        // Released, it catches up with everything, in order.
+        slow.set(.accept)
+        for _ in 0..<50 where slow.accepted.count < 200 {
+            h.clock.advance(by: .seconds(8))
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        // The timed-out write got through late: it counts, and is not sent a second time.
+        #expect(await eventually { slow.accepted.count == 200 })
+        #expect(slow.accepted.map(\.id) == (1...200).map(UInt64.init))
+        await h.stop()
+    }
+
+    @Test func writesGoOutWhenFullOrWhenTheFlushIntervalPasses() async throws {
+        let h = Harness()
+        let sink = ScriptedSink(name: "db")
+        var policy = fastPolicy(batchSize: 10)
+        policy.flushInterval = .seconds(2)
+        try await h.add(sink, policy)
+        for seq in 1...3 { h.queue.push(numberedBatch(seq)) }
+        #expect(await eventually { h.clock.sleepers > 0 && h.status("db")?.memorySamples == 0 })
+        try await Task.sleep(for: .milliseconds(30))
+        #expect(sink.attempts.isEmpty)
+        h.clock.advance(by: .seconds(2))
+        #expect(await eventually { sink.attempts.count == 1 })
+        #expect(sink.attempts[0].map(\.id) == [1, 2, 3])
+        // Four batches of 3 samples: the write goes as soon as it holds 10 or more, without waiting.
+        for seq in 4...7 { h.queue.push(numberedBatch(seq)) }
+        #expect(await eventually { sink.attempts.count == 2 })
+        #expect(sink.attempts[1].map(\.id) == [4, 5, 6, 7])
+        await h.stop()
+    }
+
+    @Test func atShutdownWhatASinkCannotTakeIsSpooledAndDeliveredFirstAtTheNextStart() async throws {
+        let directory = try spoolDirectory("drain")
+        var policy = fastPolicy()
+        policy.spool = SpoolPolicy(directory: directory)
+        policy.spool?.fsync = .always
+        let first = Harness()
+        let down = ScriptedSink(name: "db", mode: .fail(SinkError(.unavailable, "down")))
+        try await first.add(down, policy)
+        for seq in 1...50 { first.queue.push(numberedBatch(seq)) }
+        #expect(await eventually { first.status("db")?.spooledBytes ?? 0 > 0 && down.attempts.count >= 1 })
+        #expect(await eventually { first.status("db")?.bufferedSamples == 150 })
+        await first.stop()
+
+        let second = Harness()
+        let up = ScriptedSink(name: "db", idempotent: true)
+        try await second.add(up, policy)
+        second.queue.push(numberedBatch(51))
+        #expect(await eventually { up.accepted.count == 51 })
+        #expect(up.accepted.map(\.id) == (1...51).map(UInt64.init))
+        #expect(await eventually { second.status("db")?.bufferedSamples == 0 && second.status("db")?.spooledBytes == 0 })
+        await second.stop()
+    }
+
+    @Test func withoutASpoolAFullBufferDropsTheOldestAndCountsThem() async throws {
+        let h = Harness()
+        let sink = ScriptedSink(name: "db", mode: .hang)
+        var policy = fastPolicy(batchSize: 3)
+        policy.bufferSamples = 30
+        try await h.add(sink, policy)
+        h.queue.push(numberedBatch(1))
+        #expect(await eventually { sink.hanging == 1 })
+        for seq in 2...21 { h.queue.push(numberedBatch(seq)) }
+        #expect(await eventually { h.status("db")?.dropped["buffer_full"] == 30 })
+        sink.set(.accept)
+        #expect(await eventually { sink.accepted.count == 11 })
+        // The batch in flight when the buffer filled, then the newest ten.
+        #expect(sink.accepted.map(\.id) == [1] + (12...21).map(UInt64.init))
+        #expect(h.metricsText().contains("netpoller_dropped_samples_total{reason=\"buffer_full\"} 30"))
+        await h.stop()
+    }
+}

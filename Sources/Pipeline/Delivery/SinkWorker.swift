@@ -175,8 +175,10 @@ public final class SinkWorker: Sendable {
     private func write(_ batches: [SampleBatch]) async -> SinkResult? {
         let (sink, timeout, straggler) = state.withLock { ($0.sink, $0.policy.writeTimeout, $0.straggler) }
         if let straggler {
-            guard await Race.first(straggler, orCancelled: ()) != nil else { return nil }
+            // The timed-out write of these same batches: if it got through after all, it is not sent again.
+            guard let late = await Race.first(straggler, orCancelled: ()) else { return nil }
             state.withLock { $0.straggler = nil }
+            if late == .accepted { return .accepted }
         }
         let task = Task { await sink.write(batches) }
         let deadline = clock.now + timeout
