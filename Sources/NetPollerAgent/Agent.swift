@@ -240,6 +240,7 @@ public final class Agent: Service {
             metadata: .keys([.phase: "shutdown"]))
         queue.close()
         await runnerTask.value
+        logger.info("shutdown: queue flushed to the sinks", metadata: .keys([.phase: "shutdown"]))
         // The sinks get what is left of shutdown_timeout (at least a second) to drain; the rest stays spooled.
         let deadline = max(shutdownStarted + timeout, clock.now + .seconds(1))
         await runner.drain(until: deadline)

@@ -9,6 +9,7 @@ import Testing
     func config(snmpPort: Int, httpPort: Int, extra: String = "") -> String {
         """
         [agent]
+        state_dir = "STATEDIR"
         interval = "2s"
         timeout = "500ms"
         retries = 0
@@ -49,6 +50,7 @@ import Testing
         let httpPort = Lab.freePort()
         let configPath = dir.appendingPathComponent("agent.conf").path
         try config(snmpPort: snmpd.port, httpPort: httpPort).replacingOccurrences(of: "SECRETFILE", with: secret)
+            .replacingOccurrences(of: "STATEDIR", with: dir.appendingPathComponent("state").path)
             .write(toFile: configPath, atomically: true, encoding: .utf8)
         let log = dir.appendingPathComponent("agent.log").path
         let agent = try Child.spawn(Self.binary, ["run", "--config", configPath], output: log)
