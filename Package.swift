@@ -99,7 +99,9 @@ let package = Package(
         // Test kit: fakes and the lab launcher (real snmpd, snmpsim, prometheus on loopback).
         .target(
             name: "NetPollerTesting",
-            dependencies: ["NetPollerCore", "Pipeline", "SNMPPolling", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "NetPollerCore", "Pipeline", "SNMPPolling", .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swift6
         ),
         .testTarget(

@@ -429,8 +429,9 @@ extension ConfigDecoder {
     mutating func sinkName(_ entry: Node, _ path: String, fallback: String, seen: inout [String: String]) -> String {
         let name = string(entry["name"], "\(path).name") ?? fallback
         let allowed = name.unicodeScalars.allSatisfy {
-            ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || "-_.".unicodeScalars
-                .contains($0)
+            ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0)
+                || "-_.".unicodeScalars
+                    .contains($0)
         }
         if name.isEmpty || !allowed || name.hasPrefix(".") {
             problem(

@@ -4,8 +4,8 @@ import Foundation
 import Logging
 import NetPollerCore
 import Pipeline
-import SNMPPolling
 import Prometheus
+import SNMPPolling
 import ServiceLifecycle
 import Synchronization
 import UnixSignals
@@ -90,7 +90,8 @@ public final class Agent: Service {
             devices[device.name] = DeviceRuntime(config: device, credential: credential)
             if previous[device.name] == nil {
                 status.register(
-                    DeviceStatus(name: device.name, address: device.address.description, profiles: device.profiles ?? []))
+                    DeviceStatus(
+                        name: device.name, address: device.address.description, profiles: device.profiles ?? []))
             } else {
                 status.update(device.name) { s in
                     s.address = device.address.description
@@ -108,17 +109,23 @@ public final class Agent: Service {
     }
 
     /// The sinks a config asks for, with their delivery policies.
-    func sinkPlans(_ config: AgentConfiguration) -> [(sink: any Sink, type: String, policy: DeliveryPolicy, start: StartPolicy)] {
+    func sinkPlans(_ config: AgentConfiguration) -> [(
+        sink: any Sink, type: String, policy: DeliveryPolicy, start: StartPolicy
+    )] {
         var plans: [(any Sink, String, DeliveryPolicy, StartPolicy)] = []
         for output in config.outputs.stdout {
             plans.append(
-                (StdoutSink(name: output.name, format: output.format == .json ? .json : .influx), "stdout",
-                    policy(output.name, output.delivery, config), start(output.delivery)))
+                (
+                    StdoutSink(name: output.name, format: output.format == .json ? .json : .influx), "stdout",
+                    policy(output.name, output.delivery, config), start(output.delivery)
+                ))
         }
         for output in config.outputs.file {
             plans.append(
-                (FileSink(name: output.name, path: output.path, format: output.format == .json ? .json : .influx),
-                    "file", policy(output.name, output.delivery, config), start(output.delivery)))
+                (
+                    FileSink(name: output.name, path: output.path, format: output.format == .json ? .json : .influx),
+                    "file", policy(output.name, output.delivery, config), start(output.delivery)
+                ))
         }
         for sink in extraSinks {
             plans.append((sink, "extra", policy(sink.name, OutputDelivery(), config), .retry))
@@ -253,9 +260,11 @@ public final class Agent: Service {
 
     private func applySchedule() {
         let (entries, maxInFlight) = live.withLock { l in
-            (l.config.devices.filter { l.devices[$0.name] != nil }.map {
-                DeviceScheduler.Entry(name: $0.name, interval: $0.interval)
-            }, l.config.agent.maxInFlight)
+            (
+                l.config.devices.filter { l.devices[$0.name] != nil }.map {
+                    DeviceScheduler.Entry(name: $0.name, interval: $0.interval)
+                }, l.config.agent.maxInFlight
+            )
         }
         scheduler.setMaxInFlight(maxInFlight)
         let (started, _) = scheduler.apply(
@@ -293,7 +302,8 @@ public final class Agent: Service {
     public func reload(to next: AgentConfiguration) async {
         let current = self.config
         for (key, changed) in [
-            ("http.listen", current.http != next.http), ("agent.state_dir", current.agent.stateDir != next.agent.stateDir),
+            ("http.listen", current.http != next.http),
+            ("agent.state_dir", current.agent.stateDir != next.agent.stateDir),
             ("agent.queue_capacity", current.agent.queueCapacity != next.agent.queueCapacity),
             ("log", current.log != next.log),
         ] where changed {
@@ -342,7 +352,8 @@ public final class Agent: Service {
                     try await runner.add(plan.sink, type: plan.type, policy: plan.policy, onStartUnavailable: .retry)
                 } catch {
                     logger.error(
-                        "config reload: cannot start sink", metadata: .keys([.sink: "\(plan.sink.name)", .error: "\(error)"]))
+                        "config reload: cannot start sink",
+                        metadata: .keys([.sink: "\(plan.sink.name)", .error: "\(error)"]))
                 }
             }
         }

@@ -200,7 +200,8 @@ public struct SinkMetrics: Sendable {
         writesRetryable = counter("netpoller_sink_writes_total", writesHelp, [("result", "retryable")])
         samples = counter("netpoller_sink_samples_total", "Samples accepted by a sink.")
         rejectedSamples = counter(
-            "netpoller_sink_rejected_samples_total", "Samples a sink rejected as bad data (sent to the dead-letter file).")
+            "netpoller_sink_rejected_samples_total",
+            "Samples a sink rejected as bad data (sent to the dead-letter file).")
         retries = counter("netpoller_sink_retries_total", "Writes retried after a retryable failure.")
         circuitOpens = counter("netpoller_sink_circuit_opens_total", "Times the sink's circuit breaker opened.")
         backlog = gauge(

@@ -72,7 +72,9 @@ public final class SinkRunner: Sendable {
 
     /// Opens the sink's buffer (and spool), probes the sink and starts its worker. Spooled data from an earlier run is
     /// delivered before anything new.
-    public func add(_ sink: any Sink, type: String, policy: DeliveryPolicy, onStartUnavailable: StartPolicy) async throws {
+    public func add(_ sink: any Sink, type: String, policy: DeliveryPolicy, onStartUnavailable: StartPolicy)
+        async throws
+    {
         let name = sink.name
         let sinkMetrics = metrics?.sink(name)
         let buffer = try SinkBuffer(

@@ -145,7 +145,8 @@ public enum JSONLines {
                 }
             }
             let line = Line(
-                batchID: String(batch.id, radix: 16), measurement: sample.measurement, device: batch.device, tags: tags, fields: fields,
+                batchID: String(batch.id, radix: 16), measurement: sample.measurement, device: batch.device, tags: tags,
+                fields: fields,
                 timestamp: batch.timestampNanos)
             if let data = try? encoder.encode(line) {
                 out.append(contentsOf: data)

@@ -77,7 +77,8 @@ struct Run: AsyncParsableCommand {
             throw ExitCode(69)
         } catch let error as SinkStartFailure {
             logger.critical("\(error.description)", metadata: .keys([.sink: "\(error.sink)"]))
-            FileHandle.standardError.write(Data("netpoller: \(error.description) (on_start_unavailable = \"fail\")\n".utf8))
+            FileHandle.standardError.write(
+                Data("netpoller: \(error.description) (on_start_unavailable = \"fail\")\n".utf8))
             throw ExitCode(69)
         } catch let error as StateDirectory.Failure {
             logger.critical("\(error.description)", metadata: .keys([.config: "agent.state_dir"]))

@@ -204,7 +204,8 @@ func spoolDirectory(_ name: String) throws -> String {
         #expect(await eventually { first.snapshot.backlogSamples == 30 })
         await first.finish()
         let segment = try #require(
-            try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".seg") }.sorted().last)
+            try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".seg") }.sorted().last
+        )
         let path = directory + "/" + segment
         var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
         // A torn write: the last record loses its end. Then garbage appended after it.
@@ -342,7 +343,8 @@ func spoolDirectory(_ name: String) throws -> String {
         try await h.add(sink, policy)
         h.queue.push(numberedBatch(1))
         for attempt in 1...3 {
-            #expect(await eventually { sink.attempts.count == attempt && h.clock.hasSleeper(within: .milliseconds(100)) })
+            #expect(
+                await eventually { sink.attempts.count == attempt && h.clock.hasSleeper(within: .milliseconds(100)) })
             h.clock.advance(by: .milliseconds(100))
         }
         #expect(await eventually { h.status("db")?.state == "circuit_open" })
@@ -371,7 +373,8 @@ func spoolDirectory(_ name: String) throws -> String {
         try await h.add(sink, policy)
         let batches = (1...8).map { numberedBatch($0, device: $0 == 6 ? "bad" : "good") }
         for batch in batches { h.queue.push(batch) }
-        #expect(await eventually { h.status("db")?.memorySamples == 24 || (h.status("db")?.bufferedSamples ?? 0) == 24 })
+        #expect(
+            await eventually { h.status("db")?.memorySamples == 24 || (h.status("db")?.bufferedSamples ?? 0) == 24 })
         h.clock.advance(by: .seconds(1))
         #expect(await eventually { sink.accepted.count == 7 && h.status("db")?.rejectedBatches == 1 })
         #expect(sink.accepted.map(\.id) == [1, 2, 3, 4, 5, 7, 8])
@@ -458,7 +461,8 @@ func spoolDirectory(_ name: String) throws -> String {
         second.queue.push(numberedBatch(51))
         #expect(await eventually { up.accepted.count == 51 })
         #expect(up.accepted.map(\.id) == (1...51).map(UInt64.init))
-        #expect(await eventually { second.status("db")?.bufferedSamples == 0 && second.status("db")?.spooledBytes == 0 })
+        #expect(
+            await eventually { second.status("db")?.bufferedSamples == 0 && second.status("db")?.spooledBytes == 0 })
         await second.stop()
     }
 

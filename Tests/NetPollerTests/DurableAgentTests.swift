@@ -188,8 +188,10 @@ import Testing
         let httpPort = Lab.freePort()
         let configPath = dir.appendingPathComponent("agent.conf").path
         // The sink starts down (no directory): everything produced before and during the reload is buffered.
-        try config(dir: dir, snmpPort: snmpd.port, httpPort: httpPort, devices: [("a", "1s"), ("b", "1s"), ("c", "1s")])
-            .write(toFile: configPath, atomically: true, encoding: .utf8)
+        try config(
+            dir: dir, snmpPort: snmpd.port, httpPort: httpPort, devices: [("a", "1s"), ("b", "1s"), ("c", "1s")]
+        )
+        .write(toFile: configPath, atomically: true, encoding: .utf8)
         let base = "http://127.0.0.1:\(httpPort)"
         let agent = try Child.spawn(Self.binary, ["run", "--config", configPath], output: dir.path + "/agent.log")
         defer { agent.stop() }
@@ -198,7 +200,8 @@ import Testing
         }
         let beforeBody = try #require(before)
         let scheduledA = deviceStatus(beforeBody, "a")?["scheduled_since"] as? Double
-        let hashBefore = ((try? JSONSerialization.jsonObject(with: Data(beforeBody.utf8))) as? [String: Any])
+        let hashBefore =
+            ((try? JSONSerialization.jsonObject(with: Data(beforeBody.utf8))) as? [String: Any])
             .flatMap { $0["agent"] as? [String: Any] }?["config_hash"] as? String
         #expect(scheduledA != nil && hashBefore != nil)
 
@@ -214,7 +217,8 @@ import Testing
         let afterBody = try #require(after)
         #expect(deviceStatus(afterBody, "a")?["scheduled_since"] as? Double == scheduledA, "a was restarted")
         #expect((deviceStatus(afterBody, "b")?["scheduled_since"] as? Double ?? 0) > scheduledA ?? 0)
-        let hashAfter = ((try? JSONSerialization.jsonObject(with: Data(afterBody.utf8))) as? [String: Any])
+        let hashAfter =
+            ((try? JSONSerialization.jsonObject(with: Data(afterBody.utf8))) as? [String: Any])
             .flatMap { $0["agent"] as? [String: Any] }?["config_hash"] as? String
         #expect(hashAfter != nil && hashAfter != hashBefore)
         let metrics = await Lab.httpGet("\(base)/metrics")?.1 ?? ""
@@ -269,9 +273,10 @@ import Testing
         // on_start_unavailable = "fail": exit 69 naming the sink.
         try config(
             dir: dir, snmpPort: snmpd.port, httpPort: httpPort, devices: [("a", "1s")],
-            extra: "").replacingOccurrences(
-                of: "format = \"json\"", with: "format = \"json\"\non_start_unavailable = \"fail\""
-            ).write(toFile: configPath, atomically: true, encoding: .utf8)
+            extra: ""
+        ).replacingOccurrences(
+            of: "format = \"json\"", with: "format = \"json\"\non_start_unavailable = \"fail\""
+        ).write(toFile: configPath, atomically: true, encoding: .utf8)
         let (failed, failOutput) = try await Lab.run(Self.binary, ["run", "--config", configPath])
         #expect(failed == 69)
         #expect(failOutput.contains("sink archive is unavailable at start"))
@@ -284,7 +289,9 @@ import Testing
             let agent = try Child.spawn(Self.binary, ["run", "--config", configPath], output: dir.path + "/agent.log")
             let ready = await waitFor("\(base)/ready", status: requireSinks ? 503 : 200)
             #expect(ready?.contains("sink archive degraded") == true, "\(ready ?? "no answer")")
-            let status = await waitFor("\(base)/status") { sinkStatus($0, "archive")?["state"] as? String == "degraded" }
+            let status = await waitFor("\(base)/status") {
+                sinkStatus($0, "archive")?["state"] as? String == "degraded"
+            }
             #expect(status != nil)
             agent.signal(SIGTERM)
             #expect(await agent.wait(timeout: .seconds(20)) == 0)

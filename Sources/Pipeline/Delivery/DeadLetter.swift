@@ -36,7 +36,8 @@ public final class DeadLetterFile: Sendable {
             var lines: [UInt8] = []
             LineProtocol.encode(batch, into: &lines)
             let record = Record(
-                batchID: String(batch.id, radix: 16), device: batch.device, lines: String(decoding: lines, as: UTF8.self),
+                batchID: String(batch.id, radix: 16), device: batch.device,
+                lines: String(decoding: lines, as: UTF8.self),
                 reason: reason, samples: batch.count, sink: sink, time: time)
             if let data = try? encoder.encode(record) {
                 out += data

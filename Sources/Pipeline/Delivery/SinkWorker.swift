@@ -76,7 +76,8 @@ public final class SinkWorker: Sendable {
     public func update(sink: any Sink, policy: DeliveryPolicy) {
         state.withLock { s in
             s.sink = sink
-            if s.policy.breakerFailures != policy.breakerFailures || s.policy.breakerCooldown != policy.breakerCooldown {
+            if s.policy.breakerFailures != policy.breakerFailures || s.policy.breakerCooldown != policy.breakerCooldown
+            {
                 s.breaker = CircuitBreaker(threshold: policy.breakerFailures, cooldown: policy.breakerCooldown)
             }
             if s.policy.deadLetterPath != policy.deadLetterPath {
@@ -214,7 +215,9 @@ public final class SinkWorker: Sendable {
             metrics?.setState("ok")
             logger.info(
                 "sink recovered",
-                metadata: .keys([.sink: "\(name)", .previousState: "\(wasState)", .backlog: "\(buffer.snapshot.backlogSamples)"]))
+                metadata: .keys([
+                    .sink: "\(name)", .previousState: "\(wasState)", .backlog: "\(buffer.snapshot.backlogSamples)",
+                ]))
         }
     }
 

@@ -98,7 +98,8 @@ final class SpoolFiles {
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {
-            throw SpoolError(path: directory, message: "cannot create the spool directory (\(error.localizedDescription))")
+            throw SpoolError(
+                path: directory, message: "cannot create the spool directory (\(error.localizedDescription))")
         }
         lockFD = open(directory + "/lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard lockFD >= 0 else { throw .system(directory + "/lock", "cannot create") }
@@ -148,7 +149,8 @@ final class SpoolFiles {
                 while offset < bytes.count {
                     guard let info = Self.check(bytes, at: offset) else { break }
                     segment.records.append(
-                        RecordInfo(offset: offset, seq: info.seq, timestampNanos: info.timestamp, samples: info.samples))
+                        RecordInfo(offset: offset, seq: info.seq, timestampNanos: info.timestamp, samples: info.samples)
+                    )
                     offset += Self.recordHeaderBytes + info.length
                 }
             }
@@ -350,10 +352,12 @@ final class SpoolFiles {
             guard fd >= 0 else { return (records, at) }
             defer { close(fd) }
             var header = [UInt8](repeating: 0, count: Self.recordHeaderBytes)
-            guard header.withUnsafeMutableBytes({ pread(fd, $0.baseAddress, Self.recordHeaderBytes, off_t(at.offset)) })
-                == Self.recordHeaderBytes
+            guard
+                header.withUnsafeMutableBytes({ pread(fd, $0.baseAddress, Self.recordHeaderBytes, off_t(at.offset)) })
+                    == Self.recordHeaderBytes
             else { return (records, at) }
-            let length = Int(header.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: 4, as: UInt32.self)) })
+            let length = Int(
+                header.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: 4, as: UInt32.self)) })
             guard length <= Self.maxPayload else { return (records, at) }
             var whole = header + [UInt8](repeating: 0, count: length)
             let got = whole.withUnsafeMutableBytes {
@@ -376,7 +380,9 @@ final class SpoolFiles {
         guard location > ack else { return }
         ack = location
         ackSeq = seq
-        while segments.count > 1, let first = segments.first, first.id < ack.segment || first.bytes <= ack.offset && first.id == ack.segment {
+        while segments.count > 1, let first = segments.first,
+            first.id < ack.segment || first.bytes <= ack.offset && first.id == ack.segment
+        {
             deleteFirst()
         }
         if policy.fsync == .always { writeAck() }
