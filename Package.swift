@@ -93,7 +93,10 @@ let package = Package(
         ),
         .executableTarget(
             name: "netpoller-bench",
-            dependencies: ["NetPollerAgent", "NetPollerCore", "SNMPPolling", "AgentConfig", "Pipeline"],
+            dependencies: [
+                "NetPollerAgent", "NetPollerCore", "SNMPPolling", "AgentConfig", "Pipeline",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swift6
         ),
         // Test kit: fakes and the lab launcher (real snmpd, snmpsim, prometheus on loopback).

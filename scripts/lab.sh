@@ -101,7 +101,14 @@ address = "127.0.0.1:$sim_port"
 snmp = "sim-linksys"
 profiles = ["system"]
 timeout = "3s"
+
+# Every sample also goes to a file, through a sink buffer and a disk spool under state_dir.
+[[outputs.file]]
+name = "archive"
+path = "$dir/out/samples.jsonl"
+format = "json"
 CONF
+  mkdir -p "$dir/out"
   echo "lab: snmpd on udp 127.0.0.1:$snmpd_port, snmpsim on udp 127.0.0.1:$sim_port; config: $dir/agent.conf"
 }
 

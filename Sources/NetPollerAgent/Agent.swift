@@ -66,7 +66,8 @@ public final class Agent: Service {
         runner = SinkRunner(
             queue: queue, clock: clock, metrics: metrics, logger: logger, observers: [{ cache.store($0) }])
         configInfo = Mutex(metrics.configInfo(hash: config.hash))
-        live.withLock { $0.devices = applyDevices(config, previous: [:]).devices }
+        let devices = applyDevices(config, previous: [:]).devices
+        live.withLock { $0.devices = devices }
         metrics.setDevices(status.counts())
     }
 
@@ -170,7 +171,6 @@ public final class Agent: Service {
         let listen = config.http.listen
         do {
             try ListenCheck.check(host: listen.host, port: listen.port)
-            stateDirectory.withLock { _ in }
             let directory = try StateDirectory(path: config.agent.stateDir)
             stateDirectory.withLock { $0 = directory }
             for plan in sinkPlans(config) {
@@ -205,8 +205,9 @@ public final class Agent: Service {
         metrics.ready.set(1.0)
         logger.info("http listening", metadata: .keys([.phase: "http", .listen: "\(listen)"]))
         let hangups = Task { [self] in
+            // One reload at a time, in the order the signals came.
             for await _ in await UnixSignalsSequence(trapping: .sighup) {
-                reloadFromSource()
+                await reloadFromSource()
             }
         }
 
@@ -277,11 +278,11 @@ public final class Agent: Service {
     // MARK: Reload
 
     /// SIGHUP: re-reads the config files and applies them; a bad config is logged and the running one stays.
-    func reloadFromSource() {
+    func reloadFromSource() async {
         guard let reloadSource else { return }
+        let next: AgentConfiguration
         do throws(ConfigError) {
-            let next = try reloadSource()
-            Task { await reload(to: next) }
+            next = try reloadSource()
         } catch {
             metrics.reloadsFailed.increment()
             metrics.lastReloadSuccessful.set(0.0)
@@ -294,7 +295,9 @@ public final class Agent: Service {
             logger.error(
                 "config reload rejected; the running config stays",
                 metadata: .keys([.config: "\(error.problems.first?.file ?? "")", .error: "\(error.description)"]))
+            return
         }
+        await reload(to: next)
     }
 
     /// Applies a new, valid config: devices added, changed and removed (unchanged devices keep their schedule),

@@ -1,7 +1,9 @@
 import Foundation
+import Logging
 import NetPollerCore
 import Pipeline
 import SNMPPolling
+import Synchronization
 
 // The polling benchmark: N devices (sessions) spread over snmpd instances, per device per cycle a GET of
 // sysUpTime/sysName/sysDescr and walks of ifTable and ifXTable, `inFlight` devices at a time. Runs the real poll path:
@@ -59,7 +61,10 @@ let targets = (0..<deviceCount).map { i in
         retries: 1)
 }
 
-func cycle() async -> (varbinds: Int, samples: Int, failures: Int) {
+/// The batches of the last cycle (realistic spool input).
+let lastBatches = Mutex<[SampleBatch]>([])
+
+func cycle(drain: Bool = true) async -> (varbinds: Int, samples: Int, failures: Int) {
     let limiter = AsyncLimiter(limit: inFlight)
     let totals = await withTaskGroup(of: (Int, Int, Int).self) { group in
         for (i, target) in targets.enumerated() {
@@ -68,10 +73,11 @@ func cycle() async -> (varbinds: Int, samples: Int, failures: Int) {
                 let outcome = await poller.poll(
                     target, explicitProfiles: ["bench"], knownSysObjectID: nil, maxRepetitions: maxRepetitions)
                 limiter.release()
-                queue.push(
-                    SampleBatch(
-                        id: UInt64(i), device: "dev\(i)", deviceTags: [], timestampNanos: WallClock.nanos(),
-                        samples: outcome.samples))
+                let batch = SampleBatch(
+                    id: UInt64(i), device: "dev\(i)", deviceTags: [], timestampNanos: WallClock.nanos(),
+                    samples: outcome.samples)
+                lastBatches.withLock { $0.append(batch) }
+                queue.push(batch)
                 return (outcome.varbinds, outcome.samples.count, outcome.errors.isEmpty ? 0 : 1)
             }
         }
@@ -79,11 +85,15 @@ func cycle() async -> (varbinds: Int, samples: Int, failures: Int) {
         for await r in group { sum = (sum.0 + r.0, sum.1 + r.1, sum.2 + r.2) }
         return sum
     }
-    while queue.count > 0, let batch = await queue.next() { cache.store(batch) }
+    if drain {
+        while queue.count > 0, let batch = await queue.next() { cache.store(batch) }
+    }
     return totals
 }
 
+lastBatches.withLock { $0.removeAll() }
 let warm = await cycle()
+let realBatches = lastBatches.withLock { $0 }
 print(
     "warm-up: \(warm.varbinds) varbinds, \(warm.varbinds / max(1, deviceCount)) per device, failures \(warm.failures)")
 let clock = ContinuousClock()
@@ -108,4 +118,107 @@ print(
         format: "varbinds: %d (%.0f per device per cycle)", varbinds, Double(varbinds) / Double(deviceCount * cycles)))
 print(String(format: "agent CPU: %.3f s (utime+stime); wall per cycle: %.3f s", cpu, wallSeconds / Double(cycles)))
 print(String(format: "RESULT varbinds per agent CPU-second: %.0f", Double(varbinds) / cpu))
+
+// Spool write throughput: the warm-up's real batches appended to a sink's spool with nobody taking them.
+let benchDir = FileManager.default.temporaryDirectory.appendingPathComponent("netpoller-bench-\(getpid())").path
+defer { try? FileManager.default.removeItem(atPath: benchDir) }
+for fsync in [SpoolPolicy.Fsync.interval(.seconds(1)), .always] {
+    let name = fsync == .always ? "always" : "1s"
+    var policy = SpoolPolicy(directory: "\(benchDir)/spool-\(name)")
+    policy.fsync = fsync
+    policy.maxBytes = 8 << 30
+    let buffer = try SinkBuffer(
+        name: "bench", bufferSamples: 1000, spool: policy, clock: SystemDeliveryClock(), events: BufferEvents())
+    let rounds = fsync == .always ? 5 : 40
+    let total = realBatches.reduce(0) { $0 + $1.count } * rounds
+    let spoolCPU0 = cpuSeconds()
+    let spoolT0 = clock.now
+    for round in 0..<rounds {
+        for var batch in realBatches {
+            batch.id = UInt64(round) << 32 | batch.id
+            buffer.offer(batch, payload: nil)
+        }
+    }
+    while buffer.snapshot.backlogSamples < total { try await Task.sleep(for: .milliseconds(2)) }
+    let spoolWall = (clock.now - spoolT0).seconds
+    let spoolCPU = cpuSeconds() - spoolCPU0
+    let bytes = buffer.snapshot.spoolBytes
+    _ = await buffer.finish()
+    print(
+        String(
+            format: "spool fsync=%@: %d samples (%.1f MB) in %.3f s wall, %.3f CPU-s", name, total,
+            Double(bytes) / 1e6, spoolWall, spoolCPU))
+    print(
+        String(
+            format: "RESULT spool write throughput fsync=%@: %.0f samples/s (%.0f samples per CPU-second)", name,
+            Double(total) / spoolWall, Double(total) / spoolCPU))
+}
+
+// Poll-path cost with the sink up vs down: the same poll cycles feed a file sink with a spool (the default
+// delivery settings); "up" writes line protocol to /dev/null, "down" points the sink at a missing directory, so every
+// batch waits in the spool and the breaker opens. Whole-process CPU per cycle (pollers, fan-out, spool, sink).
+let runnerQueue = SampleQueue(capacity: 10_000_000)
+let runner = SinkRunner(queue: runnerQueue, metrics: nil, logger: Logger(label: "bench"))
+let delivery = {
+    var policy = DeliveryPolicy()
+    policy.spool = SpoolPolicy(directory: "\(benchDir)/spool-runner")
+    return policy
+}()
+let up = FileSink(name: "archive", path: "/dev/null", format: .influx)
+let down = FileSink(name: "archive", path: "\(benchDir)/missing/archive.lp", format: .influx)
+try await runner.add(up, type: "file", policy: delivery, onStartUnavailable: .retry)
+let runnerTask = Task { await runner.run() }
+
+func measure(_ label: String, sink: FileSink) async -> (cpu: Double, wall: Double) {
+    runner.update(sink, policy: delivery)
+    _ = await pollInto(runnerQueue)
+    let cpu0 = cpuSeconds()
+    let t0 = clock.now
+    for _ in 0..<cycles { _ = await pollInto(runnerQueue) }
+    // Let the sink side settle (write or spool what this cycle produced) before reading the CPU clock.
+    while runnerQueue.count > 0 { try? await Task.sleep(for: .milliseconds(5)) }
+    try? await Task.sleep(for: .milliseconds(300))
+    let cpu = (cpuSeconds() - cpu0) / Double(cycles)
+    let wall = (clock.now - t0).seconds / Double(cycles)
+    let state = runner.status.first?.state ?? "?"
+    let backlog = runner.status.first?.bufferedSamples ?? 0
+    print(
+        String(
+            format: "sink %@ (state %@, backlog %d samples): %.3f CPU-s and %.3f s wall per cycle", label, state,
+            backlog, cpu, wall))
+    return (cpu, wall)
+}
+
+func pollInto(_ target: SampleQueue) async -> Int {
+    let limiter = AsyncLimiter(limit: inFlight)
+    return await withTaskGroup(of: Int.self) { group in
+        for (i, device) in targets.enumerated() {
+            group.addTask {
+                await limiter.acquire()
+                let outcome = await poller.poll(
+                    device, explicitProfiles: ["bench"], knownSysObjectID: nil, maxRepetitions: maxRepetitions)
+                limiter.release()
+                let now = WallClock.nanos()
+                target.push(
+                    SampleBatch(
+                        id: Schedule.batchID(device: "dev\(i)", timestampNanos: now), device: "dev\(i)",
+                        deviceTags: [], timestampNanos: now, samples: outcome.samples))
+                return outcome.varbinds
+            }
+        }
+        var sum = 0
+        for await n in group { sum += n }
+        return sum
+    }
+}
+
+let upCost = await measure("up", sink: up)
+let downCost = await measure("down", sink: down)
+print(
+    String(
+        format: "RESULT poll-path cost sink down / sink up: CPU %.2fx, wall %.2fx", downCost.cpu / upCost.cpu,
+        downCost.wall / upCost.wall))
+runnerQueue.close()
+await runnerTask.value
+await runner.drain(until: SystemDeliveryClock().now)
 await engine.shutdown()
