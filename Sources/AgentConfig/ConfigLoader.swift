@@ -448,27 +448,29 @@ extension ConfigDecoder {
 
     mutating func delivery(_ entry: Node, _ path: String) -> OutputDelivery {
         var d = OutputDelivery()
-        if let v = int(entry["batch_size"], "\(path).batch_size", range: 1...1_000_000) { d.batchSize = v }
-        if let v = duration(entry["flush_interval"], "\(path).flush_interval") { d.flushInterval = v }
-        if let v = int(entry["buffer_size"], "\(path).buffer_size", range: 1...100_000_000) { d.bufferSize = v }
-        if let v = duration(entry["write_timeout"], "\(path).write_timeout", minimum: .milliseconds(10)) {
-            d.writeTimeout = v
+        if let v = int(entry["batch_size"], "\(path).batch_size", range: 1...1_000_000) { d.policy.batchSize = v }
+        if let v = duration(entry["flush_interval"], "\(path).flush_interval") { d.policy.flushInterval = v }
+        if let v = int(entry["buffer_size"], "\(path).buffer_size", range: 1...100_000_000) {
+            d.policy.bufferSamples = v
         }
-        if let v = duration(entry["retry_backoff"], "\(path).retry_backoff") { d.retryBackoff = v }
-        if let v = duration(entry["retry_backoff_max"], "\(path).retry_backoff_max") { d.retryBackoffMax = v }
-        if d.retryBackoffMax < d.retryBackoff {
+        if let v = duration(entry["write_timeout"], "\(path).write_timeout", minimum: .milliseconds(10)) {
+            d.policy.writeTimeout = v
+        }
+        if let v = duration(entry["retry_backoff"], "\(path).retry_backoff") { d.policy.retryBackoff = v }
+        if let v = duration(entry["retry_backoff_max"], "\(path).retry_backoff_max") { d.policy.retryBackoffMax = v }
+        if d.policy.retryBackoffMax < d.policy.retryBackoff {
             problem(
                 entry["retry_backoff_max"], "\(path).retry_backoff_max",
-                "must not be shorter than retry_backoff (\(d.retryBackoff))")
+                "must not be shorter than retry_backoff (\(d.policy.retryBackoff))")
         }
         if let v = int(entry["circuit_breaker_failures"], "\(path).circuit_breaker_failures", range: 1...1000) {
-            d.circuitBreakerFailures = v
+            d.policy.breakerFailures = v
         }
         if let v = duration(entry["circuit_breaker_cooldown"], "\(path).circuit_breaker_cooldown") {
-            d.circuitBreakerCooldown = v
+            d.policy.breakerCooldown = v
         }
         if let text = string(entry["on_start_unavailable"], "\(path).on_start_unavailable") {
-            if let v = StartUnavailable(rawValue: text) {
+            if let v = StartPolicy(rawValue: text) {
                 d.onStartUnavailable = v
             } else {
                 problem(
@@ -476,27 +478,26 @@ extension ConfigDecoder {
                     "\"\(text)\" is not a policy (retry or fail)")
             }
         }
-        if let v = string(entry["dead_letter_file"], "\(path).dead_letter_file") { d.deadLetterFile = v }
-        if let spool = table(
-            entry["spool"], "\(path).spool", allowed: ["enabled", "fsync", "max_bytes", "max_age", "segment_bytes"])
-        {
-            let p = "\(path).spool"
-            if let v = bool(spool["enabled"], "\(p).enabled") { d.spool.enabled = v }
-            if let text = string(spool["fsync"], "\(p).fsync") {
-                if text == "always" {
-                    d.spool.fsync = .always
-                } else if let v = Self.parseDuration(text), v >= .milliseconds(1) {
-                    d.spool.fsync = .interval(v)
-                } else {
-                    problem(spool["fsync"], "\(p).fsync", "\"\(text)\" is neither \"always\" nor a duration (e.g. 1s)")
-                }
-            }
-            if let v = byteSize(spool["max_bytes"], "\(p).max_bytes", minimum: 64 << 10) { d.spool.maxBytes = v }
-            if let v = duration(spool["max_age"], "\(p).max_age", minimum: .seconds(1)) { d.spool.maxAge = v }
-            if let v = byteSize(spool["segment_bytes"], "\(p).segment_bytes", minimum: 4096) {
-                d.spool.segmentBytes = Int(v)
+        if let v = string(entry["dead_letter_file"], "\(path).dead_letter_file") { d.policy.deadLetterPath = v }
+        guard
+            let node = table(
+                entry["spool"], "\(path).spool", allowed: ["enabled", "fsync", "max_bytes", "max_age", "segment_bytes"])
+        else { return d }
+        let p = "\(path).spool"
+        var spool = SpoolPolicy()
+        if let text = string(node["fsync"], "\(p).fsync") {
+            if text == "always" {
+                spool.fsync = .always
+            } else if let v = Self.parseDuration(text), v >= .milliseconds(1) {
+                spool.fsync = .interval(v)
+            } else {
+                problem(node["fsync"], "\(p).fsync", "\"\(text)\" is neither \"always\" nor a duration (e.g. 1s)")
             }
         }
+        if let v = byteSize(node["max_bytes"], "\(p).max_bytes", minimum: 64 << 10) { spool.maxBytes = v }
+        if let v = duration(node["max_age"], "\(p).max_age", minimum: .seconds(1)) { spool.maxAge = v }
+        if let v = byteSize(node["segment_bytes"], "\(p).segment_bytes", minimum: 4096) { spool.segmentBytes = Int(v) }
+        d.policy.spool = bool(node["enabled"], "\(p).enabled") == false ? nil : spool
         return d
     }
 }

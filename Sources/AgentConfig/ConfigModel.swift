@@ -78,44 +78,15 @@ public struct DeviceConfig: Sendable, Equatable {
 
 public enum StdoutFormat: String, Sendable, Equatable { case influx, json }
 
-/// `[outputs.*.spool]`: the sink's disk spool under `[agent] state_dir`.
-public struct SpoolSettings: Sendable, Equatable {
-    public enum Fsync: Sendable, Equatable {
-        case always
-        case interval(Duration)
-    }
-
-    public var enabled = true
-    public var fsync: Fsync = .interval(.seconds(1))
-    public var maxBytes: Int64 = 1 << 30
-    public var maxAge: Duration = .seconds(72 * 3600)
-    public var segmentBytes: Int = 16 << 20
-
-    public init() {}
-}
-
-/// What to do when a sink cannot be reached at start.
-public enum StartUnavailable: String, Sendable, Equatable {
-    case retry
-    case fail
-}
-
 /// Keys every `[[outputs.*]]` table takes: batching, retries, circuit breaker, buffer, spool, dead letters.
 public struct OutputDelivery: Sendable, Equatable {
-    public var batchSize = 5000
-    public var flushInterval: Duration = .seconds(1)
-    public var bufferSize = 100_000
-    public var writeTimeout: Duration = .seconds(30)
-    public var retryBackoff: Duration = .seconds(1)
-    public var retryBackoffMax: Duration = .seconds(60)
-    public var circuitBreakerFailures = 5
-    public var circuitBreakerCooldown: Duration = .seconds(30)
-    public var onStartUnavailable: StartUnavailable = .retry
-    /// nil: `<state_dir>/dead-letter/<name>.jsonl`.
-    public var deadLetterFile: String?
-    public var spool = SpoolSettings()
+    /// The pipeline's policy as configured; the agent fills in the spool directory and the default dead-letter path.
+    public var policy = DeliveryPolicy()
+    public var onStartUnavailable: StartPolicy = .retry
 
-    public init() {}
+    public init() {
+        policy.spool = SpoolPolicy()
+    }
 }
 
 public struct StdoutOutput: Sendable, Equatable {

@@ -118,14 +118,14 @@ public final class Agent: Service {
             plans.append(
                 (
                     StdoutSink(name: output.name, format: output.format == .json ? .json : .influx), "stdout",
-                    policy(output.name, output.delivery, config), start(output.delivery)
+                    policy(output.name, output.delivery, config), output.delivery.onStartUnavailable
                 ))
         }
         for output in config.outputs.file {
             plans.append(
                 (
                     FileSink(name: output.name, path: output.path, format: output.format == .json ? .json : .influx),
-                    "file", policy(output.name, output.delivery, config), start(output.delivery)
+                    "file", policy(output.name, output.delivery, config), output.delivery.onStartUnavailable
                 ))
         }
         for sink in extraSinks {
@@ -134,34 +134,13 @@ public final class Agent: Service {
         return plans
     }
 
-    private func start(_ delivery: OutputDelivery) -> StartPolicy {
-        delivery.onStartUnavailable == .fail ? .fail : .retry
-    }
-
-    func policy(_ name: String, _ d: OutputDelivery, _ config: AgentConfiguration) -> DeliveryPolicy {
-        var p = DeliveryPolicy()
-        p.batchSize = d.batchSize
-        p.flushInterval = d.flushInterval
-        p.bufferSamples = d.bufferSize
-        p.writeTimeout = d.writeTimeout
-        p.retryBackoff = d.retryBackoff
-        p.retryBackoffMax = d.retryBackoffMax
-        p.breakerFailures = d.circuitBreakerFailures
-        p.breakerCooldown = d.circuitBreakerCooldown
+    /// The configured policy with the paths that depend on the running `state_dir` filled in.
+    func policy(_ name: String, _ delivery: OutputDelivery, _ config: AgentConfiguration) -> DeliveryPolicy {
+        var policy = delivery.policy
         let state = config.agent.stateDir
-        p.deadLetterPath = d.deadLetterFile ?? "\(state)/dead-letter/\(name).jsonl"
-        if d.spool.enabled {
-            var spool = SpoolPolicy(directory: "\(state)/spool/\(name)")
-            switch d.spool.fsync {
-            case .always: spool.fsync = .always
-            case .interval(let v): spool.fsync = .interval(v)
-            }
-            spool.maxBytes = d.spool.maxBytes
-            spool.maxAge = d.spool.maxAge
-            spool.segmentBytes = d.spool.segmentBytes
-            p.spool = spool
-        }
-        return p
+        if policy.deadLetterPath == nil { policy.deadLetterPath = "\(state)/dead-letter/\(name).jsonl" }
+        policy.spool?.directory = "\(state)/spool/\(name)"
+        return policy
     }
 
     // MARK: Run

@@ -31,14 +31,16 @@ public final class StateDirectory: Sendable {
         }
         close(fd)
         unlink(probe)
-        lockFD = open(path + "/netpoller.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard lockFD >= 0 else {
+        let lock = open(path + "/netpoller.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard lock >= 0 else {
             throw Failure(path: path, reason: "cannot create the lock file (\(String(cString: strerror(errno))))")
         }
-        guard flock(lockFD, LOCK_EX | LOCK_NB) == 0 else {
-            close(lockFD)
+        guard flock(lock, LOCK_EX | LOCK_NB) == 0 else {
+            close(lock)
             throw Failure(path: path, reason: "another netpoller is running with this state_dir")
         }
+        // Set last: a throwing init with every property set runs deinit, which must not close a second time.
+        lockFD = lock
     }
 
     deinit { close(lockFD) }

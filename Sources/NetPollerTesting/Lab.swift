@@ -205,4 +205,16 @@ public enum Lab {
         let code = Int(lines.popLast() ?? "") ?? 0
         return (code, lines.joined(separator: "\n"))
     }
+
+    /// Polls `url` until it answers `status` with a body that passes `until`; the body, or nil after `seconds`.
+    public static func waitForHTTP(
+        _ url: String, status: Int = 200, seconds: Double = 30, until: (String) -> Bool = { _ in true }
+    ) async -> String? {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if let (code, body) = await httpGet(url), code == status, until(body) { return body }
+            try? await Task.sleep(for: .milliseconds(200))
+        }
+        return nil
+    }
 }

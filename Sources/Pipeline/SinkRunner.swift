@@ -3,14 +3,6 @@ import NetPollerCore
 import Prometheus
 import Synchronization
 
-/// What to do when a sink cannot be reached at start (`on_start_unavailable`).
-public enum StartPolicy: String, Sendable, Equatable {
-    /// Start anyway: the sink is degraded, its data waits in the buffer and spool, writes are retried.
-    case retry
-    /// Refuse to start (`run` exits 69 naming the sink).
-    case fail
-}
-
 /// A sink that failed its start-up probe under `on_start_unavailable = "fail"`.
 public struct SinkStartFailure: Error, Sendable, CustomStringConvertible {
     public var sink: String

@@ -30,14 +30,7 @@ import Testing
     }
 
     func waitFor(_ url: String, status: Int = 200, seconds: Double = 30, contains: String? = nil) async -> String? {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if let (code, body) = await Lab.httpGet(url), code == status, contains.map(body.contains) ?? true {
-                return body
-            }
-            try? await Task.sleep(for: .milliseconds(200))
-        }
-        return nil
+        await Lab.waitForHTTP(url, status: status, seconds: seconds) { body in contains.map(body.contains) ?? true }
     }
 
     @Test func agentServesDeviceMetricsPassesPromtoolIsScrapedByPrometheusAndDrainsOnSigterm() async throws {

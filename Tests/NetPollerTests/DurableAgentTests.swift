@@ -43,17 +43,6 @@ import Testing
         return nil
     }
 
-    func waitFor(_ url: String, status: Int = 200, seconds: Double = 30, until: (String) -> Bool = { _ in true })
-        async -> String?
-    {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if let (code, body) = await Lab.httpGet(url), code == status, until(body) { return body }
-            try? await Task.sleep(for: .milliseconds(200))
-        }
-        return nil
-    }
-
     func sinkStatus(_ body: String, _ name: String) -> [String: Any]? {
         guard let object = try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any],
             let sinks = object["sinks"] as? [[String: Any]]
@@ -121,14 +110,14 @@ import Testing
         let base = "http://127.0.0.1:\(httpPort)"
         let first = try Child.spawn(Self.binary, ["run", "--config", configPath], output: dir.path + "/run1.log")
         defer { first.stop() }
-        #expect(await waitFor("\(base)/ready") != nil)
+        #expect(await Lab.waitForHTTP("\(base)/ready") != nil)
         let archive = out.appendingPathComponent("archive.jsonl").path
         #expect(await eventually(20) { Set(lines([archive]).map(\.timestamp)).count >= 4 })
 
         // The sink goes down (its directory disappears): data piles up in the spool, polling goes on.
         let phase1 = dir.appendingPathComponent("out-phase1")
         try FileManager.default.moveItem(at: out, to: phase1)
-        let spooling = await waitFor("\(base)/status", seconds: 20) { body in
+        let spooling = await Lab.waitForHTTP("\(base)/status", seconds: 20) { body in
             let sink = sinkStatus(body, "archive")
             return sink?["state"] as? String != "ok" && (sink?["spooled_bytes"] as? Int ?? 0) > 0
                 && (sink?["buffered_samples"] as? Int ?? 0) >= 20
@@ -144,7 +133,7 @@ import Testing
         try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
         let second = try Child.spawn(Self.binary, ["run", "--config", configPath], output: dir.path + "/run2.log")
         defer { second.stop() }
-        let drained = await waitFor("\(base)/status", seconds: 30) { body in
+        let drained = await Lab.waitForHTTP("\(base)/status", seconds: 30) { body in
             let sink = sinkStatus(body, "archive")
             return sink?["state"] as? String == "ok" && sink?["buffered_samples"] as? Int == 0
                 && (sink?["accepted_samples"] as? Int ?? 0) > Int(synced)
@@ -195,7 +184,7 @@ import Testing
         let base = "http://127.0.0.1:\(httpPort)"
         let agent = try Child.spawn(Self.binary, ["run", "--config", configPath], output: dir.path + "/agent.log")
         defer { agent.stop() }
-        let before = await waitFor("\(base)/status", seconds: 20) { body in
+        let before = await Lab.waitForHTTP("\(base)/status", seconds: 20) { body in
             ["a", "b", "c"].allSatisfy { (deviceStatus(body, $0)?["polls"] as? Int ?? 0) >= 3 }
         }
         let beforeBody = try #require(before)
@@ -211,7 +200,7 @@ import Testing
             flush: "300ms"
         ).write(toFile: configPath, atomically: true, encoding: .utf8)
         agent.signal(SIGHUP)
-        let after = await waitFor("\(base)/status", seconds: 20) { body in
+        let after = await Lab.waitForHTTP("\(base)/status", seconds: 20) { body in
             deviceStatus(body, "c") == nil && (deviceStatus(body, "d")?["polls"] as? Int ?? 0) >= 2
         }
         let afterBody = try #require(after)
@@ -231,7 +220,7 @@ import Testing
         #expect(broken != good)
         try broken.write(toFile: configPath, atomically: true, encoding: .utf8)
         agent.signal(SIGHUP)
-        let refused = await waitFor("\(base)/metrics", seconds: 10) {
+        let refused = await Lab.waitForHTTP("\(base)/metrics", seconds: 10) {
             $0.contains("netpoller_config_reloads_total{result=\"failure\"} 1")
         }
         #expect(refused != nil)
@@ -241,7 +230,7 @@ import Testing
 
         // The sink comes up: everything buffered before, during and after the reload is delivered.
         try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
-        let drained = await waitFor("\(base)/status", seconds: 30) { body in
+        let drained = await Lab.waitForHTTP("\(base)/status", seconds: 30) { body in
             let sink = sinkStatus(body, "archive")
             return sink?["state"] as? String == "ok" && sink?["buffered_samples"] as? Int == 0
         }
@@ -287,9 +276,9 @@ import Testing
                 .replacingOccurrences(of: "[agent]\n", with: "[agent]\nready_requires_sinks = \(requireSinks)\n")
                 .write(toFile: configPath, atomically: true, encoding: .utf8)
             let agent = try Child.spawn(Self.binary, ["run", "--config", configPath], output: dir.path + "/agent.log")
-            let ready = await waitFor("\(base)/ready", status: requireSinks ? 503 : 200)
+            let ready = await Lab.waitForHTTP("\(base)/ready", status: requireSinks ? 503 : 200)
             #expect(ready?.contains("sink archive degraded") == true, "\(ready ?? "no answer")")
-            let status = await waitFor("\(base)/status") {
+            let status = await Lab.waitForHTTP("\(base)/status") {
                 sinkStatus($0, "archive")?["state"] as? String == "degraded"
             }
             #expect(status != nil)

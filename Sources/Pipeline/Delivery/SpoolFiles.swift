@@ -1,4 +1,5 @@
 import Foundation
+import NetPollerCore
 
 /// A position in the spool: a segment and a byte offset in it.
 public struct SpoolLocation: Sendable, Equatable, Comparable, CustomStringConvertible {
@@ -103,8 +104,9 @@ final class SpoolFiles {
         }
         lockFD = open(directory + "/lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard lockFD >= 0 else { throw .system(directory + "/lock", "cannot create") }
+        // On a throw from here on, deinit runs (every property is set) and closes what is open: never close twice,
+        // or a descriptor number another thread has reused since would be closed under it.
         guard flock(lockFD, LOCK_EX | LOCK_NB) == 0 else {
-            close(lockFD)
             throw SpoolError(path: directory, message: "in use by another netpoller process (lock held)")
         }
         ackFD = open(directory + "/ack", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
