@@ -1,3 +1,4 @@
+import Dispatch
 import Logging
 import NetPollerCore
 import Prometheus
@@ -69,9 +70,20 @@ public final class SinkRunner: Sendable {
     {
         let name = sink.name
         let sinkMetrics = metrics?.sink(name)
-        let buffer = try SinkBuffer(
-            name: name, bufferSamples: policy.bufferSamples, spool: policy.spool, clock: clock,
-            events: events(sink: name, metrics: sinkMetrics))
+        let events = events(sink: name, metrics: sinkMetrics)
+        let clock = self.clock
+        // Opening a spool reads and checks every segment: blocking file I/O, kept off the cooperative pool.
+        let buffer = try await withCheckedThrowingContinuation {
+            (continuation: CheckedContinuation<SinkBuffer, any Error>) in
+            DispatchQueue.global().async {
+                continuation.resume(
+                    with: Result {
+                        try SinkBuffer(
+                            name: name, bufferSamples: policy.bufferSamples, spool: policy.spool, clock: clock,
+                            events: events)
+                    })
+            }
+        }
         if let error = await sink.probe() {
             if onStartUnavailable == .fail {
                 _ = await buffer.finish()
