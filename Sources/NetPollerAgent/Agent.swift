@@ -150,7 +150,11 @@ public final class Agent: Service {
         let listen = config.http.listen
         do {
             try ListenCheck.check(host: listen.host, port: listen.port)
-            let directory = try StateDirectory(path: config.agent.stateDir)
+            let path = config.agent.stateDir
+            // mkdir, a write test with fsync and a lock: blocking, so not on the cooperative pool.
+            let directory = try await DispatchQueue.global().run { () throws(StateDirectory.Failure) in
+                try StateDirectory(path: path)
+            }
             stateDirectory.withLock { $0 = directory }
             for plan in sinkPlans(config) {
                 try await runner.add(plan.sink, type: plan.type, policy: plan.policy, onStartUnavailable: plan.start)

@@ -73,16 +73,9 @@ public final class SinkRunner: Sendable {
         let events = events(sink: name, metrics: sinkMetrics)
         let clock = self.clock
         // Opening a spool reads and checks every segment: blocking file I/O, kept off the cooperative pool.
-        let buffer = try await withCheckedThrowingContinuation {
-            (continuation: CheckedContinuation<SinkBuffer, any Error>) in
-            DispatchQueue.global().async {
-                continuation.resume(
-                    with: Result {
-                        try SinkBuffer(
-                            name: name, bufferSamples: policy.bufferSamples, spool: policy.spool, clock: clock,
-                            events: events)
-                    })
-            }
+        let buffer = try await DispatchQueue.global().run { () throws(SpoolError) -> SinkBuffer in
+            try SinkBuffer(
+                name: name, bufferSamples: policy.bufferSamples, spool: policy.spool, clock: clock, events: events)
         }
         if let error = await sink.probe() {
             if onStartUnavailable == .fail {

@@ -18,9 +18,7 @@ public final class StdoutSink: Sink {
 
     public func write(_ batches: [SampleBatch]) async -> SinkResult {
         let bytes = TextEncoding.encode(batches, format: format)
-        let ok = await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
-            writer.async { continuation.resume(returning: FileWriting.writeAll(1, bytes)) }
-        }
+        let ok = await writer.run { FileWriting.writeAll(1, bytes) }
         return ok ? .accepted : .retryable(SinkError(.io, "cannot write to standard output"))
     }
 }
@@ -45,17 +43,13 @@ public final class FileSink: Sink {
     public func write(_ batches: [SampleBatch]) async -> SinkResult {
         let bytes = TextEncoding.encode(batches, format: format)
         let path = self.path
-        let error = await withCheckedContinuation { (continuation: CheckedContinuation<SinkError?, Never>) in
-            writer.async { continuation.resume(returning: FileWriting.append(path, bytes)) }
-        }
+        let error = await writer.run { FileWriting.append(path, bytes) }
         return error.map { .retryable($0) } ?? .accepted
     }
 
     public func probe() async -> SinkError? {
         let path = self.path
-        return await withCheckedContinuation { continuation in
-            writer.async { continuation.resume(returning: FileWriting.append(path, [])) }
-        }
+        return await writer.run { FileWriting.append(path, []) }
     }
 }
 

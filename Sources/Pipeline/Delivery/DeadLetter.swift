@@ -46,14 +46,12 @@ public final class DeadLetterFile: Sendable {
         }
         let bytes = out
         let path = self.path
-        return await withCheckedContinuation { continuation in
-            writer.async {
-                let directory = (path as NSString).deletingLastPathComponent
-                if !directory.isEmpty {
-                    try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-                }
-                continuation.resume(returning: FileWriting.append(path, bytes)?.message)
+        return await writer.run {
+            let directory = (path as NSString).deletingLastPathComponent
+            if !directory.isEmpty {
+                try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             }
+            return FileWriting.append(path, bytes)?.message
         }
     }
 }

@@ -49,7 +49,8 @@ public final class SinkBuffer: @unchecked Sendable {
     }
 
     public let name: String
-    public let spooled: Bool
+    /// Whether the buffer has a disk spool.
+    public var spooled: Bool { spoolPolicy != nil }
     private let bufferSamples: Int
     private let spoolPolicy: SpoolPolicy?
     private let clock: any DeliveryClock
@@ -85,7 +86,6 @@ public final class SinkBuffer: @unchecked Sendable {
         self.spoolPolicy = spool
         self.clock = clock
         self.events = events
-        spooled = spool != nil
         queue = DispatchQueue(label: "netpoller.sink-buffer.\(name)")
         if let spool {
             let files = try SpoolFiles(policy: spool)
@@ -330,9 +330,7 @@ public final class SinkBuffer: @unchecked Sendable {
     /// spool, for the next start; without one they are dropped and counted as `shutdown`).
     @discardableResult
     public func finish() async -> Int {
-        await withCheckedContinuation { continuation in
-            queue.async { [self] in continuation.resume(returning: finishNow()) }
-        }
+        await queue.run { [self] in finishNow() }
     }
 
     private func finishNow() -> Int {

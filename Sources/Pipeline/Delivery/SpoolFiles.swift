@@ -348,11 +348,16 @@ final class SpoolFiles {
         var records: [SpoolRecord] = []
         var samples = 0
         var cursor = location
+        // One descriptor per segment read, not per record.
+        var open: (segment: UInt64, fd: Int32)?
+        defer { if let open { close(open.fd) } }
         while samples < maxSamples || records.isEmpty, let at = normalize(cursor) {
-            let file = path(at.segment)
-            let fd = open(file, O_RDONLY | O_CLOEXEC)
-            guard fd >= 0 else { return (records, at) }
-            defer { close(fd) }
+            if open?.segment != at.segment {
+                if let previous = open { close(previous.fd) }
+                let descriptor = Glibc.open(path(at.segment), O_RDONLY | O_CLOEXEC)
+                open = descriptor >= 0 ? (at.segment, descriptor) : nil
+            }
+            guard let fd = open?.fd else { return (records, at) }
             var header = [UInt8](repeating: 0, count: Self.recordHeaderBytes)
             guard
                 header.withUnsafeMutableBytes({ pread(fd, $0.baseAddress, Self.recordHeaderBytes, off_t(at.offset)) })
