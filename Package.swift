@@ -36,10 +36,10 @@ let package = Package(
             ],
             swiftSettings: swift6
         ),
-        // TOML -> validated model.
+        // TOML -> validated model (libpq's own parser checks a postgres `conninfo`).
         .target(
             name: "AgentConfig",
-            dependencies: ["NetPollerCore", .product(name: "TOMLKit", package: "TOMLKit")],
+            dependencies: ["NetPollerCore", "CLibPQ", .product(name: "TOMLKit", package: "TOMLKit")],
             swiftSettings: swift6
         ),
         // Queue, scheduler, sink runner with buffers, retries, breaker and disk spool; built-in sinks (stdout, file,
@@ -60,6 +60,15 @@ let package = Package(
             dependencies: ["NetPollerCore", "CNetSNMP", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swift6
         ),
+        // `[[outputs.postgres]]`: libpq on the sink's own thread, binary COPY, migrations, partitions.
+        .target(
+            name: "PostgresOutput",
+            dependencies: [
+                "NetPollerCore", "CLibPQ", .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swift6
+        ),
         // /metrics, /metrics/devices, /health, /ready, /status.
         .target(
             name: "AgentHTTP",
@@ -75,7 +84,7 @@ let package = Package(
         .target(
             name: "NetPollerAgent",
             dependencies: [
-                "NetPollerCore", "AgentConfig", "Pipeline", "SNMPPolling", "AgentHTTP",
+                "NetPollerCore", "AgentConfig", "Pipeline", "SNMPPolling", "AgentHTTP", "PostgresOutput",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -111,7 +120,7 @@ let package = Package(
             name: "NetPollerTests",
             dependencies: [
                 "NetPollerCore", "AgentConfig", "Pipeline", "SNMPPolling", "AgentHTTP", "NetPollerAgent",
-                "NetPollerTesting", "CNetSNMP", "CLibSSH2", "CLibPQ", "CCurl", "CZlib",
+                "NetPollerTesting", "PostgresOutput", "CNetSNMP", "CLibSSH2", "CLibPQ", "CCurl", "CZlib",
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],
             resources: [.copy("Fixtures")],

@@ -165,12 +165,12 @@ struct ConfigDecoder {
     }
 
     /// `key = "x"` or `key_file = "/path"`, exactly one of them; the file is read now and its trailing newline dropped.
-    mutating func secret(_ table: Node, _ path: String, key: String) -> Secret? {
+    mutating func secret(_ table: Node, _ path: String, key: String, required: Bool = true) -> Secret? {
         let inline = table[key]
         let file = table["\(key)_file"]
         switch (inline, file) {
         case (nil, nil):
-            problem(table, path, "missing \(key) (set \(key) or \(key)_file)")
+            if required { problem(table, path, "missing \(key) (set \(key) or \(key)_file)") }
             return nil
         case (.some, .some):
             problem(file, "\(path).\(key)_file", "set either \(key) or \(key)_file, not both")

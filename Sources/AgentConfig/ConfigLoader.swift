@@ -1,3 +1,4 @@
+import CLibPQ
 import Foundation
 import NetPollerCore
 import TOMLKit
@@ -386,7 +387,7 @@ extension ConfigDecoder {
 
     mutating func decodeOutputs(_ node: Node?) -> OutputsConfig {
         var outputs = OutputsConfig()
-        guard let node = table(node, "outputs", allowed: ["stdout", "file"]) else { return outputs }
+        guard let node = table(node, "outputs", allowed: ["stdout", "file", "postgres"]) else { return outputs }
         var seen: [String: String] = [:]
         for (index, entry) in tables(node["stdout"], "outputs.stdout").enumerated() {
             let path = "outputs.stdout[\(index)]"
@@ -410,7 +411,89 @@ extension ConfigDecoder {
             output.delivery = delivery(entry, path)
             outputs.file.append(output)
         }
+        for (index, entry) in tables(node["postgres"], "outputs.postgres").enumerated() {
+            let path = "outputs.postgres[\(index)]"
+            guard let entry = table(entry, path, allowed: Self.postgresKeys + Self.deliveryKeys) else { continue }
+            let name = sinkName(entry, path, fallback: "postgres", seen: &seen)
+            if let output = postgres(entry, path, name: name) { outputs.postgres.append(output) }
+        }
         return outputs
+    }
+
+    static let postgresKeys = [
+        "name", "conninfo", "password", "password_file", "connect_timeout", "statement_timeout", "schema", "retention",
+        "partitions_ahead", "series_cache_size",
+    ]
+
+    mutating func postgres(_ entry: Node, _ path: String, name: String) -> PostgresOutput? {
+        guard let conninfo = string(entry["conninfo"], "\(path).conninfo") else {
+            problem(
+                entry, "\(path).conninfo",
+                "is required: a libpq connection string, e.g. \"host=db1 dbname=metrics user=netpoller\"")
+            return nil
+        }
+        if let message = Self.conninfoProblem(conninfo) {
+            problem(entry["conninfo"], "\(path).conninfo", "is not a valid libpq connection string: \(message)")
+        }
+        var output = PostgresOutput(name: name, conninfo: Secret(conninfo))
+        output.password = secret(entry, path, key: "password", required: false)
+        if let v = duration(entry["connect_timeout"], "\(path).connect_timeout", minimum: .seconds(1)) {
+            output.connectTimeout = v
+        }
+        if let v = duration(entry["statement_timeout"], "\(path).statement_timeout", minimum: .milliseconds(100)) {
+            output.statementTimeout = v
+        }
+        if let v = string(entry["schema"], "\(path).schema") {
+            let valid =
+                !v.isEmpty && v.count <= 63 && v.first.map { $0 == "_" || ("a"..."z").contains($0) } == true
+                && v.allSatisfy { $0 == "_" || ("a"..."z").contains($0) || ("0"..."9").contains($0) }
+            if valid {
+                output.schema = v
+            } else {
+                problem(
+                    entry["schema"], "\(path).schema",
+                    "\"\(v)\" is not a usable schema name (lower-case letters, digits and '_', up to 63)")
+            }
+        }
+        if let text = string(entry["retention"], "\(path).retention"), text != "0", !text.isEmpty {
+            if let v = duration(entry["retention"], "\(path).retention", minimum: .seconds(86_400)) {
+                output.retention = v
+            }
+        }
+        if let v = int(entry["partitions_ahead"], "\(path).partitions_ahead", range: 1...60) {
+            output.partitionsAhead = v
+        }
+        if let v = int(entry["series_cache_size"], "\(path).series_cache_size", range: 1000...100_000_000) {
+            output.seriesCacheSize = v
+        }
+        output.delivery = delivery(entry, path)
+        return output
+    }
+
+    /// libpq's own verdict on a connection string, with quoted parts cut out of its message (they could be a
+    /// password); nil when it parses.
+    static func conninfoProblem(_ conninfo: String) -> String? {
+        var error: UnsafeMutablePointer<CChar>?
+        if let options = PQconninfoParse(conninfo, &error) {
+            PQconninfoFree(options)
+            return nil
+        }
+        guard let error else { return "libpq cannot parse it" }
+        defer { PQfreemem(error) }
+        let text = String(cString: error).trimmingCharacters(in: .whitespacesAndNewlines)
+        // An unknown keyword is safe to name; any other quoted part may be a value.
+        if text.hasPrefix("invalid connection option") { return text }
+        var message = ""
+        var quoted = false
+        for character in text where !character.isNewline {
+            if character == "\"" {
+                quoted.toggle()
+                message += quoted ? "\"…" : "\""
+            } else if !quoted {
+                message.append(character)
+            }
+        }
+        return message.trimmingCharacters(in: .whitespaces)
     }
 
     static let deliveryKeys = [

@@ -102,15 +102,33 @@ public struct FileOutput: Sendable, Equatable {
     public var delivery = OutputDelivery()
 }
 
+/// `[[outputs.postgres]]`: samples into PostgreSQL (see docs/postgres.md).
+public struct PostgresOutput: Sendable, Equatable {
+    public var name: String
+    /// libpq connection string, passed as is; may hold a password, so it prints as `<secret>`.
+    public var conninfo: Secret
+    /// `password` or `password_file`: overrides a password in the conninfo.
+    public var password: Secret?
+    public var connectTimeout: Duration = .seconds(10)
+    public var statementTimeout: Duration = .seconds(60)
+    public var schema = "public"
+    /// Daily partitions wholly older than this are dropped; nil keeps everything.
+    public var retention: Duration?
+    public var partitionsAhead = 3
+    public var seriesCacheSize = 200_000
+    public var delivery = OutputDelivery()
+}
+
 public struct OutputsConfig: Sendable, Equatable {
     public var stdout: [StdoutOutput] = []
     public var file: [FileOutput] = []
+    public var postgres: [PostgresOutput] = []
 
     public init() {}
 
     /// Every configured sink name with its type.
     public var names: [(name: String, type: String)] {
-        stdout.map { ($0.name, "stdout") } + file.map { ($0.name, "file") }
+        stdout.map { ($0.name, "stdout") } + file.map { ($0.name, "file") } + postgres.map { ($0.name, "postgres") }
     }
 }
 

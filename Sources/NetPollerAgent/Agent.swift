@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import NetPollerCore
 import Pipeline
+import PostgresOutput
 import Prometheus
 import SNMPPolling
 import ServiceLifecycle
@@ -38,6 +39,9 @@ public final class Agent: Service {
     private let configInfo: Mutex<Gauge>
     private let reloadState = Mutex<ReloadStatus>(ReloadStatus())
     private let stateDirectory = Mutex<StateDirectory?>(nil)
+    /// Running PostgreSQL sinks with the settings they were made from: a reload with the same settings keeps the sink
+    /// (and its connection) instead of making a new one.
+    private let postgresSinks = Mutex<[String: (settings: PostgresOutput, sink: PostgresSink)]>([:])
 
     struct ReloadStatus: Encodable {
         var reloads = 0
@@ -128,10 +132,40 @@ public final class Agent: Service {
                     "file", policy(output.name, output.delivery, config), output.delivery.onStartUnavailable
                 ))
         }
+        for output in config.outputs.postgres {
+            plans.append(
+                (
+                    postgresSink(output, agentName: config.agent.name), "postgres",
+                    policy(output.name, output.delivery, config), output.delivery.onStartUnavailable
+                ))
+        }
         for sink in extraSinks {
             plans.append((sink, "extra", policy(sink.name, OutputDelivery(), config), .retry))
         }
         return plans
+    }
+
+    /// The running sink when its settings did not change; else a new one.
+    func postgresSink(_ output: PostgresOutput, agentName: String) -> PostgresSink {
+        var settings = output
+        settings.delivery = OutputDelivery()
+        return postgresSinks.withLock { sinks in
+            if let running = sinks[output.name], running.settings == settings, !running.sink.isClosed {
+                return running.sink
+            }
+            var options = PostgresOptions(name: output.name, conninfo: output.conninfo.value)
+            options.password = output.password?.value
+            options.connectTimeout = output.connectTimeout
+            options.statementTimeout = output.statementTimeout
+            options.schema = output.schema
+            options.retention = output.retention
+            options.partitionsAhead = output.partitionsAhead
+            options.seriesCacheSize = output.seriesCacheSize
+            options.agentName = agentName
+            let sink = PostgresSink(options: options, metrics: metrics.postgres(output.name), logger: logger)
+            sinks[output.name] = (settings, sink)
+            return sink
+        }
     }
 
     /// The configured policy with the paths that depend on the running `state_dir` filled in.
@@ -337,6 +371,7 @@ public final class Agent: Service {
                 do {
                     try await runner.add(plan.sink, type: plan.type, policy: plan.policy, onStartUnavailable: .retry)
                 } catch {
+                    await plan.sink.close()
                     logger.error(
                         "config reload: cannot start sink",
                         metadata: .keys([.sink: "\(plan.sink.name)", .error: "\(error)"]))
@@ -397,13 +432,8 @@ public final class Agent: Service {
         }
         for error in outcome.errors { metrics.pollError(error.code) }
         for error in outcome.walkErrors { metrics.walkError(error.code) }
-        if !outcome.samples.isEmpty {
-            let batch = SampleBatch(
-                id: Schedule.batchID(device: name, timestampNanos: timestamp), device: name,
-                deviceTags: device.config.tags, timestampNanos: timestamp, samples: outcome.samples)
-            queue.push(batch)
-        }
         let firstError = outcome.errors.first
+        var knownProfiles: [String] = []
         let change = status.update(name) { s in
             s.state = outcome.state
             s.lastPollTime = Double(timestamp) / 1e9
@@ -413,6 +443,18 @@ public final class Agent: Service {
             s.samples = outcome.samples.count
             s.polls += 1
             if !outcome.profiles.isEmpty { s.profiles = outcome.profiles }
+            knownProfiles = s.profiles
+        }
+        // A poll with data is a batch; a poll that lost the device is a status-only batch once, at the change, so sinks
+        // that keep an inventory (postgres `devices`) see it go down.
+        let stateChanged = change.map { $0.0 != $0.1 } ?? false
+        if !outcome.samples.isEmpty || stateChanged {
+            let batch = SampleBatch(
+                id: Schedule.batchID(device: name, timestampNanos: timestamp), device: name,
+                deviceTags: device.config.tags, timestampNanos: timestamp, samples: outcome.samples,
+                poll: PollInfo(
+                    address: "\(device.config.address)", profiles: knownProfiles, state: outcome.state.rawValue))
+            queue.push(batch)
         }
         if let (before, after) = change, before != after {
             var metadata: Logger.Metadata = .keys([

@@ -25,6 +25,10 @@ public enum LogKey: String, Sendable {
     case hash = "config.hash"
     case started = "reload.started"
     case stopped = "reload.stopped"
+    case target = "sink.target"
+    case schemaVersion = "postgres.schema_version"
+    case serverVersion = "postgres.server_version"
+    case partition = "postgres.partition"
 }
 
 extension Logger.Metadata {

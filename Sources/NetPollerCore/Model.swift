@@ -80,13 +80,18 @@ public struct SampleBatch: Sendable, Equatable {
     /// Nanoseconds since the Unix epoch.
     public var timestampNanos: Int64
     public var samples: [Sample]
+    /// How the poll went (address, profiles, state); inventory for sinks that keep one. Nil in batches made by hand.
+    public var poll: PollInfo?
 
-    public init(id: UInt64, device: String, deviceTags: [Tag], timestampNanos: Int64, samples: [Sample]) {
+    public init(
+        id: UInt64, device: String, deviceTags: [Tag], timestampNanos: Int64, samples: [Sample], poll: PollInfo? = nil
+    ) {
         self.id = id
         self.device = device
         self.deviceTags = deviceTags
         self.timestampNanos = timestampNanos
         self.samples = samples
+        self.poll = poll
     }
 
     /// Number of samples; the queue's unit of capacity.
@@ -95,4 +100,17 @@ public struct SampleBatch: Sendable, Equatable {
 
     /// Number of fields over all samples.
     public var fieldCount: Int { samples.reduce(0) { $0 + $1.fields.count } }
+}
+
+/// What one poll of a device was: where it went, which profiles applied, how it ended (`up`, `degraded`, `down`).
+public struct PollInfo: Sendable, Equatable {
+    public var address: String
+    public var profiles: [String]
+    public var state: String
+
+    public init(address: String, profiles: [String], state: String) {
+        self.address = address
+        self.profiles = profiles
+        self.state = state
+    }
 }

@@ -47,14 +47,6 @@ public final class LatestValueCache: Sendable {
     }
 }
 
-public enum WallClock {
-    public static func nanos() -> Int64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
-    }
-}
-
 /// Prometheus text exposition of device samples, named as Prometheus' snmp_exporter names them: the metric is the MIB
 /// object name, labels are the index tags plus `device` (and the device's configured tags). Counter32/64 are typed
 /// counter, other numbers gauge; text values become an info-style gauge of value 1 with the text in a label of the

@@ -38,6 +38,14 @@ public enum BatchCodec {
                 }
             }
         }
+        // Optional trailer (absent in records written before it existed): the poll's inventory.
+        if let poll = batch.poll {
+            out.append(1)
+            put(poll.address, &out)
+            put(poll.state, &out)
+            put(UInt32(poll.profiles.count), &out)
+            for profile in poll.profiles { put(profile, &out) }
+        }
     }
 
     public static func encode(_ batch: SampleBatch) -> [UInt8] {
@@ -78,9 +86,20 @@ public enum BatchCodec {
             }
             samples.append(Sample(measurement: measurement, tags: tags, fields: fields))
         }
+        var poll: PollInfo?
+        if reader.offset < bytes.count {
+            guard try reader.u8() == 1 else { throw DecodeError() }
+            let address = try reader.string()
+            let state = try reader.string()
+            let profileCount = Int(try reader.u32())
+            guard profileCount <= bytes.count else { throw DecodeError() }
+            var profiles: [String] = []
+            for _ in 0..<profileCount { profiles.append(try reader.string()) }
+            poll = PollInfo(address: address, profiles: profiles, state: state)
+        }
         guard reader.offset == bytes.count else { throw DecodeError() }
         return SampleBatch(
-            id: id, device: device, deviceTags: deviceTags, timestampNanos: timestamp, samples: samples)
+            id: id, device: device, deviceTags: deviceTags, timestampNanos: timestamp, samples: samples, poll: poll)
     }
 
     public static func decode(_ bytes: [UInt8]) throws(DecodeError) -> SampleBatch {

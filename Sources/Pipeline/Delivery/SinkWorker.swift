@@ -74,7 +74,8 @@ public final class SinkWorker: Sendable {
 
     /// A reload: new sink settings take effect from the next write; buffered and spooled data stay.
     public func update(sink: any Sink, policy: DeliveryPolicy) {
-        state.withLock { s in
+        let replaced = state.withLock { s -> (any Sink)? in
+            let old = s.sink
             s.sink = sink
             if s.policy.breakerFailures != policy.breakerFailures || s.policy.breakerCooldown != policy.breakerCooldown
             {
@@ -84,7 +85,10 @@ public final class SinkWorker: Sendable {
                 s.deadLetter = policy.deadLetterPath.map { DeadLetterFile(path: $0) }
             }
             s.policy = policy
+            return (old as AnyObject) === (sink as AnyObject) ? nil : old
         }
+        // The old sink may still finish a write in flight; a sink serialises its close after it.
+        if let replaced { Task { await replaced.close() } }
     }
 
     /// The status with the buffer's figures filled in.

@@ -1,0 +1,550 @@
+import CLibPQ
+import Foundation
+import Logging
+import NIOPosix
+import NetPollerCore
+import Synchronization
+
+/// Settings of one `[[outputs.postgres]]` sink.
+public struct PostgresOptions: Sendable {
+    /// How a redelivered batch is kept from being written twice.
+    public enum Idempotency: Sendable {
+        /// A ledger of written batch ids (`netpoller_batches`) in the same transaction as the rows; rows go straight
+        /// into `samples` with binary COPY. The default (see docs/postgres.md for the measurements).
+        case ledger
+        /// Rows are copied into a temporary staging table, then `INSERT … ON CONFLICT DO NOTHING` on
+        /// (series_id, time). Kept for the benchmark's comparison.
+        case staging
+    }
+
+    public var name: String
+    /// libpq connection string (keyword/value or URI), passed as is. May hold a password: never logged.
+    public var conninfo: String
+    /// From `password_file`; overrides any password in the conninfo.
+    public var password: String?
+    public var connectTimeout: Duration = .seconds(10)
+    public var statementTimeout: Duration = .seconds(60)
+    public var schema = "public"
+    /// Partitions wholly older than this are dropped; nil keeps everything.
+    public var retention: Duration?
+    /// Daily partitions created ahead of today.
+    public var partitionsAhead = 3
+    /// Most series ids held in the agent's cache.
+    public var seriesCacheSize = 200_000
+    public var idempotency: Idempotency = .ledger
+    /// Recorded with each migration applied (`applied_by`).
+    public var agentName = "netpoller"
+
+    public init(name: String, conninfo: String) {
+        self.name = name
+        self.conninfo = conninfo
+    }
+}
+
+/// `[[outputs.postgres]]`: samples into PostgreSQL with binary COPY, one transaction per write.
+///
+/// All libpq work (connect, migrations, COPY) runs on the sink's own thread — a one-thread `NIOThreadPool` — never on
+/// Swift's cooperative pool; the async methods only hand work to it and await the result.
+public final class PostgresSink: Sink {
+    public let name: String
+    /// The conninfo without secrets (`host=… port=… dbname=… user=…`), for logs and status.
+    public let target: String
+    private let pool = NIOThreadPool(numberOfThreads: 1)
+    private let writer: PostgresWriter
+    private let closed = Atomic(false)
+
+    public init(options: PostgresOptions, metrics: PostgresMetrics?, logger: Logger) {
+        name = options.name
+        target = Conninfo.redacted(options.conninfo)
+        writer = PostgresWriter(options: options, target: target, metrics: metrics, logger: logger)
+        pool.start()
+    }
+
+    deinit {
+        if !closed.exchange(true, ordering: .acquiringAndReleasing) { pool.shutdownGracefully { _ in } }
+    }
+
+    /// True once `close()` ran: the sink takes no more writes.
+    public var isClosed: Bool { closed.load(ordering: .acquiring) }
+
+    public func write(_ batches: [SampleBatch]) async -> SinkResult {
+        let writer = self.writer
+        return await onThread { writer.write(batches) } ?? .retryable(SinkError(.unavailable, "sink is closed"))
+    }
+
+    public func probe() async -> SinkError? {
+        let writer = self.writer
+        return await onThread { writer.probe() } ?? SinkError(.unavailable, "sink is closed")
+    }
+
+    public func close() async {
+        let writer = self.writer
+        _ = await onThread { writer.close() }
+        if !closed.exchange(true, ordering: .acquiringAndReleasing) { try? await pool.shutdownGracefully() }
+    }
+
+    private func onThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T? {
+        guard !closed.load(ordering: .acquiring) else { return nil }
+        return try? await pool.runIfActive(body)
+    }
+}
+
+/// The conninfo as shown to people: only the keywords that say where, never credentials.
+public enum Conninfo {
+    static let shown = ["host", "hostaddr", "port", "dbname", "user", "service", "sslmode", "target_session_attrs"]
+
+    public static func redacted(_ conninfo: String) -> String {
+        var error: UnsafeMutablePointer<CChar>?
+        guard let options = PQconninfoParse(conninfo, &error) else {
+            if let error { PQfreemem(error) }
+            return "<unparsable conninfo>"
+        }
+        defer { PQconninfoFree(options) }
+        var values: [String: String] = [:]
+        var option = options
+        while let keyword = option.pointee.keyword {
+            if let value = option.pointee.val { values[String(cString: keyword)] = String(cString: value) }
+            option = option.advanced(by: 1)
+        }
+        let text = shown.compactMap { key in values[key].map { "\(key)=\($0)" } }.joined(separator: " ")
+        return text.isEmpty ? "libpq defaults" : text
+    }
+}
+
+/// The sink's state: the connection, the series cache, the known partitions.
+// @unchecked Sendable: only `PostgresSink` holds it and only calls it inside `pool.runIfActive` of its one-thread
+// pool, so every access happens on that one thread, one at a time.
+final class PostgresWriter: @unchecked Sendable {
+    let options: PostgresOptions
+    let target: String
+    let metrics: PostgresMetrics?
+    let logger: Logger
+    private var conn: PGConnection?
+    private var cache: SeriesCache
+    /// Days with a samples partition (as of the last look at the catalog).
+    private var partitions: Set<Int> = []
+    private var lastMaintenance: ContinuousClock.Instant?
+    private let clock = ContinuousClock()
+
+    init(options: PostgresOptions, target: String, metrics: PostgresMetrics?, logger: Logger) {
+        self.options = options
+        self.target = target
+        self.metrics = metrics
+        self.logger = logger
+        cache = SeriesCache(capacity: options.seriesCacheSize)
+    }
+
+    func probe() -> SinkError? {
+        do throws(PGFailure) {
+            _ = try connection()
+            return nil
+        } catch {
+            return error.sinkError
+        }
+    }
+
+    func close() {
+        conn = nil
+    }
+
+    // MARK: Connection, migrations, partitions
+
+    private func connection() throws(PGFailure) -> PGConnection {
+        if let conn, !conn.isBroken { return conn }
+        if conn != nil {
+            conn = nil
+            logger.warning("postgres connection lost", metadata: .keys([.sink: "\(options.name)", .target: "\(target)"]))
+        }
+        let c: PGConnection
+        do {
+            var after = [("connect_timeout", "\(max(2, Int(options.connectTimeout.seconds.rounded(.up))))")]
+            if let password = options.password { after.append(("password", password)) }
+            c = try PGConnection(
+                conninfo: options.conninfo,
+                before: [
+                    ("fallback_application_name", "netpoller"), ("keepalives", "1"), ("keepalives_idle", "30"),
+                    ("keepalives_interval", "10"), ("keepalives_count", "3"),
+                ],
+                after: after)
+            let schema = Self.quote(options.schema)
+            try c.exec(
+                "SET statement_timeout = \(Int(options.statementTimeout.seconds * 1000)); SET search_path TO \(schema);"
+                    + " SET timezone TO 'UTC'")
+            let version = try migrate(c)
+            if options.idempotency == .staging {
+                try c.exec(
+                    "CREATE TEMP TABLE IF NOT EXISTS netpoller_staging (series_id bigint, time timestamptz,"
+                        + " value double precision) ON COMMIT DELETE ROWS")
+            }
+            try maintain(c)
+            metrics?.connectsOK.increment()
+            logger.info(
+                "postgres connected",
+                metadata: .keys([
+                    .sink: "\(options.name)", .target: "\(target)", .serverVersion: "\(c.serverVersion)",
+                    .schemaVersion: "\(version)",
+                ]))
+        } catch {
+            metrics?.connectsFailed.increment()
+            throw error
+        }
+        conn = c
+        return c
+    }
+
+    /// Applies the migrations this database lacks, under a transaction-scoped advisory lock so agents starting
+    /// together take turns; the second finds the work done. Returns the schema version.
+    private func migrate(_ c: PGConnection) throws(PGFailure) -> Int {
+        try c.exec("BEGIN")
+        do throws(PGFailure) {
+            try c.exec("SELECT pg_advisory_xact_lock(hashtext('netpoller-migrations'), hashtext($1))", [options.schema])
+            if options.schema != "public" { try c.exec("CREATE SCHEMA IF NOT EXISTS \(Self.quote(options.schema))") }
+            try c.exec(
+                """
+                CREATE TABLE IF NOT EXISTS netpoller_schema_migrations (
+                    version integer PRIMARY KEY, name text NOT NULL,
+                    applied_at timestamptz NOT NULL DEFAULT now(), applied_by text)
+                """)
+            let current = Int(try c.exec("SELECT coalesce(max(version), 0) FROM netpoller_schema_migrations").int(0, 0) ?? 0)
+            if current > Schema.latest {
+                throw PGFailure(
+                    sqlState: nil,
+                    message:
+                        "the database schema is version \(current), newer than this agent knows (\(Schema.latest)):"
+                        + " upgrade the agent (the schema is left as it is)", connectionLost: false)
+            }
+            for migration in Schema.migrations where migration.version > current {
+                try c.exec(migration.sql)
+                try c.exec(
+                    "INSERT INTO netpoller_schema_migrations (version, name, applied_by) VALUES ($1, $2, $3)",
+                    ["\(migration.version)", migration.name, options.agentName])
+                logger.info(
+                    "postgres schema migrated",
+                    metadata: .keys([.sink: "\(options.name)", .schemaVersion: "\(migration.version)"]))
+            }
+            try c.exec("COMMIT")
+            metrics?.schemaVersion.set(Double(max(current, Schema.latest)))
+            return max(current, Schema.latest)
+        } catch {
+            c.rollbackIfNeeded()
+            throw error
+        }
+    }
+
+    /// Creates the partitions from yesterday to `partitions_ahead` days ahead and applies `retention`. At connect and
+    /// then hourly.
+    private func maintain(_ c: PGConnection) throws(PGFailure) {
+        let today = UTCDay.day(nanos: WallClock.nanos())
+        try ensurePartitions(Set((today - 1)...(today + options.partitionsAhead)), c)
+        if let retention = options.retention {
+            let cutoffNanos = WallClock.nanos() - Int64(retention.seconds * 1e9)
+            let cutoffDay = UTCDay.day(nanos: cutoffNanos)
+            try locked(c) { () throws(PGFailure) in
+                partitions = try loadPartitions(c)
+                // A partition covers [day, day + 1): dropped once all of it is older than the cutoff.
+                for day in partitions.sorted() where day < cutoffDay {
+                    try c.exec("DROP TABLE IF EXISTS \(UTCDay.partition(day))")
+                    partitions.remove(day)
+                    metrics?.partitionsDropped.increment()
+                    logger.info(
+                        "postgres partition dropped by retention",
+                        metadata: .keys([.sink: "\(options.name)", .partition: "\(UTCDay.partition(day))"]))
+                }
+                try c.exec(
+                    "DELETE FROM netpoller_batches WHERE time < $1::timestamptz",
+                    [UTCDay.midnight(cutoffDay)])
+            }
+        }
+        lastMaintenance = clock.now
+    }
+
+    private func ensurePartitions(_ days: Set<Int>, _ c: PGConnection) throws(PGFailure) {
+        guard !days.isSubset(of: partitions) else { return }
+        try locked(c) { () throws(PGFailure) in
+            partitions = try loadPartitions(c)
+            for day in days.subtracting(partitions).sorted() {
+                try c.exec(
+                    "CREATE TABLE IF NOT EXISTS \(UTCDay.partition(day)) PARTITION OF samples"
+                        + " FOR VALUES FROM ('\(UTCDay.midnight(day))') TO ('\(UTCDay.midnight(day + 1))')")
+                partitions.insert(day)
+                metrics?.partitionsCreated.increment()
+            }
+        }
+    }
+
+    /// Runs `body` in a transaction holding the schema's partition lock (agents sharing a database take turns).
+    private func locked(_ c: PGConnection, _ body: () throws(PGFailure) -> Void) throws(PGFailure) {
+        try c.exec("BEGIN")
+        do throws(PGFailure) {
+            try c.exec("SELECT pg_advisory_xact_lock(hashtext('netpoller-partitions'), hashtext($1))", [options.schema])
+            try body()
+            try c.exec("COMMIT")
+        } catch {
+            c.rollbackIfNeeded()
+            throw error
+        }
+    }
+
+    private func loadPartitions(_ c: PGConnection) throws(PGFailure) -> Set<Int> {
+        let rows = try c.exec(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+                + " WHERE i.inhparent = 'samples'::regclass")
+        return Set((0..<rows.count).compactMap { rows.text($0, 0).flatMap { UTCDay.day(partition: $0) } })
+    }
+
+    static func quote(_ identifier: String) -> String {
+        "\"" + identifier.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+
+    // MARK: Writes
+
+    func write(_ batches: [SampleBatch]) -> SinkResult {
+        do throws(PGFailure) {
+            let c = try connection()
+            if let last = lastMaintenance, clock.now - last > .seconds(3600) { try maintain(c) }
+            var resolved = try resolveSeries(batches, c)
+            try ensurePartitions(Set(batches.map { UTCDay.day(nanos: $0.timestampNanos) }), c)
+            try c.exec("BEGIN")
+            var fresh = batches
+            if options.idempotency == .ledger {
+                fresh = try recordBatches(batches, c)
+                metrics?.duplicateBatches.increment(by: Int64(batches.count - fresh.count))
+            }
+            var copy = BinaryCopy(reserveRows: fresh.reduce(0) { $0 + $1.fieldCount })
+            var labels: [(key: SeriesGroupKey, ids: [Int64], json: String)] = []
+            for batch in fresh { encode(batch, &resolved, into: &copy, labels: &labels) }
+            try upsertDevices(fresh, c)
+            if !labels.isEmpty {
+                try c.exec(
+                    "UPDATE series s SET labels = u.labels::jsonb FROM unnest($1::bigint[], $2::text[]) AS u(id, labels)"
+                        + " WHERE s.id = u.id AND s.labels IS DISTINCT FROM u.labels::jsonb",
+                    [
+                        SQLText.array(labels.flatMap(\.ids)),
+                        SQLText.array(labels.flatMap { l in l.ids.map { _ in l.json } }),
+                    ])
+            }
+            let rows = copy.rows
+            if rows > 0 {
+                switch options.idempotency {
+                case .ledger:
+                    _ = try c.copy("COPY samples (series_id, time, value) FROM STDIN (FORMAT binary)", copy.finish())
+                case .staging:
+                    _ = try c.copy(
+                        "COPY netpoller_staging (series_id, time, value) FROM STDIN (FORMAT binary)", copy.finish())
+                    try c.exec(
+                        "INSERT INTO samples (series_id, time, value) SELECT series_id, time, value"
+                            + " FROM netpoller_staging ON CONFLICT DO NOTHING")
+                }
+            }
+            try c.exec("COMMIT")
+            for label in labels {
+                if var group = cache.group(label.key) {
+                    group.labels = label.json
+                    cache.store(label.key, group)
+                }
+            }
+            metrics?.rows.increment(by: Int64(rows))
+            metrics?.seriesCacheEntries.set(Double(cache.count))
+            return .accepted
+        } catch {
+            if let conn {
+                conn.rollbackIfNeeded()
+                if conn.isBroken || error.connectionLost { self.conn = nil }
+            }
+            return error.sinkResult
+        }
+    }
+
+    /// Ledger rows for the batches, in the open transaction; returns the batches not written before.
+    private func recordBatches(_ batches: [SampleBatch], _ c: PGConnection) throws(PGFailure) -> [SampleBatch] {
+        let result = try c.exec(
+            "INSERT INTO netpoller_batches (batch_id, device, time, rows)"
+                + " SELECT * FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::integer[])"
+                + " ON CONFLICT (batch_id) DO NOTHING RETURNING batch_id",
+            [
+                SQLText.array(batches.map { Int64(bitPattern: $0.id) }), SQLText.array(batches.map { $0.device }),
+                SQLText.array(batches.map { UTCDay.timestamp(nanos: $0.timestampNanos) }),
+                SQLText.array(batches.map { Int64($0.numericFieldCount) }),
+            ])
+        var written = Set<Int64>()
+        for row in 0..<result.count { if let id = result.int(row, 0) { written.insert(id) } }
+        return batches.filter { written.contains(Int64(bitPattern: $0.id)) }
+    }
+
+    /// Finds the ids of every numeric series in the batches: from the cache, else from the database (created when
+    /// new). Runs outside the write's transaction: a series row is harmless if the write then fails.
+    private func resolveSeries(_ batches: [SampleBatch], _ c: PGConnection) throws(PGFailure) -> [SeriesGroupKey:
+        SeriesGroup]
+    {
+        var misses: [(key: SeriesGroupKey, field: String, kind: MetricKind)] = []
+        var missing: [SeriesGroupKey: Set<String>] = [:]
+        var hits = 0
+        for batch in batches {
+            for sample in batch.samples {
+                let key = SeriesGroupKey(device: batch.device, measurement: sample.measurement, tags: sample.tags)
+                let group = cache.group(key)
+                for field in sample.fields where field.value.doubleValue != nil {
+                    if group?.ids[field.name] != nil {
+                        hits += 1
+                    } else if missing[key, default: []].insert(field.name).inserted {
+                        misses.append((key, field.name, field.kind))
+                    }
+                }
+            }
+        }
+        metrics?.seriesCacheHits.increment(by: Int64(hits))
+        metrics?.seriesCacheMisses.increment(by: Int64(misses.count))
+        var resolved: [SeriesGroupKey: SeriesGroup] = [:]
+        guard !misses.isEmpty else { return resolved }
+        for chunk in stride(from: 0, to: misses.count, by: 10_000) {
+            let part = misses[chunk..<min(misses.count, chunk + 10_000)]
+            let devices = SQLText.array(part.map { $0.key.device })
+            let measurements = SQLText.array(part.map { $0.key.measurement })
+            let fields = SQLText.array(part.map { $0.field })
+            let tags = SQLText.array(part.map { SQLText.object($0.key.tags.map { ($0.key, $0.value) }) })
+            let kinds = SQLText.array(part.map { $0.kind == .counter ? "counter" : "gauge" })
+            try c.exec(
+                "INSERT INTO series (device, measurement, field, tags, kind)"
+                    + " SELECT u.device, u.measurement, u.field, u.tags::jsonb, u.kind"
+                    + " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])"
+                    + " AS u(device, measurement, field, tags, kind)"
+                    + " ON CONFLICT (device, measurement, field, tags) DO NOTHING",
+                [devices, measurements, fields, tags, kinds])
+            let rows = try c.exec(
+                "SELECT u.ord, s.id, s.labels::text FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])"
+                    + " WITH ORDINALITY AS u(device, measurement, field, tags, ord)"
+                    + " JOIN series s ON s.device = u.device AND s.measurement = u.measurement"
+                    + " AND s.field = u.field AND s.tags = u.tags::jsonb",
+                [devices, measurements, fields, tags])
+            for row in 0..<rows.count {
+                guard let ord = rows.int(row, 0), let id = rows.int(row, 1), ord >= 1, ord <= part.count else {
+                    continue
+                }
+                let miss = part[part.startIndex + Int(ord) - 1]
+                var group = resolved[miss.key] ?? cache.group(miss.key) ?? SeriesGroup()
+                group.ids[miss.field] = id
+                if group.labels == nil { group.labels = rows.text(row, 2) }
+                resolved[miss.key] = group
+            }
+        }
+        for (key, group) in resolved { cache.store(key, group) }
+        return resolved
+    }
+
+    /// Appends the batch's numeric fields as rows; collects label changes (text fields) per sample.
+    private func encode(
+        _ batch: SampleBatch, _ resolved: inout [SeriesGroupKey: SeriesGroup], into copy: inout BinaryCopy,
+        labels: inout [(key: SeriesGroupKey, ids: [Int64], json: String)]
+    ) {
+        var seen = Set<Int64>()
+        seen.reserveCapacity(batch.fieldCount)
+        for sample in batch.samples {
+            let key = SeriesGroupKey(device: batch.device, measurement: sample.measurement, tags: sample.tags)
+            guard let group = resolved[key] ?? cache.group(key) else { continue }
+            var ids: [Int64] = []
+            var texts: [(String, String)] = []
+            for field in sample.fields {
+                if case .text(let text) = field.value {
+                    texts.append((field.name, text))
+                    continue
+                }
+                guard let value = field.value.doubleValue, let id = group.ids[field.name] else { continue }
+                ids.append(id)
+                // The same series twice in one poll (a table with duplicate index values): the first one counts.
+                guard seen.insert(id).inserted else { continue }
+                copy.row(seriesID: id, timestampNanos: batch.timestampNanos, value: value)
+            }
+            if !texts.isEmpty && !ids.isEmpty {
+                let json = SQLText.object(texts.sorted { $0.0 < $1.0 })
+                if json != group.labels { labels.append((key, ids, json)) }
+            }
+        }
+    }
+
+    /// One inventory row per device in the write, from its newest batch; older data never overwrites newer.
+    private func upsertDevices(_ batches: [SampleBatch], _ c: PGConnection) throws(PGFailure) {
+        struct Row {
+            var batch: SampleBatch
+            var firstNanos: Int64
+            var lastSeenNanos: Int64?
+        }
+        var rows: [String: Row] = [:]
+        for batch in batches {
+            var row = rows[batch.device] ?? Row(batch: batch, firstNanos: batch.timestampNanos)
+            if batch.timestampNanos >= row.batch.timestampNanos { row.batch = batch }
+            row.firstNanos = min(row.firstNanos, batch.timestampNanos)
+            if !batch.samples.isEmpty { row.lastSeenNanos = max(row.lastSeenNanos ?? .min, batch.timestampNanos) }
+            rows[batch.device] = row
+        }
+        guard !rows.isEmpty else { return }
+        let list = rows.values.sorted { $0.batch.device < $1.batch.device }
+        func system(_ row: Row, _ name: String) -> String? {
+            for sample in row.batch.samples where sample.measurement == "system" {
+                for field in sample.fields where field.name == name {
+                    if case .text(let text) = field.value { return SQLText.plain(text) }
+                    return nil
+                }
+            }
+            return nil
+        }
+        let params: [String?] = [
+            SQLText.array(list.map { $0.batch.device }),
+            SQLText.array(list.map { $0.batch.poll?.address }),
+            SQLText.array(list.map { system($0, "sysName") }),
+            SQLText.array(list.map { system($0, "sysDescr") }),
+            SQLText.array(list.map { system($0, "sysObjectID") }),
+            SQLText.array(list.map { system($0, "sysLocation") }),
+            SQLText.array(list.map { system($0, "sysContact") }),
+            SQLText.array(list.map { $0.batch.poll.map { $0.profiles.joined(separator: ",") } }),
+            SQLText.array(list.map { SQLText.object($0.batch.deviceTags.map { ($0.key, $0.value) }) }),
+            SQLText.array(list.map { UTCDay.timestamp(nanos: $0.firstNanos) }),
+            SQLText.array(list.map { $0.lastSeenNanos.map { UTCDay.timestamp(nanos: $0) } }),
+            SQLText.array(list.map { $0.batch.poll?.state ?? ($0.batch.samples.isEmpty ? nil : "up") }),
+            SQLText.array(list.map { UTCDay.timestamp(nanos: $0.batch.timestampNanos) }),
+        ]
+        try c.exec(
+            """
+            INSERT INTO devices AS d (name, address, sys_name, sys_descr, sys_object_id, sys_location, sys_contact,
+                                      profiles, tags, first_seen, last_seen, last_poll_status, last_poll_time)
+            SELECT u.name, u.address, u.sys_name, u.sys_descr, u.sys_object_id, u.sys_location, u.sys_contact,
+                   string_to_array(NULLIF(u.profiles, ''), ','), u.tags::jsonb, u.first_seen, u.last_seen, u.status,
+                   u.poll_time
+            FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                        $8::text[], $9::text[], $10::timestamptz[], $11::timestamptz[], $12::text[],
+                        $13::timestamptz[])
+                 AS u(name, address, sys_name, sys_descr, sys_object_id, sys_location, sys_contact, profiles, tags,
+                      first_seen, last_seen, status, poll_time)
+            ON CONFLICT (name) DO UPDATE SET
+                address = coalesce(excluded.address, d.address),
+                sys_name = coalesce(excluded.sys_name, d.sys_name),
+                sys_descr = coalesce(excluded.sys_descr, d.sys_descr),
+                sys_object_id = coalesce(excluded.sys_object_id, d.sys_object_id),
+                sys_location = coalesce(excluded.sys_location, d.sys_location),
+                sys_contact = coalesce(excluded.sys_contact, d.sys_contact),
+                profiles = coalesce(excluded.profiles, d.profiles),
+                tags = excluded.tags,
+                first_seen = least(d.first_seen, excluded.first_seen),
+                last_seen = greatest(d.last_seen, excluded.last_seen),
+                last_poll_status = coalesce(excluded.last_poll_status, d.last_poll_status),
+                last_poll_time = excluded.last_poll_time
+            WHERE d.last_poll_time IS NULL OR excluded.last_poll_time >= d.last_poll_time
+            """, params)
+    }
+}
+
+extension PGFailure {
+    var sinkError: SinkError {
+        switch sinkResult {
+        case .retryable(let error): return error
+        case .rejected(let reason): return SinkError(.rejected, reason)
+        case .accepted: return SinkError(.unavailable, message)
+        }
+    }
+}
+
+extension SampleBatch {
+    /// Fields that become rows in `samples` (text fields are labels).
+    var numericFieldCount: Int {
+        samples.reduce(0) { total, sample in total + sample.fields.count { $0.value.doubleValue != nil } }
+    }
+}
