@@ -432,7 +432,7 @@ extension ConfigDecoder {
                 "is required: a libpq connection string, e.g. \"host=db1 dbname=metrics user=netpoller\"")
             return nil
         }
-        if let message = Self.conninfoProblem(conninfo) {
+        if let message = ConfigLoader.conninfoProblem(conninfo) {
             problem(entry["conninfo"], "\(path).conninfo", "is not a valid libpq connection string: \(message)")
         }
         var output = PostgresOutput(name: name, conninfo: Secret(conninfo))
@@ -468,32 +468,6 @@ extension ConfigDecoder {
         }
         output.delivery = delivery(entry, path)
         return output
-    }
-
-    /// libpq's own verdict on a connection string, with quoted parts cut out of its message (they could be a
-    /// password); nil when it parses.
-    static func conninfoProblem(_ conninfo: String) -> String? {
-        var error: UnsafeMutablePointer<CChar>?
-        if let options = PQconninfoParse(conninfo, &error) {
-            PQconninfoFree(options)
-            return nil
-        }
-        guard let error else { return "libpq cannot parse it" }
-        defer { PQfreemem(error) }
-        let text = String(cString: error).trimmingCharacters(in: .whitespacesAndNewlines)
-        // An unknown keyword is safe to name; any other quoted part may be a value.
-        if text.hasPrefix("invalid connection option") { return text }
-        var message = ""
-        var quoted = false
-        for character in text where !character.isNewline {
-            if character == "\"" {
-                quoted.toggle()
-                message += quoted ? "\"…" : "\""
-            } else if !quoted {
-                message.append(character)
-            }
-        }
-        return message.trimmingCharacters(in: .whitespaces)
     }
 
     static let deliveryKeys = [
@@ -582,6 +556,29 @@ extension ConfigDecoder {
         if let v = byteSize(node["segment_bytes"], "\(p).segment_bytes", minimum: 4096) { spool.segmentBytes = Int(v) }
         d.policy.spool = bool(node["enabled"], "\(p).enabled") == false ? nil : spool
         return d
+    }
+}
+
+extension ConfigLoader {
+    /// libpq's own verdict on a connection string, with quoted parts cut out of its message (they could be a
+    /// password); nil when it parses.
+    public static func conninfoProblem(_ conninfo: String) -> String? {
+        var error: UnsafeMutablePointer<CChar>?
+        if let options = PQconninfoParse(conninfo, &error) {
+            PQconninfoFree(options)
+            return nil
+        }
+        guard let error else { return "libpq cannot parse it" }
+        defer { PQfreemem(error) }
+        let text = String(cString: error).trimmingCharacters(in: .whitespacesAndNewlines)
+        // An unknown keyword is safe to name; any other quoted part may be a value.
+        if text.hasPrefix("invalid connection option") { return text }
+        // Quoted parts longer than one character ("=" is kept) are cut.
+        let parts = text.split(separator: "\"", omittingEmptySubsequences: false)
+        let message = parts.enumerated().map { index, part in
+            index % 2 == 0 || part.count <= 1 ? String(part) : "…"
+        }.joined(separator: "\"")
+        return message.split(whereSeparator: \.isNewline).joined(separator: " ")
     }
 }
 

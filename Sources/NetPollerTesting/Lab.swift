@@ -218,3 +218,64 @@ public enum Lab {
         return nil
     }
 }
+
+/// A real PostgreSQL 15 cluster on a free loopback port under a temporary directory, run by `scripts/pg.sh` (the same
+/// script `make run` uses). Role `netpoller` with a password owns database `netpoller`. Stopped (immediately) and
+/// removed at deinit.
+public final class PostgresLab: Sendable {
+    public let directory: URL
+    public let port: Int
+    public let password: String
+    public var passwordFile: String { directory.appendingPathComponent("password").path }
+    /// conninfo for the `netpoller` role over TCP (the password comes from `password` / `passwordFile`).
+    public var conninfo: String { "host=127.0.0.1 port=\(port) dbname=netpoller user=netpoller" }
+
+    static var script: String { Lab.root.appendingPathComponent("scripts/pg.sh").path }
+
+    public static func start() async throws -> PostgresLab {
+        let directory = try Lab.temporaryDirectory("postgres")
+        // fsync off: the tests kill the server (pg_ctl stop -m immediate), never the machine.
+        let (status, output) = try await Lab.run(
+            "/usr/bin/env", ["PG_EXTRA_OPTS=-c fsync=off -c full_page_writes=off", "bash", script, "start", directory.path])
+        guard status == 0, let port = Int(output.split(separator: "\n").last ?? "") else {
+            throw LabError.didNotStart("PostgreSQL (\(output.suffix(400)))")
+        }
+        let password = try String(contentsOf: directory.appendingPathComponent("password"), encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        return PostgresLab(directory: directory, port: port, password: password)
+    }
+
+    init(directory: URL, port: Int, password: String) {
+        self.directory = directory
+        self.port = port
+        self.password = password
+    }
+
+    /// `pg_ctl stop -m MODE`: `immediate` is a crash.
+    public func stop(mode: String = "fast") async {
+        _ = try? await Lab.run("/usr/bin/env", ["bash", Self.script, "stop", directory.path, mode])
+    }
+
+    /// Starts the cluster again on the same port.
+    public func restart() async throws {
+        let (status, output) = try await Lab.run(
+            "/usr/bin/env", ["PG_EXTRA_OPTS=-c fsync=off -c full_page_writes=off", "bash", Self.script, "start", directory.path])
+        guard status == 0 else { throw LabError.didNotStart("PostgreSQL restart (\(output.suffix(400)))") }
+    }
+
+    /// Runs SQL as the superuser in database `netpoller`; the unaligned, tuples-only output, trimmed.
+    @discardableResult
+    public func sql(_ statement: String) async throws -> String {
+        let (status, output) = try await Lab.run(
+            "/usr/bin/env", ["bash", Self.script, "psql", directory.path, "-d", "netpoller", "-At", "-c", statement])
+        guard status == 0 else { throw LabError.didNotStart("psql: \(output)") }
+        return output.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    deinit {
+        let child = try? Child.spawn(
+            "/usr/bin/env", ["bash", Self.script, "stop", directory.path, "immediate"])
+        child?.waitSync()
+        try? FileManager.default.removeItem(at: directory)
+    }
+}

@@ -61,6 +61,11 @@ public final class Child: @unchecked Sendable {
         return nil
     }
 
+    /// Blocks the calling thread until the child ends (for deinit; never from async code).
+    public func waitSync() {
+        while poll() == nil { usleep(10_000) }
+    }
+
     public func signal(_ sig: Int32) { if isRunning { kill(pid, sig) } }
 
     /// SIGTERM, then SIGKILL after 5 s; always reaps.

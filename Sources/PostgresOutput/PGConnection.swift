@@ -51,6 +51,8 @@ final class PGConnection {
             PQfinish(conn)
             throw PGFailure(sqlState: Self.authState(message), message: message, connectionLost: false)
         }
+        // Server notices ("already exists, skipping") are not for the agent's log; libpq would print them to stderr.
+        PQsetNoticeProcessor(conn, { _, _ in }, nil)
         self.conn = conn
     }
 

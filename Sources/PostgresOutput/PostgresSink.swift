@@ -378,21 +378,21 @@ final class PostgresWriter: @unchecked Sendable {
     {
         var misses: [(key: SeriesGroupKey, field: String, kind: MetricKind)] = []
         var missing: [SeriesGroupKey: Set<String>] = [:]
-        var hits = 0
+        var lookups = 0
         for batch in batches {
             for sample in batch.samples {
                 let key = SeriesGroupKey(device: batch.device, measurement: sample.measurement, tags: sample.tags)
                 let group = cache.group(key)
                 for field in sample.fields where field.value.doubleValue != nil {
-                    if group?.ids[field.name] != nil {
-                        hits += 1
-                    } else if missing[key, default: []].insert(field.name).inserted {
+                    lookups += 1
+                    if group?.ids[field.name] == nil, missing[key, default: []].insert(field.name).inserted {
                         misses.append((key, field.name, field.kind))
                     }
                 }
             }
         }
-        metrics?.seriesCacheHits.increment(by: Int64(hits))
+        // A miss is a series looked up in the database (once per write); every other lookup is a hit.
+        metrics?.seriesCacheHits.increment(by: Int64(lookups - misses.count))
         metrics?.seriesCacheMisses.increment(by: Int64(misses.count))
         var resolved: [SeriesGroupKey: SeriesGroup] = [:]
         guard !misses.isEmpty else { return resolved }
