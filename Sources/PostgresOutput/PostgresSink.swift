@@ -349,7 +349,12 @@ final class PostgresWriter: @unchecked Sendable {
         } catch {
             if let conn {
                 conn.rollbackIfNeeded()
-                if conn.isBroken || error.connectionLost { self.conn = nil }
+                if conn.isBroken || error.connectionLost {
+                    self.conn = nil
+                    logger.warning(
+                        "postgres connection lost; the write is retried on a new connection",
+                        metadata: .keys([.sink: "\(options.name)", .target: "\(target)", .error: "\(error)"]))
+                }
             }
             return error.sinkResult
         }

@@ -299,3 +299,177 @@ func pgRows(_ batches: [SampleBatch]) -> Int {
         #expect(ConfigLoader.conninfoProblem("host=db1 dbname=x target_session_attrs=read-write") == nil)
     }
 }
+
+/// The real binary with a PostgreSQL sink: the server crashing mid-run, a wrong password, a malformed conninfo.
+@Suite(.serialized) struct PostgresAgentTests {
+    static var binary: String { DurableAgentTests.binary }
+    let helpers = DurableAgentTests()
+
+    func config(dir: URL, pg: PostgresLab, snmpPort: Int, httpPort: Int, passwordFile: String) -> String {
+        var text = """
+            [agent]
+            state_dir = "\(dir.path)/state"
+            interval = "1s"
+            timeout = "500ms"
+            retries = 0
+            shutdown_timeout = "15s"
+            [http]
+            listen = "127.0.0.1:\(httpPort)"
+            [credentials.snmp.default]
+            community = "public"
+            [[outputs.file]]
+            name = "archive"
+            path = "\(dir.path)/archive.jsonl"
+            format = "json"
+            flush_interval = "200ms"
+            [[outputs.postgres]]
+            name = "pg"
+            conninfo = "\(pg.conninfo)"
+            password_file = "\(passwordFile)"
+            flush_interval = "300ms"
+            retry_backoff = "100ms"
+            retry_backoff_max = "500ms"
+            circuit_breaker_cooldown = "1s"
+            [outputs.postgres.spool]
+            fsync = "always"
+
+            """
+        for name in ["r1", "r2", "r3"] {
+            text += """
+                [[devices]]
+                name = "\(name)"
+                address = "127.0.0.1:\(snmpPort)"
+                profiles = ["system", "if-mib"]
+
+                """
+        }
+        return text
+    }
+
+    /// Rows the file sink's JSON lines stand for: numeric fields of distinct lines.
+    func expectedRows(_ path: String) -> (rows: Int, batches: Int) {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return (0, 0) }
+        var rows = 0
+        var batches = Set<String>()
+        for line in Set(text.split(separator: "\n")) {
+            guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                let fields = object["fields"] as? [String: Any], let id = object["batch_id"] as? String
+            else { continue }
+            batches.insert(id)
+            rows += fields.values.count { $0 is NSNumber }
+        }
+        return (rows, batches.count)
+    }
+
+    @Test func serverKilledMidRunAndRestartedLosesNothingAndDuplicatesNothing() async throws {
+        let snmpd = try await Lab.startSnmpd()
+        defer { snmpd.stop() }
+        let pg = try await PostgresLab.start()
+        let dir = try Lab.temporaryDirectory("pg-crash")
+        let httpPort = Lab.freePort()
+        let configPath = dir.appendingPathComponent("agent.conf").path
+        try config(dir: dir, pg: pg, snmpPort: snmpd.port, httpPort: httpPort, passwordFile: pg.passwordFile)
+            .write(toFile: configPath, atomically: true, encoding: .utf8)
+        let base = "http://127.0.0.1:\(httpPort)"
+        let agent = try Child.spawn(Self.binary, ["run", "--config", configPath], output: dir.path + "/agent.log")
+        defer { agent.stop() }
+        #expect(await Lab.waitForHTTP("\(base)/ready") != nil)
+        #expect(await eventually(30) { (Int((try? await pg.sql("SELECT count(*) FROM samples")) ?? "") ?? 0) > 0 })
+
+        // Crash: no shutdown checkpoint, connections cut mid-COPY or mid-commit.
+        await pg.stop(mode: "immediate")
+        let degraded = await Lab.waitForHTTP("\(base)/status", seconds: 20) { body in
+            let sink = helpers.sinkStatus(body, "pg")
+            return sink?["state"] as? String != "ok" && (sink?["buffered_samples"] as? Int ?? 0) > 0
+        }
+        #expect(degraded != nil)
+        #expect(await Lab.httpGet("\(base)/ready")?.0 == 200)
+        try await Task.sleep(for: .seconds(2))
+        try await pg.restart()
+        let drained = await Lab.waitForHTTP("\(base)/status", seconds: 40) { body in
+            let sink = helpers.sinkStatus(body, "pg")
+            return sink?["state"] as? String == "ok" && sink?["buffered_samples"] as? Int == 0
+        }
+        #expect(drained != nil)
+        try await Task.sleep(for: .seconds(1))
+        agent.signal(SIGTERM)
+        #expect(await agent.wait(timeout: .seconds(30)) == 0)
+
+        let expected = expectedRows(dir.path + "/archive.jsonl")
+        #expect(expected.rows > 1000)
+        #expect(try await pg.sql("SELECT count(*) FROM samples") == "\(expected.rows)")
+        #expect(try await pg.sql("SELECT count(*) - count(DISTINCT (series_id, time)) FROM samples") == "0")
+        #expect(try await pg.sql("SELECT count(*) FROM netpoller_batches") == "\(expected.batches)")
+        #expect(try await pg.sql("SELECT string_agg(name || ':' || last_poll_status, ',' ORDER BY name) FROM devices")
+            == "r1:up,r2:up,r3:up")
+        let log = (try? String(contentsOfFile: dir.path + "/agent.log", encoding: .utf8)) ?? ""
+        #expect(log.contains("sink failing; data is kept and retried"))
+        #expect(log.contains("sink recovered"))
+    }
+
+    @Test func wrongPasswordDegradesTheSinkWithAClearErrorAndNeverShowsThePassword() async throws {
+        let snmpd = try await Lab.startSnmpd()
+        defer { snmpd.stop() }
+        let pg = try await PostgresLab.start()
+        let dir = try Lab.temporaryDirectory("pg-auth")
+        let passwordFile = dir.appendingPathComponent("pg-password").path
+        let wrong = "wrong-Secret-\(UInt32.random(in: 1000...9999))"
+        try wrong.write(toFile: passwordFile, atomically: true, encoding: .utf8)
+        let httpPort = Lab.freePort()
+        let configPath = dir.appendingPathComponent("agent.conf").path
+        try config(dir: dir, pg: pg, snmpPort: snmpd.port, httpPort: httpPort, passwordFile: passwordFile)
+            .write(toFile: configPath, atomically: true, encoding: .utf8)
+        let base = "http://127.0.0.1:\(httpPort)"
+        let agent = try Child.spawn(Self.binary, ["run", "--config", configPath], output: dir.path + "/agent.log")
+        defer { agent.stop() }
+        let status = await Lab.waitForHTTP("\(base)/status", seconds: 20) { body in
+            (helpers.sinkStatus(body, "pg")?["last_error"] as? String)?.contains("password authentication failed")
+                == true
+        }
+        let body = try #require(status)
+        #expect(helpers.sinkStatus(body, "pg")?["state"] as? String != "ok")
+        #expect((helpers.sinkStatus(body, "pg")?["last_error"] as? String)?.hasPrefix("auth:") == true)
+        let ready = await Lab.httpGet("\(base)/ready")
+        #expect(ready?.0 == 200 && ready?.1.contains("sink pg") == true)
+        let metrics = await Lab.httpGet("\(base)/metrics")?.1 ?? ""
+        #expect(metrics.contains("netpoller_sink_errors_total{sink=\"pg\",error_type=\"auth\"}"))
+
+        // The right password and a SIGHUP: the sink recovers and the buffered data arrives.
+        try pg.password.write(toFile: passwordFile, atomically: true, encoding: .utf8)
+        agent.signal(SIGHUP)
+        let recovered = await Lab.waitForHTTP("\(base)/status", seconds: 30) { body in
+            helpers.sinkStatus(body, "pg")?["state"] as? String == "ok"
+        }
+        #expect(recovered != nil)
+        #expect(await eventually(20) { (Int((try? await pg.sql("SELECT count(*) FROM samples")) ?? "") ?? 0) > 0 })
+        let finalStatus = await Lab.httpGet("\(base)/status")?.1 ?? ""
+        agent.signal(SIGTERM)
+        #expect(await agent.wait(timeout: .seconds(30)) == 0)
+        let log = (try? String(contentsOfFile: dir.path + "/agent.log", encoding: .utf8)) ?? ""
+        #expect(log.contains("password authentication failed"))
+        for text in [log, body, finalStatus, metrics] {
+            #expect(!text.contains(wrong))
+            #expect(!text.contains(pg.password))
+        }
+    }
+
+    @Test func aMalformedConninfoStopsTheStartWithExit78NamingTheKey() async throws {
+        let dir = try Lab.temporaryDirectory("pg-conninfo")
+        let configPath = dir.appendingPathComponent("agent.conf").path
+        try """
+        [agent]
+        state_dir = "\(dir.path)/state"
+        [[devices]]
+        name = "r1"
+        address = "127.0.0.1:161"
+        [[outputs.postgres]]
+        conninfo = "host=127.0.0.1 password=hunter2-secret dbname"
+        """.write(toFile: configPath, atomically: true, encoding: .utf8)
+        for verb in ["check", "run"] {
+            let (status, output) = try await Lab.run(Self.binary, [verb, "--config", configPath])
+            #expect(status == 78, "\(verb): \(output)")
+            #expect(output.contains("\(configPath):7: outputs.postgres[0].conninfo: is not a valid libpq connection string"), "\(output)")
+            #expect(!output.contains("hunter2-secret"))
+        }
+    }
+}
