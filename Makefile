@@ -2,7 +2,7 @@
 SWIFT ?= swift
 SHELL := /bin/bash
 
-.PHONY: deps build release run test lint unit bench clean
+.PHONY: deps build release run test lint unit bench bench-postgres clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -28,6 +28,10 @@ test: deps lint
 ## The polling benchmark: 64 devices x 48 interfaces on snmpd in a private network namespace.
 bench: release
 	@bash scripts/bench.sh
+
+## The PostgreSQL sink against psql \copy of the same rows, same server (needs root for the namespace, like bench).
+bench-postgres: release
+	@MODE=postgres bash scripts/bench.sh
 
 clean:
 	rm -rf .build .lab

@@ -93,7 +93,7 @@ let package = Package(
         .executableTarget(
             name: "netpoller",
             dependencies: [
-                "NetPollerAgent", "AgentConfig", "AgentHTTP", "NetPollerCore", "Pipeline",
+                "NetPollerAgent", "AgentConfig", "AgentHTTP", "NetPollerCore", "Pipeline", "PostgresOutput",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -103,7 +103,7 @@ let package = Package(
         .executableTarget(
             name: "netpoller-bench",
             dependencies: [
-                "NetPollerAgent", "NetPollerCore", "SNMPPolling", "AgentConfig", "Pipeline",
+                "NetPollerAgent", "NetPollerCore", "SNMPPolling", "AgentConfig", "Pipeline", "PostgresOutput",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swift6

@@ -11,7 +11,13 @@ INSTANCES=${INSTANCES:-4}
 CYCLES=${CYCLES:-5}
 BIN=$(swift build -c release --show-bin-path)/netpoller-bench
 DIR=$(mktemp -d /tmp/netpoller-bench.XXXXXX)
+chmod 755 "$DIR"
+MODE=${MODE:-polling}
 cleanup() {
+  if [ "$MODE" = postgres ]; then
+    bash scripts/pg.sh stop "$DIR/pg"
+    cp "$DIR/pg/log/postgres.log" /tmp/netpoller-bench-postgres.log 2>/dev/null || true
+  fi
   for f in "$DIR"/*.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true; done
   wait 2>/dev/null || true
   ip netns del "$NS" 2>/dev/null || true
@@ -49,5 +55,36 @@ for port in "${ports[@]}"; do
 done
 rows=$(ip netns exec "$NS" snmpwalk -v2c -c public -Oqn "127.0.0.1:${ports[0]}" 1.3.6.1.2.1.2.2.1.1 | wc -l)
 echo "snmpd ifTable rows: $rows"
+if [ "$MODE" = postgres ]; then
+  # make bench-postgres: the agent (inside the namespace) reaches PostgreSQL over its Unix socket, as psql does.
+  # A large max_wal_size and explicit CHECKPOINTs before each timed phase: no phase pays for another's WAL.
+  PG_EXTRA_OPTS="-c max_wal_size=16GB -c checkpoint_timeout=1h ${PG_EXTRA_OPTS:-}" bash scripts/pg.sh start "$DIR/pg" >/dev/null
+  source "$DIR/pg/pg.env"
+  conninfo="host=$PG_SOCKET port=$PG_PORT dbname=netpoller user=netpoller"
+  ip netns exec "$NS" "$BIN" --mode postgres --pg-conninfo "$conninfo" --rows "${ROWS:-2000000}" \
+    --ports "$(IFS=,; echo "${ports[*]}")" --devices 64 --in-flight 16 --max-repetitions 25 | tee "$DIR/agent.out"
+  # psql \copy of the very rows the agent wrote (ledger run, public.samples) into the identical empty table.
+  export_file="$DIR/rows.copy"
+  psql_np() { /usr/lib/postgresql/15/bin/psql -X -q -h "$PG_SOCKET" -p "$PG_PORT" -U netpoller -d netpoller "$@"; }
+  psql_np -c "\copy (SELECT series_id, time, value FROM public.samples) TO '$export_file'"
+  chmod 644 "$export_file"
+  rows=$(wc -l < "$export_file")
+  bash scripts/pg.sh psql "$DIR/pg" -d netpoller -c CHECKPOINT
+  start=$(date +%s.%N)
+  psql_np -c "\copy psqlcopy.samples (series_id, time, value) FROM '$export_file'"
+  end=$(date +%s.%N)
+  python3 - "$rows" "$start" "$end" "$DIR/agent.out" <<'PY'
+import re, sys
+rows, start, end, out = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), open(sys.argv[4]).read()
+psql = rows / (end - start)
+print(f"psql \\copy: {rows} rows in {end - start:.2f} s")
+print(f"RESULT psql \\copy rows/s: {psql:.0f}")
+for mode in ("ledger", "staging"):
+    m = re.search(rf"RESULT postgres {mode} rows/s: (\d+)", out)
+    if m:
+        print(f"RESULT agent ({mode}) / psql \\copy: {int(m.group(1)) / psql:.2f}x")
+PY
+  exit 0
+fi
 ip netns exec "$NS" "$BIN" --ports "$(IFS=,; echo "${ports[*]}")" --devices 64 --in-flight 16 --max-repetitions 25 \
   --cycles "$CYCLES"

@@ -236,7 +236,8 @@ public final class PostgresLab: Sendable {
         let directory = try Lab.temporaryDirectory("postgres")
         // fsync off: the tests kill the server (pg_ctl stop -m immediate), never the machine.
         let (status, output) = try await Lab.run(
-            "/usr/bin/env", ["PG_EXTRA_OPTS=-c fsync=off -c full_page_writes=off", "bash", script, "start", directory.path])
+            "/usr/bin/env",
+            ["PG_EXTRA_OPTS=-c fsync=off -c full_page_writes=off", "bash", script, "start", directory.path])
         guard status == 0, let port = Int(output.split(separator: "\n").last ?? "") else {
             throw LabError.didNotStart("PostgreSQL (\(output.suffix(400)))")
         }
@@ -259,7 +260,8 @@ public final class PostgresLab: Sendable {
     /// Starts the cluster again on the same port.
     public func restart() async throws {
         let (status, output) = try await Lab.run(
-            "/usr/bin/env", ["PG_EXTRA_OPTS=-c fsync=off -c full_page_writes=off", "bash", Self.script, "start", directory.path])
+            "/usr/bin/env",
+            ["PG_EXTRA_OPTS=-c fsync=off -c full_page_writes=off", "bash", Self.script, "start", directory.path])
         guard status == 0 else { throw LabError.didNotStart("PostgreSQL restart (\(output.suffix(400)))") }
     }
 

@@ -5,15 +5,21 @@ struct BinaryCopy {
     /// Microseconds between the Unix epoch and PostgreSQL's epoch (2000-01-01 UTC).
     static let postgresEpochMicros: Int64 = 946_684_800_000_000
 
-    private(set) var bytes: [UInt8] = []
+    private var bytes: [UInt8] = []
+    private let capacity: Int
+    /// Rows encoded so far (all chunks).
     private(set) var rows = 0
 
     init(reserveRows: Int) {
-        bytes.reserveCapacity(21 + reserveRows * 38)
+        capacity = 21 + reserveRows * 38
+        bytes.reserveCapacity(capacity)
         bytes += Array("PGCOPY\n".utf8) + [0xFF, 0x0D, 0x0A, 0x00]
         append32(0)  // flags
         append32(0)  // header extension length
     }
+
+    /// Bytes encoded and not yet taken.
+    var pending: Int { bytes.count }
 
     @inline(__always)
     mutating func row(seriesID: Int64, timestampNanos: Int64, value: Double) {
@@ -27,9 +33,19 @@ struct BinaryCopy {
         rows += 1
     }
 
+    /// The bytes encoded so far; the next chunk starts empty.
+    mutating func take() -> [UInt8] {
+        defer {
+            bytes = []
+            bytes.reserveCapacity(capacity)
+        }
+        return bytes
+    }
+
+    /// The last chunk, with the trailer.
     mutating func finish() -> [UInt8] {
         append16(0xFFFF)
-        return bytes
+        return take()
     }
 
     @inline(__always) private mutating func append16(_ v: UInt16) {

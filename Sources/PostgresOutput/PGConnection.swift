@@ -77,49 +77,48 @@ final class PGConnection {
         return try check(PQexecParams(conn, sql, Int32(params.count), nil, pointers, nil, nil, 0))
     }
 
-    /// `COPY … FROM STDIN` with `data` as the whole stream; returns the rows copied.
-    func copy(_ sql: String, _ data: [UInt8]) throws(PGFailure) -> Int {
+    /// Starts `COPY … FROM STDIN`; then `putCopy` the data in chunks and `endCopy`.
+    func beginCopy(_ sql: String) throws(PGFailure) {
         let start = PQexec(conn, sql)
         guard PQresultStatus(start) == PGRES_COPY_IN else {
             _ = try check(start)
             throw failure(nil)
         }
         PQclear(start)
-        let chunk = 1 << 20
-        var failed = false
-        data.withUnsafeBufferPointer { buffer in
-            var offset = 0
-            while offset < buffer.count {
-                let n = min(chunk, buffer.count - offset)
-                let ok = buffer.baseAddress!.advanced(by: offset).withMemoryRebound(to: CChar.self, capacity: n) {
-                    PQputCopyData(conn, $0, Int32(n))
-                }
-                if ok != 1 {
-                    failed = true
-                    return
-                }
-                offset += n
+    }
+
+    /// Sends one chunk (blocks while the server's socket buffer is full: the server ingests meanwhile).
+    func putCopy(_ data: [UInt8]) throws(PGFailure) {
+        guard !data.isEmpty else { return }
+        let ok = data.withUnsafeBufferPointer { buffer in
+            buffer.baseAddress!.withMemoryRebound(to: CChar.self, capacity: buffer.count) {
+                PQputCopyData(conn, $0, Int32(buffer.count))
             }
         }
-        if PQputCopyEnd(conn, failed ? "netpoller: copy aborted" : nil) != 1 { failed = true }
-        // Every result must be read before the connection can be used again.
+        if ok != 1 {
+            // Read the server's reason (or libpq's) and leave the connection usable, or broken.
+            _ = PQputCopyEnd(conn, "netpoller: copy aborted")
+            try drainCopyResults()
+            throw failure(nil)
+        }
+    }
+
+    /// Ends the COPY and reads its result.
+    func endCopy() throws(PGFailure) {
+        let ended = PQputCopyEnd(conn, nil) == 1
+        try drainCopyResults()
+        if !ended { throw failure(nil) }
+    }
+
+    /// Every result must be read before the connection can be used again; the first error is thrown.
+    private func drainCopyResults() throws(PGFailure) {
         var firstError: PGFailure?
-        var rows = 0
         while let result = PQgetResult(conn) {
-            if PQresultStatus(result) == PGRES_COMMAND_OK {
-                rows = Int(String(cString: PQcmdTuples(result))) ?? 0
-                PQclear(result)
-            } else if firstError == nil {
-                firstError = failure(result)
-                PQclear(result)
-            } else {
-                PQclear(result)
-            }
+            if PQresultStatus(result) != PGRES_COMMAND_OK, firstError == nil { firstError = failure(result) }
+            PQclear(result)
             if isBroken { break }
         }
         if let firstError { throw firstError }
-        if failed { throw failure(nil) }
-        return rows
     }
 
     /// Rolls back a failed transaction so the connection can be reused; a broken connection is left to be dropped.

@@ -153,7 +153,8 @@ final class PostgresWriter: @unchecked Sendable {
         if let conn, !conn.isBroken { return conn }
         if conn != nil {
             conn = nil
-            logger.warning("postgres connection lost", metadata: .keys([.sink: "\(options.name)", .target: "\(target)"]))
+            logger.warning(
+                "postgres connection lost", metadata: .keys([.sink: "\(options.name)", .target: "\(target)"]))
         }
         let c: PGConnection
         do {
@@ -205,7 +206,8 @@ final class PostgresWriter: @unchecked Sendable {
                     version integer PRIMARY KEY, name text NOT NULL,
                     applied_at timestamptz NOT NULL DEFAULT now(), applied_by text)
                 """)
-            let current = Int(try c.exec("SELECT coalesce(max(version), 0) FROM netpoller_schema_migrations").int(0, 0) ?? 0)
+            let current = Int(
+                try c.exec("SELECT coalesce(max(version), 0) FROM netpoller_schema_migrations").int(0, 0) ?? 0)
             if current > Schema.latest {
                 throw PGFailure(
                     sqlState: nil,
@@ -310,9 +312,26 @@ final class PostgresWriter: @unchecked Sendable {
                 fresh = try recordBatches(batches, c)
                 metrics?.duplicateBatches.increment(by: Int64(batches.count - fresh.count))
             }
-            var copy = BinaryCopy(reserveRows: fresh.reduce(0) { $0 + $1.fieldCount })
-            var labels: [(key: SeriesGroupKey, ids: [Int64], json: String)] = []
-            for batch in fresh { encode(batch, &resolved, into: &copy, labels: &labels) }
+            // Rows are encoded and streamed in chunks while the server ingests the previous ones.
+            var copy = BinaryCopy(reserveRows: 8192)
+            var labels: [LabelChange] = []
+            if fresh.contains(where: { !$0.samples.isEmpty }) {
+                try c.beginCopy(
+                    options.idempotency == .ledger
+                        ? "COPY samples (series_id, time, value) FROM STDIN (FORMAT binary)"
+                        : "COPY netpoller_staging (series_id, time, value) FROM STDIN (FORMAT binary)")
+                for batch in fresh {
+                    encode(batch, &resolved, into: &copy, labels: &labels)
+                    if copy.pending >= 1 << 18 { try c.putCopy(copy.take()) }
+                }
+                try c.putCopy(copy.finish())
+                try c.endCopy()
+                if options.idempotency == .staging {
+                    try c.exec(
+                        "INSERT INTO samples (series_id, time, value) SELECT series_id, time, value"
+                            + " FROM netpoller_staging ON CONFLICT DO NOTHING")
+                }
+            }
             try upsertDevices(fresh, c)
             if !labels.isEmpty {
                 try c.exec(
@@ -323,27 +342,14 @@ final class PostgresWriter: @unchecked Sendable {
                         SQLText.array(labels.flatMap { l in l.ids.map { _ in l.json } }),
                     ])
             }
-            let rows = copy.rows
-            if rows > 0 {
-                switch options.idempotency {
-                case .ledger:
-                    _ = try c.copy("COPY samples (series_id, time, value) FROM STDIN (FORMAT binary)", copy.finish())
-                case .staging:
-                    _ = try c.copy(
-                        "COPY netpoller_staging (series_id, time, value) FROM STDIN (FORMAT binary)", copy.finish())
-                    try c.exec(
-                        "INSERT INTO samples (series_id, time, value) SELECT series_id, time, value"
-                            + " FROM netpoller_staging ON CONFLICT DO NOTHING")
-                }
-            }
             try c.exec("COMMIT")
             for label in labels {
                 if var group = cache.group(label.key) {
-                    group.labels = label.json
+                    group.labelsHash = label.hash
                     cache.store(label.key, group)
                 }
             }
-            metrics?.rows.increment(by: Int64(rows))
+            metrics?.rows.increment(by: Int64(copy.rows))
             metrics?.seriesCacheEntries.set(Double(cache.count))
             return .accepted
         } catch {
@@ -358,6 +364,13 @@ final class PostgresWriter: @unchecked Sendable {
             }
             return error.sinkResult
         }
+    }
+
+    struct LabelChange {
+        var key: SeriesGroupKey
+        var ids: [Int64]
+        var json: String
+        var hash: Int
     }
 
     /// Ledger rows for the batches, in the open transaction; returns the batches not written before.
@@ -376,22 +389,59 @@ final class PostgresWriter: @unchecked Sendable {
         return batches.filter { written.contains(Int64(bitPattern: $0.id)) }
     }
 
+    /// A sample's text fields (its labels) as a JSON object with sorted keys, and a hash to compare them cheaply.
+    static func labels(_ sample: Sample) -> (hash: Int, json: () -> String)? {
+        var hasher = Hasher()
+        var any = false
+        for field in sample.fields {
+            if case .text(let text) = field.value {
+                hasher.combine(field.name)
+                hasher.combine(text)
+                any = true
+            }
+        }
+        guard any else { return nil }
+        return (
+            hasher.finalize(),
+            {
+                var texts: [(String, String)] = []
+                for field in sample.fields {
+                    if case .text(let text) = field.value { texts.append((field.name, text)) }
+                }
+                return SQLText.object(texts.sorted { $0.0 < $1.0 })
+            }
+        )
+    }
+
     /// Finds the ids of every numeric series in the batches: from the cache, else from the database (created when
-    /// new). Runs outside the write's transaction: a series row is harmless if the write then fails.
+    /// new, with the sample's text fields as labels). Runs outside the write's transaction: a series row is harmless
+    /// if the write then fails.
     private func resolveSeries(_ batches: [SampleBatch], _ c: PGConnection) throws(PGFailure) -> [SeriesGroupKey:
         SeriesGroup]
     {
-        var misses: [(key: SeriesGroupKey, field: String, kind: MetricKind)] = []
+        struct Miss {
+            var key: SeriesGroupKey
+            var field: String
+            var kind: MetricKind
+            var labels: String
+            var labelsHash: Int?
+        }
+        var misses: [Miss] = []
         var missing: [SeriesGroupKey: Set<String>] = [:]
         var lookups = 0
         for batch in batches {
             for sample in batch.samples {
                 let key = SeriesGroupKey(device: batch.device, measurement: sample.measurement, tags: sample.tags)
                 let group = cache.group(key)
+                var labels: (hash: Int, json: String)??
                 for field in sample.fields where field.value.doubleValue != nil {
                     lookups += 1
                     if group?.ids[field.name] == nil, missing[key, default: []].insert(field.name).inserted {
-                        misses.append((key, field.name, field.kind))
+                        if labels == nil { labels = Self.labels(sample).map { ($0.hash, $0.json()) } }
+                        misses.append(
+                            Miss(
+                                key: key, field: field.name, kind: field.kind, labels: labels??.json ?? "{}",
+                                labelsHash: labels??.hash))
                     }
                 }
             }
@@ -401,34 +451,52 @@ final class PostgresWriter: @unchecked Sendable {
         metrics?.seriesCacheMisses.increment(by: Int64(misses.count))
         var resolved: [SeriesGroupKey: SeriesGroup] = [:]
         guard !misses.isEmpty else { return resolved }
-        for chunk in stride(from: 0, to: misses.count, by: 10_000) {
-            let part = misses[chunk..<min(misses.count, chunk + 10_000)]
+        for chunk in stride(from: 0, to: misses.count, by: 20_000) {
+            let part = misses[chunk..<min(misses.count, chunk + 20_000)]
             let devices = SQLText.array(part.map { $0.key.device })
             let measurements = SQLText.array(part.map { $0.key.measurement })
             let fields = SQLText.array(part.map { $0.field })
             let tags = SQLText.array(part.map { SQLText.object($0.key.tags.map { ($0.key, $0.value) }) })
             let kinds = SQLText.array(part.map { $0.kind == .counter ? "counter" : "gauge" })
-            try c.exec(
-                "INSERT INTO series (device, measurement, field, tags, kind)"
-                    + " SELECT u.device, u.measurement, u.field, u.tags::jsonb, u.kind"
-                    + " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])"
-                    + " AS u(device, measurement, field, tags, kind)"
-                    + " ON CONFLICT (device, measurement, field, tags) DO NOTHING",
-                [devices, measurements, fields, tags, kinds])
-            let rows = try c.exec(
-                "SELECT u.ord, s.id, s.labels::text FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])"
-                    + " WITH ORDINALITY AS u(device, measurement, field, tags, ord)"
-                    + " JOIN series s ON s.device = u.device AND s.measurement = u.measurement"
-                    + " AND s.field = u.field AND s.tags = u.tags::jsonb",
-                [devices, measurements, fields, tags])
-            for row in 0..<rows.count {
-                guard let ord = rows.int(row, 0), let id = rows.int(row, 1), ord >= 1, ord <= part.count else {
-                    continue
+            let labels = SQLText.array(part.map { $0.labels })
+            // New series come back from the INSERT; existing ones (or ones another agent just made) from the SELECT.
+            var ids: [Int: (id: Int64, sameLabels: Bool)] = [:]
+            let inserted = try c.exec(
+                """
+                WITH u AS (
+                    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+                        WITH ORDINALITY AS u(device, measurement, field, tags, kind, labels, ord)),
+                ins AS (
+                    INSERT INTO series (device, measurement, field, tags, kind, labels)
+                    SELECT device, measurement, field, tags::jsonb, kind, labels::jsonb FROM u ORDER BY ord
+                    ON CONFLICT (device, measurement, field, tags) DO NOTHING
+                    RETURNING id, device, measurement, field, tags)
+                SELECT u.ord, ins.id FROM ins JOIN u ON u.device = ins.device AND u.measurement = ins.measurement
+                    AND u.field = ins.field AND u.tags::jsonb = ins.tags
+                """, [devices, measurements, fields, tags, kinds, labels])
+            for row in 0..<inserted.count {
+                if let ord = inserted.int(row, 0), let id = inserted.int(row, 1) { ids[Int(ord)] = (id, true) }
+            }
+            if ids.count < part.count {
+                let existing = try c.exec(
+                    "SELECT u.ord, s.id, s.labels = u.labels::jsonb FROM unnest($1::text[], $2::text[], $3::text[],"
+                        + " $4::text[], $5::text[]) WITH ORDINALITY AS u(device, measurement, field, tags, labels, ord)"
+                        + " JOIN series s ON s.device = u.device AND s.measurement = u.measurement"
+                        + " AND s.field = u.field AND s.tags = u.tags::jsonb",
+                    [devices, measurements, fields, tags, labels])
+                for row in 0..<existing.count {
+                    if let ord = existing.int(row, 0), let id = existing.int(row, 1), ids[Int(ord)] == nil {
+                        ids[Int(ord)] = (id, existing.text(row, 2) == "t")
+                    }
                 }
-                let miss = part[part.startIndex + Int(ord) - 1]
+            }
+            for (ord, found) in ids where ord >= 1 && ord <= part.count {
+                let miss = part[part.startIndex + ord - 1]
                 var group = resolved[miss.key] ?? cache.group(miss.key) ?? SeriesGroup()
-                group.ids[miss.field] = id
-                if group.labels == nil { group.labels = rows.text(row, 2) }
+                group.ids[miss.field] = found.id
+                // Labels as stored: known to match only if every series of the group has the sample's labels.
+                let agrees = group.ids.count == 1 || group.labelsHash == miss.labelsHash
+                group.labelsHash = found.sameLabels && agrees ? miss.labelsHash : nil
                 resolved[miss.key] = group
             }
         }
@@ -439,7 +507,7 @@ final class PostgresWriter: @unchecked Sendable {
     /// Appends the batch's numeric fields as rows; collects label changes (text fields) per sample.
     private func encode(
         _ batch: SampleBatch, _ resolved: inout [SeriesGroupKey: SeriesGroup], into copy: inout BinaryCopy,
-        labels: inout [(key: SeriesGroupKey, ids: [Int64], json: String)]
+        labels: inout [LabelChange]
     ) {
         var seen = Set<Int64>()
         seen.reserveCapacity(batch.fieldCount)
@@ -447,21 +515,17 @@ final class PostgresWriter: @unchecked Sendable {
             let key = SeriesGroupKey(device: batch.device, measurement: sample.measurement, tags: sample.tags)
             guard let group = resolved[key] ?? cache.group(key) else { continue }
             var ids: [Int64] = []
-            var texts: [(String, String)] = []
             for field in sample.fields {
-                if case .text(let text) = field.value {
-                    texts.append((field.name, text))
-                    continue
-                }
                 guard let value = field.value.doubleValue, let id = group.ids[field.name] else { continue }
                 ids.append(id)
                 // The same series twice in one poll (a table with duplicate index values): the first one counts.
                 guard seen.insert(id).inserted else { continue }
                 copy.row(seriesID: id, timestampNanos: batch.timestampNanos, value: value)
             }
-            if !texts.isEmpty && !ids.isEmpty {
-                let json = SQLText.object(texts.sorted { $0.0 < $1.0 })
-                if json != group.labels { labels.append((key, ids, json)) }
+            if !ids.isEmpty, let current = Self.labels(sample), current.hash != group.labelsHash,
+                !labels.contains(where: { $0.key == key && $0.hash == current.hash })
+            {
+                labels.append(LabelChange(key: key, ids: ids, json: current.json(), hash: current.hash))
             }
         }
     }

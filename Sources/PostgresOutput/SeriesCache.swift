@@ -7,10 +7,11 @@ struct SeriesGroupKey: Hashable {
     var tags: [Tag]
 }
 
-/// What the agent knows of one group in the database: its fields' series ids and the labels last written.
+/// What the agent knows of one group in the database: its fields' series ids and a hash of the labels (text fields)
+/// stored with them (nil: not known to match anything).
 struct SeriesGroup {
     var ids: [String: Int64] = [:]
-    var labels: String?
+    var labelsHash: Int?
 }
 
 /// Series ids by identity, bounded: two generations, looked up in the young one, then the old one (a hit there is

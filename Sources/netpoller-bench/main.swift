@@ -96,6 +96,13 @@ let warm = await cycle()
 let realBatches = lastBatches.withLock { $0 }
 print(
     "warm-up: \(warm.varbinds) varbinds, \(warm.varbinds / max(1, deviceCount)) per device, failures \(warm.failures)")
+if argument("mode", "polling") == "postgres" {
+    try await PostgresBench.run(
+        batches: realBatches, conninfo: argument("pg-conninfo", ""), rows: Int(argument("rows", "2000000")) ?? 2_000_000
+    )
+    await engine.shutdown()
+    exit(0)
+}
 let clock = ContinuousClock()
 let cpu0 = cpuSeconds()
 let t0 = clock.now

@@ -111,7 +111,8 @@ func pgRows(_ batches: [SampleBatch]) -> Int {
         for s in sinks { await s.close() }
         #expect(try await pg.sql("SELECT count(*) FROM race.netpoller_schema_migrations") == "1")
         #expect(try await pg.sql("SELECT count(*) FROM race.series") == "\(1 + 4 * 4)")
-        #expect(try await pg.sql("SELECT count(*) FROM race.samples") == "\(4 * pgRows([pgBatch(device: "s", second: 0)]))")
+        #expect(
+            try await pg.sql("SELECT count(*) FROM race.samples") == "\(4 * pgRows([pgBatch(device: "s", second: 0)]))")
     }
 
     @Test func refusesADatabaseMigratedByANewerAgent() async throws {
@@ -122,7 +123,9 @@ func pgRows(_ batches: [SampleBatch]) -> Int {
         try await pg.sql("INSERT INTO newer.netpoller_schema_migrations (version, name) VALUES (99, 'from the future')")
         let second = sink(pg, schema: "newer")
         let error = await second.probe()
-        #expect(error?.message.contains("schema is version 99, newer than this agent knows (1)") == true, "\(String(describing: error))")
+        #expect(
+            error?.message.contains("schema is version 99, newer than this agent knows (1)") == true,
+            "\(String(describing: error))")
         #expect(await second.write([pgBatch(device: "r1", second: Self.now)]) != .accepted)
         await second.close()
         #expect(try await pg.sql("SELECT count(*) FROM newer.samples") == "0")
@@ -279,7 +282,7 @@ func pgRows(_ batches: [SampleBatch]) -> Int {
         var cache = SeriesCache(capacity: 100)
         func key(_ i: Int) -> SeriesGroupKey { SeriesGroupKey(device: "d", measurement: "m", tags: [Tag("i", "\(i)")]) }
         for i in 0..<1000 {
-            cache.store(key(i), SeriesGroup(ids: ["a": Int64(i), "b": Int64(i)], labels: nil))
+            cache.store(key(i), SeriesGroup(ids: ["a": Int64(i), "b": Int64(i)], labelsHash: nil))
             _ = cache.group(key(0))  // used all the time: stays
             #expect(cache.count <= 100)
         }
@@ -400,8 +403,9 @@ func pgRows(_ batches: [SampleBatch]) -> Int {
         #expect(try await pg.sql("SELECT count(*) FROM samples") == "\(expected.rows)")
         #expect(try await pg.sql("SELECT count(*) - count(DISTINCT (series_id, time)) FROM samples") == "0")
         #expect(try await pg.sql("SELECT count(*) FROM netpoller_batches") == "\(expected.batches)")
-        #expect(try await pg.sql("SELECT string_agg(name || ':' || last_poll_status, ',' ORDER BY name) FROM devices")
-            == "r1:up,r2:up,r3:up")
+        #expect(
+            try await pg.sql("SELECT string_agg(name || ':' || last_poll_status, ',' ORDER BY name) FROM devices")
+                == "r1:up,r2:up,r3:up")
         let log = (try? String(contentsOfFile: dir.path + "/agent.log", encoding: .utf8)) ?? ""
         #expect(log.contains("sink failing; data is kept and retried"))
         #expect(log.contains("sink recovered"))
@@ -468,7 +472,10 @@ func pgRows(_ batches: [SampleBatch]) -> Int {
         for verb in ["check", "run"] {
             let (status, output) = try await Lab.run(Self.binary, [verb, "--config", configPath])
             #expect(status == 78, "\(verb): \(output)")
-            #expect(output.contains("\(configPath):7: outputs.postgres[0].conninfo: is not a valid libpq connection string"), "\(output)")
+            #expect(
+                output.contains(
+                    "\(configPath):7: outputs.postgres[0].conninfo: is not a valid libpq connection string"),
+                "\(output)")
             #expect(!output.contains("hunter2-secret"))
         }
     }
