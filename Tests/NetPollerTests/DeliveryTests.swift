@@ -107,6 +107,13 @@ func spoolDirectory(_ name: String) throws -> String {
         var garbled = bytes
         garbled[40] ^= 0xFF
         #expect((try? BatchCodec.decode(garbled)) != batch)
+        // The poll trailer (inventory for the postgres sink) travels too; records written without it still decode.
+        var withPoll = batch
+        withPoll.poll = PollInfo(address: "[2001:db8::1]:161", profiles: ["system", "if-mib"], state: "degraded")
+        let polled = BatchCodec.encode(withPoll)
+        #expect(try BatchCodec.decode(polled) == withPoll)
+        #expect(polled.count > bytes.count)
+        #expect(throws: BatchCodec.DecodeError.self) { try BatchCodec.decode(Array(polled.dropLast())) }
     }
 }
 

@@ -160,6 +160,14 @@ func pgRows(_ batches: [SampleBatch]) -> Int {
         let label = try await pg.sql(
             "SELECT labels->>'ifPhysAddress' FROM idem.series WHERE field = 'ifHCInOctets' AND tags->>'ifIndex' = '2'")
         #expect(label == "00:11:22:33:44:2")
+        // A text field that changes (a new MAC) updates the labels of that sample's series, and only those.
+        var changed = pgBatch(device: "r1", second: Self.now + 4)
+        changed.samples[2].fields[4].value = .text("aa:bb:cc:dd:ee:ff")
+        #expect(await s.write([changed]) == .accepted)
+        let labelsNow = try await pg.sql(
+            "SELECT tags->>'ifIndex', count(*) FROM idem.series WHERE labels->>'ifPhysAddress' = 'aa:bb:cc:dd:ee:ff'"
+                + " GROUP BY 1")
+        #expect(labelsNow == "2|4")
         let rate = try await pg.sql(
             "SELECT per_second FROM idem.interface_rates WHERE if_name = 'eth1' AND counter = 'ifHCInOctets'"
                 + " AND per_second IS NOT NULL ORDER BY time LIMIT 1")
