@@ -198,6 +198,44 @@ func pgRows(_ batches: [SampleBatch]) -> Int {
         #expect(try await pg.sql("SELECT count(*) FROM large.series") == "\(60 * 1001)")
     }
 
+    @Test func aConnectionCutMidCopyIsRetriedOnANewConnectionWithoutLossOrDuplicates() async throws {
+        let pg = try await PostgresLab.start()
+        let s = sink(pg, schema: "cut")
+        let warm = (0..<40).map { pgBatch(device: "d\($0)", second: Self.now, interfaces: 250) }
+        #expect(await s.write(warm) == .accepted)  // series exist: the next writes are mostly COPY
+        var written = warm
+        var cutMidCopy = false
+        for attempt in 1...8 where !cutMidCopy {
+            let batches = (0..<40).map { pgBatch(device: "d\($0)", second: Self.now + Int64(attempt), interfaces: 250) }
+            // Kill the sink's backend while its COPY runs (another session, as a DBA or a failover would).
+            let killer = Task {
+                for _ in 0..<200 {
+                    let killed = try? await pg.sql(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE state = 'active'"
+                            + " AND query LIKE 'COPY samples%'")
+                    if killed == "1" { return true }
+                }
+                return false
+            }
+            let first = await s.write(batches)
+            let killed = await killer.value
+            if case .retryable(let error) = first {
+                #expect(killed)
+                #expect(error.code == .unavailable, "\(error)")
+                cutMidCopy = true
+                #expect(await s.write(batches) == .accepted)  // the runner's retry: a new connection
+            } else {
+                #expect(first == .accepted)
+                killer.cancel()
+            }
+            written += batches
+        }
+        #expect(cutMidCopy, "no COPY was caught in flight in 8 attempts")
+        await s.close()
+        #expect(try await pg.sql("SELECT count(*) FROM cut.samples") == "\(pgRows(written))")
+        #expect(try await pg.sql("SELECT count(*) FROM cut.netpoller_batches") == "\(written.count)")
+    }
+
     @Test func aValueTheServerRejectsIsDeadLetteredAndTheRestDelivered() async throws {
         let pg = try await PostgresLab.start()
         let setup = sink(pg, schema: "rejects")
