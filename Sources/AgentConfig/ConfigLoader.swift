@@ -435,20 +435,20 @@ extension ConfigDecoder {
         if let message = ConfigLoader.conninfoProblem(conninfo) {
             problem(entry["conninfo"], "\(path).conninfo", "is not a valid libpq connection string: \(message)")
         }
-        var output = PostgresOutput(name: name, conninfo: Secret(conninfo))
-        output.password = secret(entry, path, key: "password", required: false)
+        var output = PostgresOutput(options: PostgresOptions(name: name, conninfo: conninfo))
+        output.options.password = secret(entry, path, key: "password", required: false)?.value
         if let v = duration(entry["connect_timeout"], "\(path).connect_timeout", minimum: .seconds(1)) {
-            output.connectTimeout = v
+            output.options.connectTimeout = v
         }
         if let v = duration(entry["statement_timeout"], "\(path).statement_timeout", minimum: .milliseconds(100)) {
-            output.statementTimeout = v
+            output.options.statementTimeout = v
         }
         if let v = string(entry["schema"], "\(path).schema") {
             let valid =
                 !v.isEmpty && v.count <= 63 && v.first.map { $0 == "_" || ("a"..."z").contains($0) } == true
                 && v.allSatisfy { $0 == "_" || ("a"..."z").contains($0) || ("0"..."9").contains($0) }
             if valid {
-                output.schema = v
+                output.options.schema = v
             } else {
                 problem(
                     entry["schema"], "\(path).schema",
@@ -457,14 +457,14 @@ extension ConfigDecoder {
         }
         if let text = string(entry["retention"], "\(path).retention"), text != "0", !text.isEmpty {
             if let v = duration(entry["retention"], "\(path).retention", minimum: .seconds(86_400)) {
-                output.retention = v
+                output.options.retention = v
             }
         }
         if let v = int(entry["partitions_ahead"], "\(path).partitions_ahead", range: 1...60) {
-            output.partitionsAhead = v
+            output.options.partitionsAhead = v
         }
         if let v = int(entry["series_cache_size"], "\(path).series_cache_size", range: 1000...100_000_000) {
-            output.seriesCacheSize = v
+            output.options.seriesCacheSize = v
         }
         output.delivery = delivery(entry, path)
         return output

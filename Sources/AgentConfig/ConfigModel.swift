@@ -104,19 +104,11 @@ public struct FileOutput: Sendable, Equatable {
 
 /// `[[outputs.postgres]]`: samples into PostgreSQL (see docs/postgres.md).
 public struct PostgresOutput: Sendable, Equatable {
-    public var name: String
-    /// libpq connection string, passed as is; may hold a password, so it prints as `<secret>`.
-    public var conninfo: Secret
-    /// `password` or `password_file`: overrides a password in the conninfo.
-    public var password: Secret?
-    public var connectTimeout: Duration = .seconds(10)
-    public var statementTimeout: Duration = .seconds(60)
-    public var schema = "public"
-    /// Daily partitions wholly older than this are dropped; nil keeps everything.
-    public var retention: Duration?
-    public var partitionsAhead = 3
-    public var seriesCacheSize = 200_000
+    /// Connection, schema, retention, cache; the conninfo and password print as `<secret>`.
+    public var options: PostgresOptions
     public var delivery = OutputDelivery()
+
+    public var name: String { options.name }
 }
 
 public struct OutputsConfig: Sendable, Equatable {

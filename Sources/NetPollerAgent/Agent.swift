@@ -41,7 +41,7 @@ public final class Agent: Service {
     private let stateDirectory = Mutex<StateDirectory?>(nil)
     /// Running PostgreSQL sinks with the settings they were made from: a reload with the same settings keeps the sink
     /// (and its connection) instead of making a new one.
-    private let postgresSinks = Mutex<[String: (settings: PostgresOutput, sink: PostgresSink)]>([:])
+    private let postgresSinks = Mutex<[String: (options: PostgresOptions, sink: PostgresSink)]>([:])
 
     struct ReloadStatus: Encodable {
         var reloads = 0
@@ -147,23 +147,14 @@ public final class Agent: Service {
 
     /// The running sink when its settings did not change; else a new one.
     func postgresSink(_ output: PostgresOutput, agentName: String) -> PostgresSink {
-        var settings = output
-        settings.delivery = OutputDelivery()
+        var options = output.options
+        options.agentName = agentName
         return postgresSinks.withLock { sinks in
-            if let running = sinks[output.name], running.settings == settings, !running.sink.isClosed {
+            if let running = sinks[output.name], running.options == options, !running.sink.isClosed {
                 return running.sink
             }
-            var options = PostgresOptions(name: output.name, conninfo: output.conninfo.value)
-            options.password = output.password?.value
-            options.connectTimeout = output.connectTimeout
-            options.statementTimeout = output.statementTimeout
-            options.schema = output.schema
-            options.retention = output.retention
-            options.partitionsAhead = output.partitionsAhead
-            options.seriesCacheSize = output.seriesCacheSize
-            options.agentName = agentName
             let sink = PostgresSink(options: options, metrics: metrics.postgres(output.name), logger: logger)
-            sinks[output.name] = (settings, sink)
+            sinks[output.name] = (options, sink)
             return sink
         }
     }

@@ -5,42 +5,6 @@ import NIOPosix
 import NetPollerCore
 import Synchronization
 
-/// Settings of one `[[outputs.postgres]]` sink.
-public struct PostgresOptions: Sendable {
-    /// How a redelivered batch is kept from being written twice.
-    public enum Idempotency: Sendable {
-        /// A ledger of written batch ids (`netpoller_batches`) in the same transaction as the rows; rows go straight
-        /// into `samples` with binary COPY. The default (see docs/postgres.md for the measurements).
-        case ledger
-        /// Rows are copied into a temporary staging table, then `INSERT … ON CONFLICT DO NOTHING` on
-        /// (series_id, time). Kept for the benchmark's comparison.
-        case staging
-    }
-
-    public var name: String
-    /// libpq connection string (keyword/value or URI), passed as is. May hold a password: never logged.
-    public var conninfo: String
-    /// From `password_file`; overrides any password in the conninfo.
-    public var password: String?
-    public var connectTimeout: Duration = .seconds(10)
-    public var statementTimeout: Duration = .seconds(60)
-    public var schema = "public"
-    /// Partitions wholly older than this are dropped; nil keeps everything.
-    public var retention: Duration?
-    /// Daily partitions created ahead of today.
-    public var partitionsAhead = 3
-    /// Most series ids held in the agent's cache.
-    public var seriesCacheSize = 200_000
-    public var idempotency: Idempotency = .ledger
-    /// Recorded with each migration applied (`applied_by`).
-    public var agentName = "netpoller"
-
-    public init(name: String, conninfo: String) {
-        self.name = name
-        self.conninfo = conninfo
-    }
-}
-
 /// `[[outputs.postgres]]`: samples into PostgreSQL with binary COPY, one transaction per write.
 ///
 /// All libpq work (connect, migrations, COPY) runs on the sink's own thread — a one-thread `NIOThreadPool` — never on

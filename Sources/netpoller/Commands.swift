@@ -116,7 +116,7 @@ struct Check: AsyncParsableCommand {
         let sinks =
             ["cache (/metrics/devices)"] + config.outputs.stdout.map { "stdout \($0.name) (\($0.format.rawValue))" }
             + config.outputs.file.map { "file \($0.name) \($0.path) (\($0.format.rawValue))" }
-            + config.outputs.postgres.map { "postgres \($0.name) (\(Conninfo.redacted($0.conninfo.value)))" }
+            + config.outputs.postgres.map { "postgres \($0.name) (\(Conninfo.redacted($0.options.conninfo)))" }
         print("sinks: \(sinks.joined(separator: ", "))")
         print("config hash: \(config.hash)")
     }

@@ -337,6 +337,47 @@ func pgRows(_ batches: [SampleBatch]) -> Int {
         #expect(cache.group(key(5)) == nil)
     }
 
+    @Test func configKeysAreDecodedAndSecretsNeverPrint() throws {
+        let dir = try Lab.temporaryDirectory("pg-config")
+        let passwordFile = dir.appendingPathComponent("pw").path
+        try "s3cret-pw\n".write(toFile: passwordFile, atomically: true, encoding: .utf8)
+        let path = dir.appendingPathComponent("agent.conf").path
+        try """
+        [[outputs.postgres]]
+        name = "db"
+        conninfo = "postgresql://np:uri-secret@db1,db2/metrics?target_session_attrs=read-write"
+        password_file = "\(passwordFile)"
+        connect_timeout = "5s"
+        statement_timeout = "2m"
+        schema = "netpoller"
+        retention = "30d"
+        partitions_ahead = 7
+        series_cache_size = 5000
+        batch_size = 20000
+        """.write(toFile: path, atomically: true, encoding: .utf8)
+        let config = try ConfigLoader.load(files: [path])
+        let options = try #require(config.outputs.postgres.first?.options)
+        #expect(options.name == "db" && options.password == "s3cret-pw" && options.schema == "netpoller")
+        #expect(options.connectTimeout == .seconds(5) && options.statementTimeout == .seconds(120))
+        #expect(options.retention == .seconds(30 * 86_400) && options.partitionsAhead == 7)
+        #expect(options.seriesCacheSize == 5000 && config.outputs.postgres.first?.delivery.policy.batchSize == 20000)
+        #expect(config.outputs.names.map(\.type) == ["postgres"])
+        for text in ["\(config)", String(reflecting: config)] {
+            #expect(!text.contains("s3cret-pw") && !text.contains("uri-secret"))
+        }
+
+        try """
+        [[outputs.postgres]]
+        conninfo = "host=db1"
+        schema = "Bad-Name"
+        retention = "2h"
+        """.write(toFile: path, atomically: true, encoding: .utf8)
+        let error = #expect(throws: ConfigError.self) { try ConfigLoader.load(files: [path]) }
+        let text = error?.description ?? ""
+        #expect(text.contains("outputs.postgres[0].schema"))
+        #expect(text.contains("outputs.postgres[0].retention"))
+    }
+
     @Test func conninfoIsShownWithoutSecrets() {
         let shown = Conninfo.redacted("host=db1 port=5433 dbname=m user=np password=hunter2 sslmode=require")
         #expect(shown == "host=db1 port=5433 dbname=m user=np sslmode=require")
