@@ -6,6 +6,31 @@ public enum SinkResult: Sendable, Equatable {
     case rejected(reason: String)
     /// Temporary failure (server down, timeout): retry later.
     case retryable(SinkError)
+    /// The server stored all but these parts (an InfluxDB partial write): they are dead-lettered, the rest counts as
+    /// accepted, nothing is retried.
+    case partial([RejectedPart])
+    /// The request was too large (HTTP 413): the runner splits the write in halves and sends each; a single batch
+    /// that is still too large is dead-lettered with this reason.
+    case tooLarge(reason: String)
+}
+
+/// Lines of one batch the server refused, with its reason (see `SinkResult.partial`).
+public struct RejectedPart: Sendable, Equatable {
+    public var batchID: UInt64
+    public var device: String
+    /// The refused lines in line protocol, newline-terminated.
+    public var lines: String
+    /// How many samples (lines) were refused.
+    public var samples: Int
+    public var reason: String
+
+    public init(batchID: UInt64, device: String, lines: String, samples: Int, reason: String) {
+        self.batchID = batchID
+        self.device = device
+        self.lines = lines
+        self.samples = samples
+        self.reason = reason
+    }
 }
 
 /// A sink's failure, with a stable code that doubles as the `error_type` metric label.
@@ -21,15 +46,22 @@ public struct SinkError: Error, Sendable, Equatable, CustomStringConvertible {
         case io
         /// Credentials refused.
         case auth
+        /// The server is overloaded or rate-limiting (HTTP 429, 503).
+        case throttled
+        /// The request was too large for the server (HTTP 413).
+        case tooLarge = "too_large"
     }
 
     public var code: Code
     /// Human text; never contains a secret.
     public var message: String
+    /// The server asked to wait this long before the next try (HTTP Retry-After): the retry waits at least this.
+    public var retryAfter: Duration?
 
-    public init(_ code: Code, _ message: String) {
+    public init(_ code: Code, _ message: String, retryAfter: Duration? = nil) {
         self.code = code
         self.message = message
+        self.retryAfter = retryAfter
     }
 
     public var description: String { "\(code.rawValue): \(message)" }

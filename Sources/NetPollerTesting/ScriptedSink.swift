@@ -10,6 +10,11 @@ public final class ScriptedSink: Sink {
         case hang
         /// Rejects any write that holds a batch of this device.
         case rejectDevice(String)
+        /// Answers the next writes with these results in turn (their batches count as accepted when the result says
+        /// so), then accepts.
+        case script([SinkResult])
+        /// Answers `tooLarge` to any write of more than this many batches.
+        case tooLargeAbove(Int)
     }
 
     private struct State {
@@ -51,6 +56,11 @@ public final class ScriptedSink: Sink {
     public func write(_ batches: [SampleBatch]) async -> SinkResult {
         let mode = state.withLock { s -> Mode in
             s.attempts.append(batches)
+            if case .script(var results) = s.mode {
+                let next = results.isEmpty ? Mode.accept : Mode.script([results.removeFirst()])
+                s.mode = results.isEmpty ? .accept : .script(results)
+                return next
+            }
             return s.mode
         }
         switch mode {
@@ -70,14 +80,27 @@ public final class ScriptedSink: Sink {
             return .retryable(error)
         case .rejectDevice(let device) where batches.contains(where: { $0.device == device }):
             return .rejected(reason: "bad value for \(device)")
-        case .accept, .rejectDevice:
-            state.withLock { s in
-                for batch in batches where !(idempotent && s.acceptedIDs.contains(batch.id)) {
-                    s.accepted.append(batch)
-                    s.acceptedIDs.insert(batch.id)
-                }
+        case .tooLargeAbove(let most) where batches.count > most:
+            return .tooLarge(reason: "413 request entity too large")
+        case .script(let results):
+            let result = results.first ?? .accepted
+            switch result {
+            case .accepted, .partial: record(batches)
+            default: break
             }
+            return result
+        case .accept, .rejectDevice, .tooLargeAbove:
+            record(batches)
             return .accepted
+        }
+    }
+
+    private func record(_ batches: [SampleBatch]) {
+        state.withLock { s in
+            for batch in batches where !(idempotent && s.acceptedIDs.contains(batch.id)) {
+                s.accepted.append(batch)
+                s.acceptedIDs.insert(batch.id)
+            }
         }
     }
 

@@ -570,7 +570,7 @@ extension PGFailure {
         switch sinkResult {
         case .retryable(let error): return error
         case .rejected(let reason): return SinkError(.rejected, reason)
-        case .accepted: return SinkError(.unavailable, message)
+        default: return SinkError(.unavailable, message)
         }
     }
 }

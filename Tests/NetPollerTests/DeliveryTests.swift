@@ -399,6 +399,70 @@ func spoolDirectory(_ name: String) throws -> String {
         await h.stop()
     }
 
+    @Test func aTooLargeWriteIsSplitInHalvesUntilItFits() async throws {
+        let h = Harness()
+        let directory = try Lab.temporaryDirectory("too-large")
+        let sink = ScriptedSink(name: "db", mode: .tooLargeAbove(2))
+        var policy = fastPolicy(batchSize: 100)
+        policy.flushInterval = .seconds(1)
+        policy.deadLetterPath = directory.path + "/db.jsonl"
+        try await h.add(sink, policy)
+        for seq in 1...8 { h.queue.push(numberedBatch(seq)) }
+        #expect(await eventually { (h.status("db")?.bufferedSamples ?? 0) == 24 })
+        h.clock.advance(by: .seconds(1))
+        #expect(await eventually { sink.accepted.count == 8 })
+        // 8 → 4+4 → 2+2+2+2: every batch delivered once, in order, none dead-lettered.
+        #expect(sink.accepted.map(\.id) == Array(1...8))
+        #expect(sink.attempts.map(\.count) == [8, 4, 2, 2, 4, 2, 2])
+        #expect(!FileManager.default.fileExists(atPath: policy.deadLetterPath!))
+        #expect(h.metricsText().contains("netpoller_sink_errors_total{sink=\"db\",error_type=\"too_large\"} 3"))
+        await h.stop()
+    }
+
+    @Test func aPartialWriteDeadLettersOnlyTheRefusedLines() async throws {
+        let h = Harness()
+        let directory = try Lab.temporaryDirectory("partial")
+        let part = RejectedPart(
+            batchID: 2, device: "r1", lines: "interface,device=r1 x=1i 5\n", samples: 1, reason: "field type conflict")
+        let sink = ScriptedSink(name: "db", mode: .script([.partial([part])]))
+        var policy = fastPolicy(batchSize: 100)
+        policy.flushInterval = .seconds(1)
+        policy.deadLetterPath = directory.path + "/db.jsonl"
+        try await h.add(sink, policy)
+        for seq in 1...3 { h.queue.push(numberedBatch(seq)) }
+        #expect(await eventually { (h.status("db")?.bufferedSamples ?? 0) == 9 })
+        h.clock.advance(by: .seconds(1))
+        #expect(await eventually { h.status("db")?.bufferedSamples == 0 })
+        // Nothing retried: one write, the refused line in the dead-letter file, the rest accepted.
+        #expect(sink.attempts.count == 1)
+        let status = try #require(h.status("db"))
+        #expect(status.acceptedSamples == 8 && status.rejectedSamples == 1 && status.state == "ok")
+        let lines = try String(contentsOf: URL(fileURLWithPath: policy.deadLetterPath!), encoding: .utf8)
+            .split(separator: "\n")
+        #expect(lines.count == 1)
+        let record = try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as? [String: Any]
+        #expect(record?["batch_id"] as? String == "2")
+        #expect(record?["lines"] as? String == "interface,device=r1 x=1i 5\n")
+        #expect(record?["reason"] as? String == "field type conflict")
+        #expect(h.metricsText().contains("netpoller_sink_rejected_samples_total{sink=\"db\"} 1"))
+        await h.stop()
+    }
+
+    @Test func retryAfterFromTheServerIsAFloorUnderTheBackoff() async throws {
+        let h = Harness()
+        let throttled = SinkError(.throttled, "429 too many requests", retryAfter: .seconds(20))
+        let sink = ScriptedSink(name: "db", mode: .script([.retryable(throttled)]))
+        try await h.add(sink, fastPolicy())
+        h.queue.push(numberedBatch(1))
+        #expect(await eventually { sink.attempts.count == 1 && h.clock.hasSleeper(within: .seconds(20)) })
+        let delay = h.clock.nextDeadline! - h.clock.now
+        #expect(delay == .seconds(20), "backoff alone would be at most 1 s")
+        h.clock.advance(by: delay)
+        #expect(await eventually { sink.accepted.count == 1 })
+        #expect(h.metricsText().contains("netpoller_sink_errors_total{sink=\"db\",error_type=\"throttled\"} 1"))
+        await h.stop()
+    }
+
     @Test func aHangingSinkDelaysNeitherTheOtherSinkNorTheQueue() async throws {
         let h = Harness()
         let slow = ScriptedSink(name: "slow", mode: .hang)

@@ -44,7 +44,28 @@ public final class DeadLetterFile: Sendable {
                 out.append(UInt8(ascii: "\n"))
             }
         }
-        let bytes = out
+        return await append(out)
+    }
+
+    /// Writes the refused parts of batches (a partial write), one record per part.
+    public func write(_ parts: [RejectedPart], sink: String) async -> String? {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let time = ISO8601DateFormatter().string(from: Date())
+        var out: [UInt8] = []
+        for part in parts {
+            let record = Record(
+                batchID: String(part.batchID, radix: 16), device: part.device, lines: part.lines,
+                reason: part.reason, samples: part.samples, sink: sink, time: time)
+            if let data = try? encoder.encode(record) {
+                out += data
+                out.append(UInt8(ascii: "\n"))
+            }
+        }
+        return await append(out)
+    }
+
+    private func append(_ bytes: [UInt8]) async -> String? {
         let path = self.path
         return await writer.run {
             let directory = (path as NSString).deletingLastPathComponent

@@ -166,8 +166,21 @@ public final class SinkWorker: Sendable {
                 }
                 await rejected(batches, reason: reason)
                 return true
+            case .partial(let parts):
+                await partiallyRejected(batches, parts)
+                return true
+            case .tooLarge(let reason):
+                metrics?.error(.tooLarge)
+                if batches.count > 1 {
+                    let half = batches.count / 2
+                    guard await deliver(Array(batches[..<half])) else { return false }
+                    return await deliver(Array(batches[half...]))
+                }
+                await rejected(batches, reason: reason)
+                return true
             case .retryable(let error):
-                let delay = backoff.nextDelay(random: Double.random(in: 0..<1))
+                // The server's Retry-After is a floor under the backoff.
+                let delay = max(backoff.nextDelay(random: Double.random(in: 0..<1)), error.retryAfter ?? .zero)
                 failed(error, samples: batches.reduce(0) { $0 + $1.count }, retryIn: delay)
                 do { try await clock.sleep(until: clock.now + delay) } catch { return false }
                 metrics?.retries.increment()
@@ -201,8 +214,8 @@ public final class SinkWorker: Sendable {
         }
     }
 
-    private func succeeded(_ batches: [SampleBatch]) {
-        let samples = batches.reduce(0) { $0 + $1.count }
+    private func succeeded(_ batches: [SampleBatch], refused: Int = 0) {
+        let samples = batches.reduce(0) { $0 + $1.count } - refused
         metrics?.writesAccepted.increment()
         metrics?.samples.increment(by: Int64(samples))
         let (wasState, closedCircuit) = state.withLock { s -> (String, Bool) in
@@ -248,6 +261,32 @@ public final class SinkWorker: Sendable {
                     .batchSamples: "\(samples)", .retryIn: "\(delay.seconds)",
                 ]))
         }
+    }
+
+    /// Accepted but for some lines: those are dead-lettered and counted as rejected, the rest as accepted.
+    private func partiallyRejected(_ batches: [SampleBatch], _ parts: [RejectedPart]) async {
+        let refused = parts.reduce(0) { $0 + $1.samples }
+        succeeded(batches, refused: refused)
+        metrics?.writesRejected.increment()
+        metrics?.error(.rejected)
+        metrics?.rejectedSamples.increment(by: Int64(refused))
+        let deadLetter = state.withLock { s -> DeadLetterFile? in
+            s.status.rejectedSamples += refused
+            s.status.lastError = "rejected: \(parts.first?.reason ?? "")"
+            s.status.lastErrorTime = Double(clock.wallNanos) / 1e9
+            return s.deadLetter
+        }
+        var metadata: Logger.Metadata = .keys([
+            .sink: "\(name)", .errorType: "rejected", .error: "\(parts.first?.reason ?? "")",
+            .batchSamples: "\(refused)", .device: "\(parts.first?.device ?? "")",
+        ])
+        if let deadLetter {
+            metadata[LogKey.deadLetter.rawValue] = "\(deadLetter.path)"
+            if let problem = await deadLetter.write(parts, sink: name) {
+                metadata[LogKey.deadLetterError.rawValue] = "\(problem)"
+            }
+        }
+        logger.warning("sink refused some lines; written to the dead-letter file, the rest stored", metadata: metadata)
     }
 
     private func rejected(_ batches: [SampleBatch], reason: String) async {
