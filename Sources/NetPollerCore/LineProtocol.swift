@@ -1,56 +1,105 @@
-/// InfluxDB line protocol encoder, appending bytes to a buffer (no per-field allocation for integer fields).
+/// InfluxDB line protocol encoder, appending bytes to a buffer (no allocation per field for integers and strings).
 ///
-/// Escaping follows the line protocol reference: measurement escapes `,` and space; tag keys, tag values and field
-/// keys escape `,`, `=` and space; string field values escape `"` and `\`. Empty tag values are omitted (the protocol
-/// cannot carry them); NaN and infinite floats are omitted (the protocol cannot carry them); a line without fields
-/// is not written.
+/// Escaping follows what InfluxDB 1.x (and VictoriaMetrics) parse back exactly: the measurement escapes `,` and space;
+/// tag keys, tag values and field keys escape `,`, `=` and space; string field values escape `"` and `\`. Tags are
+/// sorted by key (bytes); a repeated key keeps the sample's value over the device's. What the protocol cannot carry is
+/// changed the way Telegraf does: backslashes at the end of a name, key or tag value, or right before a character
+/// that gets escaped, are dropped (InfluxDB would read them as escapes); a newline in a name, key or tag value becomes
+/// a space; empty tag keys and values are omitted; NaN and infinite floats are omitted; an unsigned value above
+/// Int64.max is written as Int64.max (InfluxDB 1.x has no unsigned integers); a line without fields is not written.
 public enum LineProtocol {
+    /// Timestamp precision: the divisor applied to nanoseconds.
+    public enum Precision: String, Sendable, CaseIterable {
+        case ns, us, ms, s
+
+        public var divisor: Int64 {
+            switch self {
+            case .ns: return 1
+            case .us: return 1000
+            case .ms: return 1_000_000
+            case .s: return 1_000_000_000
+            }
+        }
+    }
+
     /// Appends one line per sample of `batch`.
-    public static func encode(_ batch: SampleBatch, into out: inout [UInt8]) {
+    public static func encode(_ batch: SampleBatch, precision: Precision = .ns, into out: inout [UInt8]) {
         var tags: [Tag] = []
+        encode(batch, precision: precision, tags: &tags, into: &out)
+    }
+
+    /// As `encode(_:precision:into:)`, reusing `tags` as scratch space across calls; returns the number of lines.
+    @discardableResult
+    public static func encode(
+        _ batch: SampleBatch, precision: Precision, tags: inout [Tag], into out: inout [UInt8]
+    ) -> Int {
+        var lines = 0
+        let timestamp = batch.timestampNanos / precision.divisor
         for sample in batch.samples {
             tags.removeAll(keepingCapacity: true)
             tags.append(Tag("device", batch.device))
             tags.append(contentsOf: batch.deviceTags)
             tags.append(contentsOf: sample.tags)
-            tags.sort { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
-            encodeLine(
-                measurement: sample.measurement, tags: tags, fields: sample.fields,
-                timestampNanos: batch.timestampNanos, into: &out)
+            if encodeLine(
+                measurement: sample.measurement, unsortedTags: &tags, fields: sample.fields, timestamp: timestamp,
+                into: &out)
+            {
+                lines += 1
+            }
         }
+        return lines
     }
 
     /// Appends one line; tags must already be sorted by key.
     public static func encodeLine(
         measurement: String, tags: [Tag], fields: [Field], timestampNanos: Int64, into out: inout [UInt8]
     ) {
+        var copy = tags
+        encodeLine(measurement: measurement, unsortedTags: &copy, fields: fields, timestamp: timestampNanos, into: &out)
+    }
+
+    /// Appends one line (sorting `tags` in place); false if the line had nothing to write.
+    @discardableResult
+    static func encodeLine(
+        measurement: String, unsortedTags tags: inout [Tag], fields: [Field], timestamp: Int64, into out: inout [UInt8]
+    ) -> Bool {
         let start = out.count
-        escape(measurement, into: &out, escapingEquals: false)
-        for tag in tags where !tag.value.isEmpty && !tag.key.isEmpty {
+        escape(measurement, into: &out, special: .measurement)
+        guard out.count > start else { return false }
+        // Stable, so of two equal keys the later one (the sample's, after the device's) is last and kept.
+        if tags.count > 1 { tags.sortByKeyBytes() }
+        for (index, tag) in tags.enumerated() where !tag.value.isEmpty && !tag.key.isEmpty {
+            if tags[(index + 1)...].prefix(while: { $0.key == tag.key }).contains(where: { !$0.value.isEmpty }) {
+                continue
+            }
+            let mark = out.count
             out.append(UInt8(ascii: ","))
-            escape(tag.key, into: &out, escapingEquals: true)
+            escape(tag.key, into: &out, special: .key)
+            let keyEnd = out.count
             out.append(UInt8(ascii: "="))
-            escape(tag.value, into: &out, escapingEquals: true)
+            escape(tag.value, into: &out, special: .key)
+            // A key or value that escaping emptied (only backslashes) cannot be written.
+            if keyEnd == mark + 1 || out.count == keyEnd + 1 { out.removeSubrange(mark...) }
         }
         var first = true
         for field in fields {
             if case .double(let d) = field.value, !d.isFinite { continue }
+            let mark = out.count
             out.append(first ? UInt8(ascii: " ") : UInt8(ascii: ","))
+            escape(field.name, into: &out, special: .key)
+            if out.count == mark + 1 {
+                out.removeSubrange(mark...)
+                continue
+            }
             first = false
-            escape(field.name, into: &out, escapingEquals: true)
             out.append(UInt8(ascii: "="))
             switch field.value {
             case .int(let v):
                 appendDecimal(v, into: &out)
                 out.append(UInt8(ascii: "i"))
             case .uint(let v):
-                if v <= UInt64(Int64.max) {
-                    appendDecimal(Int64(v), into: &out)
-                    out.append(UInt8(ascii: "i"))
-                } else {
-                    out.append(contentsOf: String(v).utf8)
-                    out.append(UInt8(ascii: "u"))
-                }
+                appendDecimal(v <= UInt64(Int64.max) ? Int64(v) : Int64.max, into: &out)
+                out.append(UInt8(ascii: "i"))
             case .double(let d):
                 out.append(contentsOf: d.description.utf8)
             case .text(let s):
@@ -64,29 +113,54 @@ public enum LineProtocol {
         }
         if first {
             out.removeSubrange(start...)
-            return
+            return false
         }
         out.append(UInt8(ascii: " "))
-        appendDecimal(timestampNanos, into: &out)
+        appendDecimal(timestamp, into: &out)
         out.append(UInt8(ascii: "\n"))
+        return true
     }
 
+    enum Special { case measurement, key }
+
     @inline(__always)
-    static func escape(_ s: String, into out: inout [UInt8], escapingEquals: Bool) {
-        for byte in s.utf8 {
+    static func isSpecial(_ byte: UInt8, _ special: Special) -> Bool {
+        byte == UInt8(ascii: ",") || byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\n")
+            || (special == .key && byte == UInt8(ascii: "="))
+    }
+
+    /// Escapes a measurement, key or tag value (see the type's notes for what cannot be carried).
+    @inline(__always)
+    static func escape(_ s: String, into out: inout [UInt8], special: Special) {
+        var utf8 = s.utf8.makeIterator()
+        var next = utf8.next()
+        while let byte = next {
+            next = utf8.next()
             switch byte {
-            case UInt8(ascii: ","), UInt8(ascii: " "):
-                out.append(UInt8(ascii: "\\"))
-            case UInt8(ascii: "=") where escapingEquals:
-                out.append(UInt8(ascii: "\\"))
+            case UInt8(ascii: "\\"):
+                // A run of backslashes is read back as escapes if it ends the text or precedes a character that gets
+                // escaped: then it is dropped whole.
+                var run = 1
+                while next == UInt8(ascii: "\\") {
+                    run += 1
+                    next = utf8.next()
+                }
+                if let following = next, !isSpecial(following, special) {
+                    for _ in 0..<run { out.append(byte) }
+                }
             case UInt8(ascii: "\n"):
                 // A newline would end the line: line protocol has no escape for it.
+                out.append(UInt8(ascii: "\\"))
                 out.append(UInt8(ascii: " "))
-                continue
+            case UInt8(ascii: ","), UInt8(ascii: " "):
+                out.append(UInt8(ascii: "\\"))
+                out.append(byte)
+            case UInt8(ascii: "=") where special == .key:
+                out.append(UInt8(ascii: "\\"))
+                out.append(byte)
             default:
-                break
+                out.append(byte)
             }
-            out.append(byte)
         }
     }
 
@@ -110,6 +184,22 @@ public enum LineProtocol {
                 n -= 1
                 out.append(digits[n])
             }
+        }
+    }
+}
+
+extension [Tag] {
+    /// Insertion sort by key bytes: stable, no allocation, fast for the handful of tags a sample has.
+    mutating func sortByKeyBytes() {
+        guard count > 1 else { return }
+        for i in 1..<count {
+            let tag = self[i]
+            var j = i - 1
+            while j >= 0, tag.key.utf8.lexicographicallyPrecedes(self[j].key.utf8) {
+                self[j + 1] = self[j]
+                j -= 1
+            }
+            self[j + 1] = tag
         }
     }
 }

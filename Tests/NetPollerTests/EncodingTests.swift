@@ -25,7 +25,7 @@ import Testing
         let line = String(decoding: out, as: UTF8.self)
         #expect(
             line
-                == "interface,device=r\\ 1,ifIndex=1,ifName=Gi0/1,site=a\\,b\\=c ifHCInOctets=18446744073709551615u,"
+                == "interface,device=r\\ 1,ifIndex=1,ifName=Gi0/1,site=a\\,b\\=c ifHCInOctets=9223372036854775807i,"
                 + "ifOperStatus=-1i,ifAlias=\"uplink \\\"core\\\" \\\\ x\" 1700000000000000000\n")
     }
 

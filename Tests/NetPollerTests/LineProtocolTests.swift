@@ -1,0 +1,298 @@
+import Foundation
+import NetPollerCore
+import Testing
+
+/// A line protocol reader written for the tests from InfluxDB 1.x's parser rules (models/points.go): a backslash
+/// makes the scanner skip the next byte; only `\,` `\ ` (and `\=` in keys and tag values) are unescaped; string field
+/// values unescape `\"` and `\\`.
+enum ReferenceDecoder {
+    struct Point: Equatable {
+        var measurement: String
+        var tags: [NetPollerCore.Tag]
+        var fields: [String: FieldValue]
+        var timestamp: Int64
+    }
+
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// Splits lines as InfluxDB's scanLine does: a newline inside a quoted string field value does not end a line.
+    static func decode(_ text: String) throws -> [Point] {
+        let bytes = Array(text.utf8)
+        var lines: [[UInt8]] = []
+        var start = 0
+        var i = 0
+        var inFields = false
+        var quoted = false
+        var equals = 0
+        var commas = 0
+        while i < bytes.count {
+            let byte = bytes[i]
+            if byte == UInt8(ascii: "\\") && i + 2 < bytes.count {
+                i += 2
+                continue
+            }
+            if byte == UInt8(ascii: " ") { inFields = true }
+            if inFields {
+                if !quoted && byte == UInt8(ascii: "=") {
+                    equals += 1
+                } else if !quoted && byte == UInt8(ascii: ",") {
+                    commas += 1
+                } else if byte == UInt8(ascii: "\"") && equals > commas {
+                    quoted.toggle()
+                }
+            }
+            if byte == UInt8(ascii: "\n") && !quoted {
+                if i > start { lines.append(Array(bytes[start..<i])) }
+                start = i + 1
+                inFields = false
+                equals = 0
+                commas = 0
+            }
+            i += 1
+        }
+        if start < bytes.count { lines.append(Array(bytes[start...])) }
+        return try lines.map { try decodeLine($0) }
+    }
+
+    static func decodeLine(_ line: [UInt8]) throws -> Point {
+        var i = 0
+        func scan(until stops: Set<UInt8>, quotes: Bool = false) -> [UInt8] {
+            let start = i
+            var quoted = false
+            var equals = 0
+            var commas = 0
+            while i < line.count {
+                let byte = line[i]
+                if byte == UInt8(ascii: "\\") && i + 1 < line.count {
+                    i += 2
+                    continue
+                }
+                if quotes && !quoted && byte == UInt8(ascii: "=") { equals += 1 }
+                if quotes && !quoted && byte == UInt8(ascii: ",") { commas += 1 }
+                // A quote opens or closes a string only in a value (after a field's `=`).
+                if quotes && byte == UInt8(ascii: "\"") && equals > commas { quoted.toggle() }
+                if !quoted && stops.contains(byte) { break }
+                i += 1
+            }
+            return Array(line[start..<i])
+        }
+        func unescape(_ bytes: [UInt8], _ escapable: Set<UInt8>) -> String {
+            var out: [UInt8] = []
+            var j = 0
+            while j < bytes.count {
+                if bytes[j] == UInt8(ascii: "\\"), j + 1 < bytes.count, escapable.contains(bytes[j + 1]) {
+                    out.append(bytes[j + 1])
+                    j += 2
+                } else {
+                    out.append(bytes[j])
+                    j += 1
+                }
+            }
+            return String(decoding: out, as: UTF8.self)
+        }
+        let comma = UInt8(ascii: ","), space = UInt8(ascii: " "), equals = UInt8(ascii: "=")
+        let key = scan(until: [space])
+        guard i < line.count else { throw Failure(description: "no fields") }
+        i += 1
+        // The key: measurement, then tags, split at unescaped commas.
+        var k = 0
+        func next(_ bytes: [UInt8], _ stop: UInt8) -> [UInt8] {
+            let start = k
+            while k < bytes.count {
+                if bytes[k] == UInt8(ascii: "\\") && k + 1 < bytes.count {
+                    k += 2
+                    continue
+                }
+                if bytes[k] == stop { break }
+                k += 1
+            }
+            defer { k += 1 }
+            return Array(bytes[start..<min(k, bytes.count)])
+        }
+        let measurement = unescape(next(key, comma), [comma, space])
+        var tags: [NetPollerCore.Tag] = []
+        while k < key.count {
+            let pair = next(key, comma)
+            var split = 0
+            while split < pair.count {
+                if pair[split] == UInt8(ascii: "\\") {
+                    split += 2
+                    continue
+                }
+                if pair[split] == equals { break }
+                split += 1
+            }
+            guard split < pair.count else { throw Failure(description: "tag without =") }
+            tags.append(
+                NetPollerCore.Tag(
+                    unescape(Array(pair[..<split]), [comma, space, equals]),
+                    unescape(Array(pair[(split + 1)...]), [comma, space, equals])))
+        }
+        var fields: [String: FieldValue] = [:]
+        let fieldSection = scan(until: [space], quotes: true)
+        var f = 0
+        while f < fieldSection.count {
+            // name
+            let nameStart = f
+            while f < fieldSection.count, fieldSection[f] != equals {
+                f += fieldSection[f] == UInt8(ascii: "\\") ? 2 : 1
+            }
+            let name = unescape(Array(fieldSection[nameStart..<min(f, fieldSection.count)]), [comma, space, equals])
+            f += 1
+            guard f < fieldSection.count else { throw Failure(description: "field without value") }
+            if fieldSection[f] == UInt8(ascii: "\"") {
+                f += 1
+                var value: [UInt8] = []
+                while f < fieldSection.count, fieldSection[f] != UInt8(ascii: "\"") {
+                    if fieldSection[f] == UInt8(ascii: "\\"), f + 1 < fieldSection.count,
+                        fieldSection[f + 1] == UInt8(ascii: "\"") || fieldSection[f + 1] == UInt8(ascii: "\\")
+                    {
+                        value.append(fieldSection[f + 1])
+                        f += 2
+                    } else {
+                        value.append(fieldSection[f])
+                        f += 1
+                    }
+                }
+                f += 1
+                fields[name] = .text(String(decoding: value, as: UTF8.self))
+            } else {
+                let start = f
+                while f < fieldSection.count, fieldSection[f] != comma { f += 1 }
+                let text = String(decoding: fieldSection[start..<f], as: UTF8.self)
+                if text.hasSuffix("i"), let v = Int64(text.dropLast()) {
+                    fields[name] = .int(v)
+                } else if let v = Double(text) {
+                    fields[name] = .double(v)
+                } else {
+                    throw Failure(description: "bad number \(text)")
+                }
+            }
+            if f < fieldSection.count && fieldSection[f] == comma { f += 1 }
+        }
+        i += 1
+        guard i <= line.count, let timestamp = Int64(String(decoding: line[min(i, line.count)...], as: UTF8.self))
+        else { throw Failure(description: "bad timestamp") }
+        return Point(measurement: measurement, tags: tags, fields: fields, timestamp: timestamp)
+    }
+
+    /// What the encoder promises to write for a text it cannot carry as is (the spec, written out independently).
+    static func carried(_ s: String, escapable: Set<Character>) -> String {
+        let chars = Array(s.map { $0 == "\n" ? " " : $0 })
+        var out = ""
+        for (index, c) in chars.enumerated() {
+            if c == "\\" {
+                // Dropped when only backslashes follow up to the end or to a character that gets escaped.
+                let rest = chars[(index + 1)...].drop { $0 == "\\" }
+                if rest.first.map({ escapable.contains($0) }) ?? true { continue }
+            }
+            out.append(c)
+        }
+        return out
+    }
+}
+
+@Suite struct LineProtocolTests {
+    static let alphabet: [String] = [
+        "a", "Z", "0", " ", ",", "=", "\"", "\\", "é", "🚀", "\n", "_", "-", ".", "/", "'", "\t", "日本",
+    ]
+
+    func random<G: RandomNumberGenerator>(_ rng: inout G, maxLength: Int = 6) -> String {
+        (0..<Int.random(in: 0...maxLength, using: &rng)).map { _ in Self.alphabet.randomElement(using: &rng)! }
+            .joined()
+    }
+
+    @Test func everyEncodedLineReadsBackAsPromised() throws {
+        var rng = SplitMix(seed: 20_261_121)
+        for round in 0..<3000 {
+            let measurement = "m" + random(&rng)
+            var tags: [NetPollerCore.Tag] = []
+            for n in 0..<Int.random(in: 0...4, using: &rng) {
+                tags.append(NetPollerCore.Tag("k\(n)" + random(&rng), random(&rng)))
+            }
+            var fields: [Field] = []
+            for n in 0..<Int.random(in: 1...4, using: &rng) {
+                let value: FieldValue
+                switch Int.random(in: 0...3, using: &rng) {
+                case 0: value = .int(Int64.random(in: .min ... .max, using: &rng))
+                case 1: value = .uint(UInt64.random(in: 0...UInt64(Int64.max), using: &rng))
+                case 2: value = .double(Double.random(in: -1e300...1e300, using: &rng))
+                default: value = .text(random(&rng, maxLength: 10))
+                }
+                fields.append(Field(name: "f\(n)" + random(&rng), value: value, kind: .gauge))
+            }
+            let batch = SampleBatch(
+                id: 1, device: "d" + random(&rng), deviceTags: [], timestampNanos: Int64(round) * 1_000_000_007,
+                samples: [Sample(measurement: measurement, tags: tags, fields: fields)])
+            var out: [UInt8] = []
+            LineProtocol.encode(batch, into: &out)
+            let text = String(decoding: out, as: UTF8.self)
+            let points = try ReferenceDecoder.decode(text)
+            #expect(points.count == 1, "one line: \(text.debugDescription)")
+            let point = try #require(points.first)
+            let keyChars: Set<Character> = [",", " ", "=", "\n"]
+            #expect(point.measurement == ReferenceDecoder.carried(measurement, escapable: [",", " ", "\n"]))
+            var expectedTags: [String: String] = [:]
+            for tag in [NetPollerCore.Tag("device", batch.device)] + tags {
+                let key = ReferenceDecoder.carried(tag.key, escapable: keyChars)
+                let value = ReferenceDecoder.carried(tag.value, escapable: keyChars)
+                if !tag.key.isEmpty && !tag.value.isEmpty && !key.isEmpty && !value.isEmpty {
+                    expectedTags[key] = value
+                }
+            }
+            #expect(Dictionary(point.tags.map { ($0.key, $0.value) }, uniquingKeysWith: { $1 }) == expectedTags)
+            var expectedFields: [String: FieldValue] = [:]
+            for field in fields {
+                let name = ReferenceDecoder.carried(field.name, escapable: keyChars)
+                switch field.value {
+                case .uint(let v): expectedFields[name] = .int(Int64(v))
+                default: expectedFields[name] = field.value
+                }
+            }
+            #expect(point.fields == expectedFields, "\(text.debugDescription)")
+            #expect(point.timestamp == batch.timestampNanos)
+        }
+    }
+
+    @Test func precisionDividesTheTimestamp() throws {
+        let batch = SampleBatch(
+            id: 1, device: "r1", deviceTags: [], timestampNanos: 1_700_000_000_123_456_789,
+            samples: [Sample(measurement: "m", tags: [], fields: [Field(name: "x", value: .int(1), kind: .gauge)])])
+        for (precision, expected) in [
+            (LineProtocol.Precision.ns, "1700000000123456789"), (.us, "1700000000123456"), (.ms, "1700000000123"),
+            (.s, "1700000000"),
+        ] {
+            var out: [UInt8] = []
+            LineProtocol.encode(batch, precision: precision, into: &out)
+            #expect(String(decoding: out, as: UTF8.self) == "m,device=r1 x=1i \(expected)\n")
+        }
+    }
+
+    @Test func aSampleTagOverridesADeviceTagOfTheSameKey() throws {
+        let batch = SampleBatch(
+            id: 1, device: "r1", deviceTags: [NetPollerCore.Tag("role", "device")], timestampNanos: 5,
+            samples: [
+                Sample(
+                    measurement: "m", tags: [NetPollerCore.Tag("role", "sample")],
+                    fields: [Field(name: "x", value: .int(1), kind: .gauge)])
+            ])
+        var out: [UInt8] = []
+        LineProtocol.encode(batch, into: &out)
+        #expect(String(decoding: out, as: UTF8.self) == "m,device=r1,role=sample x=1i 5\n")
+    }
+}
+
+/// A small seeded generator, so a failure can be replayed.
+struct SplitMix: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
