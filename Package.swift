@@ -65,8 +65,13 @@ let package = Package(
             name: "PostgresOutput",
             dependencies: [
                 "NetPollerCore", "CLibPQ", .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOPosix", package: "swift-nio"),
             ],
+            swiftSettings: swift6
+        ),
+        // `[[outputs.influxdb]]`: line protocol over libcurl (one easy handle on the sink's own thread), gzip by zlib.
+        .target(
+            name: "InfluxOutput",
+            dependencies: ["NetPollerCore", "CCurl", "CZlib", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swift6
         ),
         // /metrics, /metrics/devices, /health, /ready, /status.
@@ -85,7 +90,7 @@ let package = Package(
             name: "NetPollerAgent",
             dependencies: [
                 "NetPollerCore", "AgentConfig", "Pipeline", "SNMPPolling", "AgentHTTP", "PostgresOutput",
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                "InfluxOutput", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swift6
@@ -120,7 +125,8 @@ let package = Package(
             name: "NetPollerTests",
             dependencies: [
                 "NetPollerCore", "AgentConfig", "Pipeline", "SNMPPolling", "AgentHTTP", "NetPollerAgent",
-                "NetPollerTesting", "PostgresOutput", "CNetSNMP", "CLibSSH2", "CLibPQ", "CCurl", "CZlib",
+                "NetPollerTesting", "PostgresOutput", "InfluxOutput", "CNetSNMP", "CLibSSH2", "CLibPQ", "CCurl",
+                "CZlib",
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],
             resources: [.copy("Fixtures")],

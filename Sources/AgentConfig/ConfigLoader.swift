@@ -387,7 +387,9 @@ extension ConfigDecoder {
 
     mutating func decodeOutputs(_ node: Node?) -> OutputsConfig {
         var outputs = OutputsConfig()
-        guard let node = table(node, "outputs", allowed: ["stdout", "file", "postgres"]) else { return outputs }
+        guard let node = table(node, "outputs", allowed: ["stdout", "file", "postgres", "influxdb"]) else {
+            return outputs
+        }
         var seen: [String: String] = [:]
         for (index, entry) in tables(node["stdout"], "outputs.stdout").enumerated() {
             let path = "outputs.stdout[\(index)]"
@@ -417,7 +419,87 @@ extension ConfigDecoder {
             let name = sinkName(entry, path, fallback: "postgres", seen: &seen)
             if let output = postgres(entry, path, name: name) { outputs.postgres.append(output) }
         }
+        for (index, entry) in tables(node["influxdb"], "outputs.influxdb").enumerated() {
+            let path = "outputs.influxdb[\(index)]"
+            guard let entry = table(entry, path, allowed: Self.influxKeys + Self.deliveryKeys) else { continue }
+            let name = sinkName(entry, path, fallback: "influxdb", seen: &seen)
+            if let output = influx(entry, path, name: name) { outputs.influxdb.append(output) }
+        }
         return outputs
+    }
+
+    static let influxKeys = [
+        "name", "url", "api", "database", "retention_policy", "username", "password", "password_file", "organization",
+        "bucket", "token", "token_file", "precision", "gzip", "timeout", "connect_timeout", "tls_ca_file",
+        "tls_cert_file", "tls_key_file", "insecure_skip_verify", "create_database",
+    ]
+
+    mutating func influx(_ entry: Node, _ path: String, name: String) -> InfluxOutput? {
+        guard let url = string(entry["url"], "\(path).url") else {
+            problem(entry, "\(path).url", "is required: the server's base URL, e.g. \"http://127.0.0.1:8086\"")
+            return nil
+        }
+        if !(url.hasPrefix("http://") || url.hasPrefix("https://")) || URL(string: url)?.host == nil {
+            problem(entry["url"], "\(path).url", "\"\(url)\" is not an http:// or https:// URL")
+        }
+        var o = InfluxOptions(name: name, url: url)
+        let v2Keys = ["organization", "bucket", "token", "token_file"].filter { entry[$0] != nil }
+        if let text = string(entry["api"], "\(path).api") {
+            if let api = InfluxOptions.API(rawValue: text) {
+                o.api = api
+            } else {
+                problem(entry["api"], "\(path).api", "\"\(text)\" is not an API (v1 or v2)")
+            }
+        } else if !v2Keys.isEmpty {
+            o.api = .v2
+        }
+        if let v = string(entry["database"], "\(path).database"), !v.isEmpty { o.database = v }
+        o.retentionPolicy = string(entry["retention_policy"], "\(path).retention_policy")
+        o.username = string(entry["username"], "\(path).username")
+        o.password = secret(entry, path, key: "password", required: false)?.value
+        o.organization = string(entry["organization"], "\(path).organization")
+        o.bucket = string(entry["bucket"], "\(path).bucket")
+        o.token = secret(entry, path, key: "token", required: false)?.value
+        if o.api == .v2 {
+            for (key, value) in [("organization", o.organization), ("bucket", o.bucket), ("token", o.token)]
+            where value == nil {
+                problem(entry, "\(path).\(key)", "is required with api = \"v2\"")
+            }
+        } else if !v2Keys.isEmpty {
+            problem(
+                entry["api"], "\(path).api", "is \"v1\" but \(v2Keys.joined(separator: ", ")) belong to api = \"v2\"")
+        }
+        if let text = string(entry["precision"], "\(path).precision") {
+            if let precision = LineProtocol.Precision(rawValue: text) {
+                o.precision = precision
+            } else {
+                problem(entry["precision"], "\(path).precision", "\"\(text)\" is not a precision (ns, us, ms or s)")
+            }
+        }
+        if let v = bool(entry["gzip"], "\(path).gzip") { o.gzip = v }
+        if let v = duration(entry["timeout"], "\(path).timeout", minimum: .milliseconds(100)) { o.timeout = v }
+        if let v = duration(entry["connect_timeout"], "\(path).connect_timeout", minimum: .milliseconds(100)) {
+            o.connectTimeout = v
+        }
+        for (key, keyPath) in [
+            ("tls_ca_file", \InfluxOptions.tlsCAFile), ("tls_cert_file", \InfluxOptions.tlsCertFile),
+            ("tls_key_file", \InfluxOptions.tlsKeyFile),
+        ] {
+            guard let file = string(entry[key], "\(path).\(key)") else { continue }
+            if FileManager.default.isReadableFile(atPath: file) {
+                o[keyPath: keyPath] = file
+            } else {
+                problem(entry[key], "\(path).\(key)", "cannot read \"\(file)\" (does it exist and is it readable?)")
+            }
+        }
+        if (o.tlsCertFile == nil) != (o.tlsKeyFile == nil) {
+            problem(entry, "\(path).tls_cert_file", "tls_cert_file and tls_key_file go together (a client certificate)")
+        }
+        if let v = bool(entry["insecure_skip_verify"], "\(path).insecure_skip_verify") { o.insecureSkipVerify = v }
+        if let v = bool(entry["create_database"], "\(path).create_database") { o.createDatabase = v }
+        var output = InfluxOutput(options: o)
+        output.delivery = delivery(entry, path)
+        return output
     }
 
     static let postgresKeys = [

@@ -111,16 +111,27 @@ public struct PostgresOutput: Sendable, Equatable {
     public var name: String { options.name }
 }
 
+/// `[[outputs.influxdb]]`: line protocol to InfluxDB or anything that speaks its write API (see docs/influxdb.md).
+public struct InfluxOutput: Sendable, Equatable {
+    /// URL, API, database or bucket, credentials, TLS; the password and the token never print.
+    public var options: InfluxOptions
+    public var delivery = OutputDelivery()
+
+    public var name: String { options.name }
+}
+
 public struct OutputsConfig: Sendable, Equatable {
     public var stdout: [StdoutOutput] = []
     public var file: [FileOutput] = []
     public var postgres: [PostgresOutput] = []
+    public var influxdb: [InfluxOutput] = []
 
     public init() {}
 
     /// Every configured sink name with its type.
     public var names: [(name: String, type: String)] {
         stdout.map { ($0.name, "stdout") } + file.map { ($0.name, "file") } + postgres.map { ($0.name, "postgres") }
+            + influxdb.map { ($0.name, "influxdb") }
     }
 }
 

@@ -1,6 +1,7 @@
 import AgentConfig
 import AgentHTTP
 import Foundation
+import InfluxOutput
 import Logging
 import NetPollerCore
 import Pipeline
@@ -42,6 +43,7 @@ public final class Agent: Service {
     /// Running PostgreSQL sinks with the settings they were made from: a reload with the same settings keeps the sink
     /// (and its connection) instead of making a new one.
     private let postgresSinks = Mutex<[String: (options: PostgresOptions, sink: PostgresSink)]>([:])
+    private let influxSinks = Mutex<[String: (options: InfluxOptions, sink: InfluxSink)]>([:])
 
     struct ReloadStatus: Encodable {
         var reloads = 0
@@ -139,6 +141,13 @@ public final class Agent: Service {
                     policy(output.name, output.delivery, config), output.delivery.onStartUnavailable
                 ))
         }
+        for output in config.outputs.influxdb {
+            plans.append(
+                (
+                    influxSink(output), "influxdb", policy(output.name, output.delivery, config),
+                    output.delivery.onStartUnavailable
+                ))
+        }
         for sink in extraSinks {
             plans.append((sink, "extra", policy(sink.name, OutputDelivery(), config), .retry))
         }
@@ -155,6 +164,18 @@ public final class Agent: Service {
             }
             let sink = PostgresSink(options: options, metrics: metrics.postgres(output.name), logger: logger)
             sinks[output.name] = (options, sink)
+            return sink
+        }
+    }
+
+    /// The running sink when its settings did not change; else a new one.
+    func influxSink(_ output: InfluxOutput) -> InfluxSink {
+        influxSinks.withLock { sinks in
+            if let running = sinks[output.name], running.options == output.options, !running.sink.isClosed {
+                return running.sink
+            }
+            let sink = InfluxSink(options: output.options, metrics: metrics, logger: logger)
+            sinks[output.name] = (output.options, sink)
             return sink
         }
     }

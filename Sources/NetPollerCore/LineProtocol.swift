@@ -4,9 +4,10 @@
 /// tag keys, tag values and field keys escape `,`, `=` and space; string field values escape `"` and `\`. Tags are
 /// sorted by key (bytes); a repeated key keeps the sample's value over the device's. What the protocol cannot carry is
 /// changed the way Telegraf does: backslashes at the end of a name, key or tag value, or right before a character
-/// that gets escaped, are dropped (InfluxDB would read them as escapes); a newline in a name, key or tag value becomes
-/// a space; empty tag keys and values are omitted; NaN and infinite floats are omitted; an unsigned value above
-/// Int64.max is written as Int64.max (InfluxDB 1.x has no unsigned integers); a line without fields is not written.
+/// that gets escaped, are dropped (InfluxDB would read them as escapes); a newline in a name, key, tag value or
+/// string field value becomes a space (VictoriaMetrics ends a line at any newline); empty tag keys and values are
+/// omitted; NaN and infinite floats are omitted; an unsigned value above Int64.max is written as Int64.max (InfluxDB
+/// 1.x has no unsigned integers); a line without fields is not written.
 public enum LineProtocol {
     /// Timestamp precision: the divisor applied to nanoseconds.
     public enum Precision: String, Sendable, CaseIterable {
@@ -106,7 +107,8 @@ public enum LineProtocol {
                 out.append(UInt8(ascii: "\""))
                 for byte in s.utf8 {
                     if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { out.append(UInt8(ascii: "\\")) }
-                    out.append(byte)
+                    // InfluxDB 1.x reads a newline inside quotes, VictoriaMetrics ends the line there: a space.
+                    out.append(byte == UInt8(ascii: "\n") ? UInt8(ascii: " ") : byte)
                 }
                 out.append(UInt8(ascii: "\""))
             }
@@ -121,7 +123,8 @@ public enum LineProtocol {
         return true
     }
 
-    enum Special { case measurement, key }
+    /// Which characters a text escapes: a measurement `,` and space; a key or tag value also `=`.
+    public enum Special: Sendable { case measurement, key }
 
     @inline(__always)
     static func isSpecial(_ byte: UInt8, _ special: Special) -> Bool {
@@ -131,7 +134,7 @@ public enum LineProtocol {
 
     /// Escapes a measurement, key or tag value (see the type's notes for what cannot be carried).
     @inline(__always)
-    static func escape(_ s: String, into out: inout [UInt8], special: Special) {
+    public static func escape(_ s: String, into out: inout [UInt8], special: Special) {
         var utf8 = s.utf8.makeIterator()
         var next = utf8.next()
         while let byte = next {

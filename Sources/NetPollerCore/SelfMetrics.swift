@@ -145,6 +145,9 @@ public final class SelfMetrics: Sendable {
     /// The metrics of one sink (label values come from the configured sink names).
     public func sink(_ name: String) -> SinkMetrics { SinkMetrics(registry: registry, sink: name) }
 
+    /// The InfluxDB sink's own metrics (`[[outputs.influxdb]]`), labelled `sink`.
+    public func influx(_ name: String) -> InfluxMetrics { InfluxMetrics(registry: registry, sink: name) }
+
     /// The PostgreSQL sink's own metrics (`[[outputs.postgres]]`), labelled `sink`.
     public func postgres(_ name: String) -> PostgresMetrics { PostgresMetrics(registry: registry, sink: name) }
 
@@ -279,5 +282,31 @@ public struct PostgresMetrics: Sendable {
             descriptor: describe(
                 "netpoller_postgres_schema_version", "Schema version of the database after the agent's migrations."),
             labels: [("sink", sink)])
+    }
+}
+
+/// The InfluxDB sink's metrics beyond the common sink ones, all labelled `sink`.
+public struct InfluxMetrics: Sendable {
+    let registry: PrometheusCollectorRegistry
+    let sink: String
+
+    /// One answer: its HTTP status (`204`, `400`, `503` …) or `error` for a transport failure.
+    public func response(_ status: String) {
+        registry.makeCounter(
+            descriptor: describe(
+                "netpoller_influxdb_responses_total",
+                "Write requests by the server's HTTP status, or error when no answer came (transport failure)."),
+            labels: [("sink", sink), ("status", status)]
+        ).increment()
+    }
+
+    /// Request body sizes: line protocol before (`raw`) and after gzip (`sent`).
+    public func bytes(raw: Int, sent: Int) {
+        let descriptor = describe(
+            "netpoller_influxdb_body_bytes_total", "Request body bytes: line protocol (raw) and as sent (after gzip).")
+        registry.makeCounter(descriptor: descriptor, labels: [("sink", sink), ("stage", "raw")])
+            .increment(by: Int64(raw))
+        registry.makeCounter(descriptor: descriptor, labels: [("sink", sink), ("stage", "sent")])
+            .increment(by: Int64(sent))
     }
 }

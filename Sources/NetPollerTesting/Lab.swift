@@ -281,3 +281,122 @@ public final class PostgresLab: Sendable {
         try? FileManager.default.removeItem(at: directory)
     }
 }
+
+/// A real InfluxDB 1.x server on a free loopback port under a temporary directory, run by `scripts/influx.sh` (the
+/// same script `make run` uses). Stopped and removed at deinit.
+public final class InfluxLab: Sendable {
+    public let directory: URL
+    public let port: Int
+    public var url: String { "\(scheme)://127.0.0.1:\(port)" }
+    let scheme: String
+
+    static var script: String { Lab.root.appendingPathComponent("scripts/influx.sh").path }
+
+    /// With `https`, the server speaks TLS with that certificate and key.
+    public static func start(https: (cert: String, key: String)? = nil) async throws -> InfluxLab {
+        let directory = try Lab.temporaryDirectory("influxd")
+        var extra = ""
+        if let https {
+            extra =
+                "  https-enabled = true\n  https-certificate = \"\(https.cert)\"\n  https-private-key = \"\(https.key)\""
+        }
+        let (status, output) = try await Lab.run(
+            "/usr/bin/env", ["INFLUX_HTTP_EXTRA=\(extra)", "bash", script, "start", directory.path])
+        guard status == 0, let port = Int(output.split(separator: "\n").last ?? "") else {
+            throw LabError.didNotStart("influxd (\(output.suffix(400)))")
+        }
+        return InfluxLab(directory: directory, port: port, scheme: https == nil ? "http" : "https")
+    }
+
+    init(directory: URL, port: Int, scheme: String) {
+        self.directory = directory
+        self.port = port
+        self.scheme = scheme
+    }
+
+    /// An InfluxQL statement over /query (`-k` for a self-signed test certificate); the JSON answer.
+    public func query(_ statement: String, database: String? = nil) async throws -> [String: Any] {
+        guard let curl = Lab.which("curl") else { throw LabError.notFound("curl") }
+        var arguments = [
+            "-s", "-k", "-m", "10", "-XPOST", "\(url)/query?epoch=ns", "--data-urlencode", "q=\(statement)",
+        ]
+        if let database { arguments += ["--data-urlencode", "db=\(database)"] }
+        let (_, output) = try await Lab.run(curl, arguments)
+        return (try? JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any]) ?? [:]
+    }
+
+    /// Every series of a query's first result: (name, tags, columns, values).
+    public func series(_ statement: String, database: String) async throws -> [(
+        name: String, tags: [String: String], columns: [String], values: [[Any]]
+    )] {
+        let answer = try await query(statement, database: database)
+        let results = answer["results"] as? [[String: Any]] ?? []
+        let series = results.first?["series"] as? [[String: Any]] ?? []
+        return series.map {
+            (
+                $0["name"] as? String ?? "", $0["tags"] as? [String: String] ?? [:], $0["columns"] as? [String] ?? [],
+                $0["values"] as? [[Any]] ?? []
+            )
+        }
+    }
+
+    deinit {
+        let child = try? Child.spawn("/usr/bin/env", ["bash", Self.script, "stop", directory.path])
+        child?.waitSync()
+        try? FileManager.default.removeItem(at: directory)
+    }
+}
+
+extension Lab {
+    /// VictoriaMetrics (single node) on a free loopback port: accepts InfluxDB line protocol on /write and
+    /// /api/v2/write; `/api/v1/export` reads it back.
+    public static func startVictoriaMetrics() async throws -> LabProcess {
+        guard let binary = which("victoria-metrics", ["/usr/bin/victoria-metrics"]) else {
+            throw LabError.notFound("victoria-metrics")
+        }
+        let dir = try temporaryDirectory("victoria")
+        let port = freePort()
+        let process = try launch(
+            binary,
+            [
+                "-httpListenAddr=127.0.0.1:\(port)", "-storageDataPath=\(dir.appendingPathComponent("data").path)",
+                "-retentionPeriod=100y", "-search.disableCache", "-loggerLevel=ERROR",
+            ], log: dir.appendingPathComponent("victoria.log"))
+        let lab = LabProcess(process: process, port: port, directory: dir)
+        guard await waitForHTTP("http://127.0.0.1:\(port)/health", seconds: 30) != nil else {
+            throw LabError.didNotStart("victoria-metrics")
+        }
+        return lab
+    }
+
+    /// The fault-injecting proxy (`scripts/fault-proxy.py`) in front of `upstream`.
+    public static func startFaultProxy(upstream: String) async throws -> LabProcess {
+        let dir = try temporaryDirectory("proxy")
+        let port = freePort()
+        let process = try launch(
+            which("python3") ?? "/usr/bin/python3",
+            [
+                root.appendingPathComponent("scripts/fault-proxy.py").path, "--listen", "\(port)", "--upstream",
+                upstream,
+            ],
+            log: dir.appendingPathComponent("proxy.log"))
+        let lab = LabProcess(process: process, port: port, directory: dir)
+        guard await waitForHTTP("http://127.0.0.1:\(port)/__log", seconds: 20) != nil else {
+            throw LabError.didNotStart("fault proxy")
+        }
+        return lab
+    }
+
+    /// HTTP POST on loopback with `body`; status and answer.
+    public static func httpPost(_ url: String, body: String) async -> (Int, String)? {
+        guard let curl = which("curl") else { return nil }
+        guard
+            let (status, output) = try? await run(
+                curl, ["-s", "-m", "10", "-XPOST", "--data-binary", body, "-w", "\n%{http_code}", url])
+        else { return nil }
+        guard status == 0 else { return nil }
+        var lines = output.split(separator: "\n", omittingEmptySubsequences: false)
+        let code = Int(lines.popLast() ?? "") ?? 0
+        return (code, lines.joined(separator: "\n"))
+    }
+}

@@ -1,31 +1,26 @@
 import CLibPQ
 import Foundation
 import Logging
-import NIOPosix
 import NetPollerCore
 import Synchronization
 
 /// `[[outputs.postgres]]`: samples into PostgreSQL with binary COPY, one transaction per write.
 ///
-/// All libpq work (connect, migrations, COPY) runs on the sink's own thread — a one-thread `NIOThreadPool` — never on
-/// Swift's cooperative pool; the async methods only hand work to it and await the result.
+/// All libpq work (connect, migrations, COPY) runs on the sink's own thread (`DedicatedThread`), never on Swift's
+/// cooperative pool; the async methods only hand work to it and await the result.
 public final class PostgresSink: Sink {
     public let name: String
     /// The conninfo without secrets (`host=… port=… dbname=… user=…`), for logs and status.
     public let target: String
-    private let pool = NIOThreadPool(numberOfThreads: 1)
+    private let thread: DedicatedThread
     private let writer: PostgresWriter
     private let closed = Atomic(false)
 
     public init(options: PostgresOptions, metrics: PostgresMetrics?, logger: Logger) {
         name = options.name
         target = Conninfo.redacted(options.conninfo)
+        thread = DedicatedThread(name: "netpoller-postgres-\(options.name)")
         writer = PostgresWriter(options: options, target: target, metrics: metrics, logger: logger)
-        pool.start()
-    }
-
-    deinit {
-        if !closed.exchange(true, ordering: .acquiringAndReleasing) { pool.shutdownGracefully { _ in } }
     }
 
     /// True once `close()` ran: the sink takes no more writes.
@@ -33,23 +28,20 @@ public final class PostgresSink: Sink {
 
     public func write(_ batches: [SampleBatch]) async -> SinkResult {
         let writer = self.writer
-        return await onThread { writer.write(batches) } ?? .retryable(SinkError(.unavailable, "sink is closed"))
+        return await thread.run { writer.write(batches) } ?? .retryable(SinkError(.unavailable, "sink is closed"))
     }
 
     public func probe() async -> SinkError? {
         let writer = self.writer
-        return await onThread { writer.probe() } ?? SinkError(.unavailable, "sink is closed")
+        return await thread.run { writer.probe() } ?? SinkError(.unavailable, "sink is closed")
     }
 
+    /// Closes the connection after any write in flight, then ends the thread.
     public func close() async {
+        guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
         let writer = self.writer
-        _ = await onThread { writer.close() }
-        if !closed.exchange(true, ordering: .acquiringAndReleasing) { try? await pool.shutdownGracefully() }
-    }
-
-    private func onThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T? {
-        guard !closed.load(ordering: .acquiring) else { return nil }
-        return try? await pool.runIfActive(body)
+        _ = await thread.run { writer.close() }
+        thread.stop()
     }
 }
 
@@ -76,8 +68,8 @@ public enum Conninfo {
 }
 
 /// The sink's state: the connection, the series cache, the known partitions.
-// @unchecked Sendable: only `PostgresSink` holds it and only calls it inside `pool.runIfActive` of its one-thread
-// pool, so every access happens on that one thread, one at a time.
+// @unchecked Sendable: only `PostgresSink` holds it and only calls it inside `thread.run`, so every access happens on
+// that one thread, one at a time.
 final class PostgresWriter: @unchecked Sendable {
     let options: PostgresOptions
     let target: String

@@ -117,6 +117,7 @@ struct Check: AsyncParsableCommand {
             ["cache (/metrics/devices)"] + config.outputs.stdout.map { "stdout \($0.name) (\($0.format.rawValue))" }
             + config.outputs.file.map { "file \($0.name) \($0.path) (\($0.format.rawValue))" }
             + config.outputs.postgres.map { "postgres \($0.name) (\(Conninfo.redacted($0.options.conninfo)))" }
+            + config.outputs.influxdb.map { "influxdb \($0.name) (\($0.options.url), api \($0.options.api.rawValue))" }
         print("sinks: \(sinks.joined(separator: ", "))")
         print("config hash: \(config.hash)")
     }

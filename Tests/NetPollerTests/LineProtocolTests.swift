@@ -248,6 +248,7 @@ enum ReferenceDecoder {
                 let name = ReferenceDecoder.carried(field.name, escapable: keyChars)
                 switch field.value {
                 case .uint(let v): expectedFields[name] = .int(Int64(v))
+                case .text(let text): expectedFields[name] = .text(text.replacingOccurrences(of: "\n", with: " "))
                 default: expectedFields[name] = field.value
                 }
             }

@@ -1,0 +1,136 @@
+import CCurl
+import Foundation
+import NetPollerCore
+
+/// One libcurl easy handle, reused for every request so the connection stays alive. Not thread-safe: it is owned by
+/// one `InfluxWriter`, which only runs on its sink's own thread; `deinit` is the single place that frees it.
+final class CurlHandle {
+    struct Response {
+        var status: Int
+        var body: [UInt8]
+        var retryAfter: Duration?
+        var text: String { String(decoding: body.prefix(4096), as: UTF8.self) }
+    }
+
+    struct Failure: Error, CustomStringConvertible {
+        var code: CURLcode
+        var message: String
+        var description: String { message }
+    }
+
+    /// What the C callbacks fill in during one request.
+    final class Exchange {
+        var body: [UInt8] = []
+        var retryAfter: Duration?
+    }
+
+    /// `curl_global_init` once per process, before the first handle.
+    private static let globalInit: Void = { _ = curl_global_init(Int(CURL_GLOBAL_ALL)) }()
+
+    private let handle: UnsafeMutableRawPointer
+    private var headers: UnsafeMutablePointer<curl_slist>?
+
+    init(options: InfluxOptions, headers lines: [String]) throws(Failure) {
+        _ = Self.globalInit
+        guard let handle = curl_easy_init() else {
+            throw Failure(code: CURLE_FAILED_INIT, message: "libcurl: cannot create a handle")
+        }
+        self.handle = handle
+        for line in lines { headers = curl_slist_append(headers, line) }
+        var failure: Failure?
+        func set(_ option: CURLoption, _ value: Int) {
+            let code = np_curl_setopt_long(handle, option, value)
+            if code != CURLE_OK, failure == nil { failure = Self.failure(code) }
+        }
+        func set(_ option: CURLoption, _ value: String) {
+            let code = value.withCString { np_curl_setopt_ptr(handle, option, $0) }  // libcurl copies strings
+            if code != CURLE_OK, failure == nil { failure = Self.failure(code) }
+        }
+        set(CURLOPT_NOSIGNAL, 1)
+        set(CURLOPT_TIMEOUT_MS, Int(options.timeout.seconds * 1000))
+        set(CURLOPT_CONNECTTIMEOUT_MS, Int(options.connectTimeout.seconds * 1000))
+        set(CURLOPT_TCP_KEEPALIVE, 1)
+        set(CURLOPT_USERAGENT, "netpoller/\(SelfMetrics.version)")
+        set(CURLOPT_POST, 1)
+        if let ca = options.tlsCAFile { set(CURLOPT_CAINFO, ca) }
+        if let cert = options.tlsCertFile { set(CURLOPT_SSLCERT, cert) }
+        if let key = options.tlsKeyFile { set(CURLOPT_SSLKEY, key) }
+        if options.insecureSkipVerify {
+            set(CURLOPT_SSL_VERIFYPEER, 0)
+            set(CURLOPT_SSL_VERIFYHOST, 0)
+        }
+        if options.api == .v1, let username = options.username {
+            set(CURLOPT_HTTPAUTH, Int(NP_CURLAUTH_BASIC))
+            set(CURLOPT_USERNAME, username)
+            set(CURLOPT_PASSWORD, options.password ?? "")
+        }
+        if let headers { _ = np_curl_setopt_ptr(handle, CURLOPT_HTTPHEADER, headers) }
+        _ = np_curl_setopt_callback(handle, CURLOPT_WRITEFUNCTION, Self.onBody)
+        _ = np_curl_setopt_callback(handle, CURLOPT_HEADERFUNCTION, Self.onHeader)
+        if let failure {
+            curl_slist_free_all(headers)
+            curl_easy_cleanup(handle)
+            throw failure
+        }
+    }
+
+    deinit {
+        curl_easy_cleanup(handle)
+        curl_slist_free_all(headers)
+    }
+
+    /// POSTs `body` to `url` and returns the answer (any status); throws on a transport failure.
+    func post(_ url: String, body: [UInt8]) throws(Failure) -> Response {
+        let exchange = Exchange()
+        let context = Unmanaged.passRetained(exchange)
+        defer { context.release() }
+        _ = np_curl_setopt_ptr(handle, CURLOPT_WRITEDATA, context.toOpaque())
+        _ = np_curl_setopt_ptr(handle, CURLOPT_HEADERDATA, context.toOpaque())
+        _ = url.withCString { np_curl_setopt_ptr(handle, CURLOPT_URL, $0) }
+        // POSTFIELDS does not copy: the body stays alive (and unmoved) until curl_easy_perform returns.
+        let code = body.withUnsafeBytes { raw -> CURLcode in
+            _ = np_curl_setopt_off(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(raw.count))
+            _ = np_curl_setopt_ptr(handle, CURLOPT_POSTFIELDS, raw.baseAddress)
+            defer { _ = np_curl_setopt_ptr(handle, CURLOPT_POSTFIELDS, nil) }
+            return curl_easy_perform(handle)
+        }
+        guard code == CURLE_OK else { throw Self.failure(code) }
+        var status = 0
+        _ = np_curl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
+        return Response(status: status, body: exchange.body, retryAfter: exchange.retryAfter)
+    }
+
+    static func failure(_ code: CURLcode) -> Failure {
+        Failure(code: code, message: "libcurl: " + String(cString: curl_easy_strerror(code)))
+    }
+
+    private static let onBody: np_curl_data_callback = { data, size, count, context in
+        guard let data, let context else { return 0 }
+        let exchange = Unmanaged<Exchange>.fromOpaque(context).takeUnretainedValue()
+        let n = size * count
+        if exchange.body.count < 1 << 20 {
+            data.withMemoryRebound(to: UInt8.self, capacity: n) {
+                exchange.body.append(contentsOf: UnsafeBufferPointer(start: $0, count: n))
+            }
+        }
+        return n
+    }
+
+    private static let onHeader: np_curl_data_callback = { data, size, count, context in
+        guard let data, let context else { return 0 }
+        let exchange = Unmanaged<Exchange>.fromOpaque(context).takeUnretainedValue()
+        let n = size * count
+        let line = data.withMemoryRebound(to: UInt8.self, capacity: n) {
+            String(decoding: UnsafeBufferPointer(start: $0, count: n), as: UTF8.self)
+        }
+        // A new response (after a redirect or a 100 Continue) starts over.
+        if line.hasPrefix("HTTP/") { exchange.retryAfter = nil }
+        let parts = line.split(separator: ":", maxSplits: 1)
+        if parts.count == 2, parts[0].lowercased() == "retry-after",
+            let seconds = Int(parts[1].trimmingCharacters(in: .whitespacesAndNewlines)), seconds >= 0
+        {
+            exchange.retryAfter = .seconds(min(seconds, 3600))
+        }
+        return n
+    }
+}

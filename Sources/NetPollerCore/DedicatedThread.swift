@@ -1,0 +1,66 @@
+import Foundation
+
+/// One OS thread of its own that runs blocking jobs (C library calls) in order, off Swift's cooperative pool. A sink
+/// that owns a C handle (a `PGconn`, a curl easy handle) keeps it on one of these, so the handle only ever sees one
+/// thread. Jobs submitted after `stop()` are not run.
+public final class DedicatedThread: Sendable {
+    /// The queue and the loop; the thread holds it until it has stopped.
+    // @unchecked Sendable: `jobs` and `stopped` are only read or written while `condition` is locked.
+    private final class Worker: @unchecked Sendable {
+        let condition = NSCondition()
+        var jobs: [@Sendable () -> Void] = []
+        var stopped = false
+
+        func submit(_ job: @escaping @Sendable () -> Void) -> Bool {
+            condition.lock()
+            defer { condition.unlock() }
+            guard !stopped else { return false }
+            jobs.append(job)
+            condition.signal()
+            return true
+        }
+
+        func stop() {
+            condition.lock()
+            stopped = true
+            condition.signal()
+            condition.unlock()
+        }
+
+        func loop() {
+            while true {
+                condition.lock()
+                while jobs.isEmpty && !stopped { condition.wait() }
+                if jobs.isEmpty {
+                    condition.unlock()
+                    return
+                }
+                let batch = jobs
+                jobs.removeAll()
+                condition.unlock()
+                for job in batch { job() }
+            }
+        }
+    }
+
+    private let worker = Worker()
+
+    public init(name: String) {
+        let worker = self.worker
+        let thread = Thread { worker.loop() }
+        thread.name = name
+        thread.start()
+    }
+
+    deinit { worker.stop() }
+
+    /// Runs `body` on the thread and returns its result; nil if the thread was stopped first.
+    public func run<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T? {
+        await withCheckedContinuation { (continuation: CheckedContinuation<T?, Never>) in
+            if !worker.submit({ continuation.resume(returning: body()) }) { continuation.resume(returning: nil) }
+        }
+    }
+
+    /// No more jobs: the ones already queued still run, then the thread ends.
+    public func stop() { worker.stop() }
+}
