@@ -2,7 +2,7 @@
 SWIFT ?= swift
 SHELL := /bin/bash
 
-.PHONY: deps build release run test lint unit bench bench-postgres clean
+.PHONY: deps build release run test lint unit bench bench-postgres bench-influx clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -32,6 +32,10 @@ bench: release
 ## The PostgreSQL sink against psql \copy of the same rows, same server (needs root for the namespace, like bench).
 bench-postgres: release
 	@MODE=postgres bash scripts/bench.sh
+
+## The InfluxDB sink against curl posting the same line protocol in the same batch size (needs root, like bench).
+bench-influx: release
+	@MODE=influx bash scripts/bench.sh
 
 clean:
 	rm -rf .build .lab

@@ -109,7 +109,7 @@ let package = Package(
             name: "netpoller-bench",
             dependencies: [
                 "NetPollerAgent", "NetPollerCore", "SNMPPolling", "AgentConfig", "Pipeline", "PostgresOutput",
-                .product(name: "Logging", package: "swift-log"),
+                "InfluxOutput", .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swift6
         ),

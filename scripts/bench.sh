@@ -86,5 +86,38 @@ for mode in ("ledger", "staging"):
 PY
   exit 0
 fi
+if [ "$MODE" = influx ]; then
+  # make bench-influx: influxd runs inside the namespace too; the agent and curl reach it on that loopback.
+  ip netns exec "$NS" bash scripts/influx.sh start "$DIR/influxdb" >/dev/null
+  source "$DIR/influxdb/influx.env"
+  ip netns exec "$NS" "$BIN" --mode influx --influx-url "$INFLUX_URL" --points "${POINTS:-1000000}" \
+    --bodies "$DIR/bodies" --ports "$(IFS=,; echo "${ports[*]}")" --devices 64 --in-flight 16 --max-repetitions 25 \
+    | tee "$DIR/agent.out"
+  # curl: the same bodies, the same batch size, one keep-alive connection (--next), into a fresh database.
+  ip netns exec "$NS" curl -s -XPOST "$INFLUX_URL/query" --data-urlencode "q=CREATE DATABASE bench_curl" >/dev/null
+  args=()
+  for f in "$DIR"/bodies/*.lp; do
+    args+=(--next -s -o /dev/null -XPOST -H "Content-Type: text/plain" --data-binary "@$f"
+      "$INFLUX_URL/write?db=bench_curl&precision=ns")
+  done
+  points=$(cat "$DIR"/bodies/*.lp | wc -l)
+  start=$(date +%s.%N)
+  ip netns exec "$NS" curl "${args[@]:1}"
+  end=$(date +%s.%N)
+  stored=$(ip netns exec "$NS" curl -s -G "$INFLUX_URL/query" --data-urlencode db=bench_curl \
+    --data-urlencode "q=SELECT count(ifOperStatus) FROM interface" | python3 -c \
+    'import json,sys; print(json.load(sys.stdin)["results"][0]["series"][0]["values"][0][1])')
+  python3 - "$points" "$start" "$end" "$DIR/agent.out" "$stored" <<'PY'
+import re, sys
+points, start, end, out, stored = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), open(sys.argv[4]).read(), sys.argv[5]
+curl = points / (end - start)
+print(f"curl --next: {points} points in {end - start:.2f} s ({stored} interface points stored)")
+print(f"RESULT curl points/s: {curl:.0f}")
+for label, rate in re.findall(r"RESULT influx agent \((.*?)\) points/s: (\d+)", out):
+    print(f"RESULT agent ({label}) / curl: {int(rate) / curl:.2f}x")
+PY
+  ip netns exec "$NS" bash scripts/influx.sh stop "$DIR/influxdb"
+  exit 0
+fi
 ip netns exec "$NS" "$BIN" --ports "$(IFS=,; echo "${ports[*]}")" --devices 64 --in-flight 16 --max-repetitions 25 \
   --cycles "$CYCLES"

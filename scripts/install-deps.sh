@@ -2,7 +2,7 @@
 # Installs what netpoller needs to build, run its lab and run its tests, if missing. Idempotent; sudo only for apt.
 set -euo pipefail
 APT_PACKAGES=(libsnmp-dev libssh2-1-dev libpq-dev libcurl4-openssl-dev zlib1g-dev pkg-config snmpd snmp prometheus
-  python3-pip curl postgresql)
+  python3-pip curl postgresql influxdb victoria-metrics openssl)
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 missing=()
@@ -14,8 +14,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-# Debian enables the system snmpd, prometheus and postgresql services on install; the lab runs its own on loopback
-# ports (scripts/lab.sh, scripts/pg.sh).
+# Debian enables the system snmpd, prometheus, postgresql, influxdb and victoria-metrics services on install; the lab
+# runs its own on loopback ports (scripts/lab.sh, scripts/pg.sh, scripts/influx.sh).
 if python3 -c "import snmpsim, pysmi" 2>/dev/null; then :; else
   echo "installing: snmpsim pysmi (pip)"
   python3 -m pip install -q snmpsim pysmi 2>/dev/null || python3 -m pip install -q --break-system-packages snmpsim pysmi

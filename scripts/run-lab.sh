@@ -16,6 +16,7 @@ netpoller is starting on the lab config ($LAB/agent.conf). Where to look:
   status (JSON)    http://127.0.0.1:$HTTP_PORT/status
   health, ready    http://127.0.0.1:$HTTP_PORT/health  http://127.0.0.1:$HTTP_PORT/ready
   PostgreSQL       bash scripts/pg.sh psql $LAB/postgres -d netpoller -c 'SELECT * FROM device_status'
+  InfluxDB         curl -G http://127.0.0.1:$INFLUX_PORT/query --data-urlencode db=netpoller --data-urlencode 'q=SHOW MEASUREMENTS'
   every sample     $LAB/out/samples.jsonl
 Ctrl-C stops the agent and the lab.
 

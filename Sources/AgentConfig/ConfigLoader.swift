@@ -440,7 +440,11 @@ extension ConfigDecoder {
             return nil
         }
         if !(url.hasPrefix("http://") || url.hasPrefix("https://")) || URL(string: url)?.host == nil {
-            problem(entry["url"], "\(path).url", "\"\(url)\" is not an http:// or https:// URL")
+            problem(entry["url"], "\(path).url", "is not an http:// or https:// URL")
+        } else if URL(string: url)?.user != nil || URL(string: url)?.password != nil {
+            // The URL is shown in logs and `check`: credentials go in their own keys.
+            problem(
+                entry["url"], "\(path).url", "must not hold credentials: use username and password_file, or token_file")
         }
         var o = InfluxOptions(name: name, url: url)
         let v2Keys = ["organization", "bucket", "token", "token_file"].filter { entry[$0] != nil }

@@ -51,7 +51,7 @@ final class InfluxWriter: @unchecked Sendable {
     private let gzip = Gzip(level: 1)
     private var body: [UInt8] = []
     private var compressed: [UInt8] = []
-    private var tags: [Tag] = []
+    private var encoder = LineProtocol.Encoder()
     private var createdDatabase = false
 
     init(options: InfluxOptions, metrics: SelfMetrics?, logger: Logger) {
@@ -118,7 +118,7 @@ final class InfluxWriter: @unchecked Sendable {
         var ends: [Int] = []
         ends.reserveCapacity(batches.count)
         for batch in batches {
-            LineProtocol.encode(batch, precision: options.precision, tags: &tags, into: &body)
+            encoder.encode(batch, precision: options.precision, into: &body)
             ends.append(body.count)
         }
         guard !body.isEmpty else { return .accepted }
@@ -201,7 +201,8 @@ final class InfluxWriter: @unchecked Sendable {
         if ok {
             logger.info(
                 "influxdb database created",
-                metadata: .keys([.sink: "\(options.name)", .target: "\(options.url)", .config: "\(options.database)"]))
+                metadata: .keys([.sink: "\(options.name)", .target: "\(options.url)", .database: "\(options.database)"])
+            )
         }
         return ok
     }

@@ -29,6 +29,7 @@ public enum LogKey: String, Sendable {
     case schemaVersion = "postgres.schema_version"
     case serverVersion = "postgres.server_version"
     case partition = "postgres.partition"
+    case database = "sink.database"
 }
 
 extension Logger.Metadata {

@@ -212,6 +212,8 @@ enum ReferenceDecoder {
             for n in 0..<Int.random(in: 0...4, using: &rng) {
                 tags.append(NetPollerCore.Tag("k\(n)" + random(&rng), random(&rng)))
             }
+            // Half the time as a poll makes them (sorted by key: the merge path), half not (the general path).
+            if Bool.random(using: &rng) { tags.sort { $0.key < $1.key } }
             var fields: [Field] = []
             for n in 0..<Int.random(in: 1...4, using: &rng) {
                 let value: FieldValue

@@ -1,0 +1,126 @@
+import Foundation
+import InfluxOutput
+import Logging
+import NetPollerCore
+import Pipeline
+
+/// `make bench-influx`, the agent's half: real poll batches (a warm-up cycle of a narrow interface profile) replayed
+/// with new timestamps through the real delivery path — SampleQueue → SinkRunner (default batch size) → InfluxSink →
+/// influxd — until `points` lines are stored. Timed from the first push until the sink has accepted every sample;
+/// agent CPU is this process's utime + stime over the same span. The exact request bodies of one run (batch_size
+/// samples each) are written to `bodies` so the script can post them with `curl --next` over one connection.
+enum InfluxBench {
+    static let logger = Logger(label: "bench")
+    nonisolated(unsafe) static var base: Int64 = 0
+
+    static func run(batches: [SampleBatch], url: String, points target: Int, bodies: String, onlyFirst: Bool = false)
+        async throws
+    {
+        let perRound = batches.reduce(0) { $0 + $1.count }
+        let rounds = max(1, target / max(1, perRound))
+        // Recent times: the spool drops data older than its max_age.
+        base = WallClock.nanos() - Int64(rounds + 1) * 10_000_000_000
+        print("influx: \(batches.count) batches per round, \(perRound) points per round, \(rounds) rounds")
+        try FileManager.default.createDirectory(atPath: bodies, withIntermediateDirectories: true)
+        // The curl half's input: the same lines, cut at the same batch size the runner uses.
+        let policy = DeliveryPolicy()
+        var body: [UInt8] = []
+        var samples = 0
+        var files = 0
+        func flush() throws {
+            guard !body.isEmpty else { return }
+            files += 1
+            try Data(body).write(to: URL(fileURLWithPath: "\(bodies)/\(String(format: "%05d", files)).lp"))
+            body.removeAll(keepingCapacity: true)
+            samples = 0
+        }
+        var encoder = LineProtocol.Encoder()
+        let skipBodies = ProcessInfo.processInfo.environment["NP_SKIP_BODIES"] != nil
+        let encodeCPU0 = cpuSeconds()
+        var sink: [UInt8] = []
+        for round in 0..<(skipBodies ? 0 : rounds) {
+            for batch in shifted(batches, round: round, base: 0) {
+                sink.removeAll(keepingCapacity: true)
+                encoder.encode(batch, precision: .ns, into: &sink)
+            }
+        }
+        let encodeCPU = cpuSeconds() - encodeCPU0
+        print(
+            String(
+                format: "influx: line protocol encoding alone: %.3f CPU-s per million points (%d bytes per point)",
+                encodeCPU / Double(rounds * perRound) * 1e6, sink.count / max(1, batches.last?.count ?? 1)))
+        for round in 0..<(skipBodies ? 0 : rounds) {
+            for batch in shifted(batches, round: round, base: 0) {
+                encoder.encode(batch, precision: .ns, into: &body)
+                samples += batch.count
+                if samples >= policy.batchSize { try flush() }
+            }
+        }
+        try flush()
+        print("influx: \(files) request bodies of up to \(policy.batchSize) points written for curl")
+
+        let phases = [
+            ("bench_agent", false, false), ("bench_agent_gzip", true, false), ("bench_agent_spool", false, true),
+        ]
+        for (database, gzip, spool) in phases.prefix(onlyFirst ? 1 : 3) {
+            var options = InfluxOptions(name: database, url: url)
+            options.database = database
+            options.createDatabase = true
+            options.gzip = gzip
+            let sink = InfluxSink(options: options, metrics: nil, logger: logger)
+            let result = try await replay(
+                batches, sink: sink, rounds: rounds, perRound: perRound, spool: spool, directory: bodies + "-spool")
+            await sink.close()
+            let label = "gzip \(gzip ? "on" : "off"), spool \(spool ? "on" : "off")"
+            print(
+                String(
+                    format: "influx agent (%@): %d points in %.2f s wall, %.3f agent CPU-s", label, result.points,
+                    result.wall, result.cpu))
+            print(
+                String(
+                    format: "RESULT influx agent (%@) points/s: %.0f; agent CPU-s per million points: %.3f", label,
+                    Double(result.points) / result.wall, result.cpu / Double(result.points) * 1e6))
+        }
+    }
+
+    static func shifted(_ batches: [SampleBatch], round: Int, base: Int64) -> [SampleBatch] {
+        batches.map { original in
+            var batch = original
+            batch.timestampNanos = Self.base + Int64(round) * 10_000_000_000 + Int64(batch.id)
+            batch.id = Schedule.batchID(device: batch.device, timestampNanos: batch.timestampNanos)
+            return batch
+        }
+    }
+
+    static func replay(
+        _ batches: [SampleBatch], sink: InfluxSink, rounds: Int, perRound: Int, spool: Bool, directory: String
+    ) async throws -> (points: Int, wall: Double, cpu: Double) {
+        var policy = DeliveryPolicy()
+        policy.flushInterval = .milliseconds(100)
+        policy.spool = spool ? SpoolPolicy(directory: "\(directory)/\(sink.name)") : nil
+        policy.bufferSamples = 10_000_000
+        let queue = SampleQueue(capacity: 100_000_000)
+        let runner = SinkRunner(queue: queue, metrics: nil, logger: logger)
+        try await runner.add(sink, type: "influxdb", policy: policy, onStartUnavailable: .fail)
+        let task = Task { await runner.run() }
+        func accepted() -> Int { runner.status.first?.acceptedSamples ?? 0 }
+        let clock = ContinuousClock()
+        let cpu0 = cpuSeconds()
+        let t0 = clock.now
+        // A producer faster than the sink, as polling is during a backlog: a few writes ahead, no more.
+        for round in 0..<rounds {
+            while accepted() < perRound * round - max(4 * perRound, 20_000) {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            for batch in shifted(batches, round: round, base: 0) { queue.push(batch) }
+        }
+        // Polled every 10 ms: this loop's own cost stays out of the agent's CPU figure (1 ms polling cost ~10%).
+        while accepted() < perRound * rounds { try await Task.sleep(for: .milliseconds(10)) }
+        let wall = (clock.now - t0).seconds
+        let cpu = cpuSeconds() - cpu0
+        queue.close()
+        await task.value
+        await runner.drain(until: SystemDeliveryClock().now + .seconds(5))
+        return (perRound * rounds, wall, cpu)
+    }
+}
