@@ -90,28 +90,33 @@ if [ "$MODE" = influx ]; then
   # make bench-influx: influxd runs inside the namespace too; the agent and curl reach it on that loopback.
   ip netns exec "$NS" bash scripts/influx.sh start "$DIR/influxdb" >/dev/null
   source "$DIR/influxdb/influx.env"
-  ip netns exec "$NS" "$BIN" --mode influx --influx-url "$INFLUX_URL" --points "${POINTS:-1000000}" \
-    --bodies "$DIR/bodies" --ports "$(IFS=,; echo "${ports[*]}")" --devices 64 --in-flight 16 --max-repetitions 25 \
-    | tee "$DIR/agent.out"
-  # curl: the same bodies, the same batch size, one keep-alive connection (--next), into a fresh database.
-  ip netns exec "$NS" curl -s -XPOST "$INFLUX_URL/query" --data-urlencode "q=CREATE DATABASE bench_curl" >/dev/null
-  args=()
-  for f in "$DIR"/bodies/*.lp; do
-    args+=(--next -s -o /dev/null -XPOST -H "Content-Type: text/plain" --data-binary "@$f"
-      "$INFLUX_URL/write?db=bench_curl&precision=ns")
-  done
+  common=(--mode influx --influx-url "$INFLUX_URL" --points "${POINTS:-1000000}" --bodies "$DIR/bodies"
+    --ports "$(IFS=,; echo "${ports[*]}")" --devices 64 --in-flight 16 --max-repetitions 25)
+  # curl: the same bodies, the same batch size, one keep-alive connection (--next), into a fresh database; once
+  # before and once after the agent, so neither side gets the emptier server.
+  curl_run() { # database -> seconds
+    ip netns exec "$NS" curl -s -XPOST "$INFLUX_URL/query" --data-urlencode "q=CREATE DATABASE $1" >/dev/null
+    local args=() f
+    for f in "$DIR"/bodies/*.lp; do
+      args+=(--next -s -o /dev/null -XPOST -H "Content-Type: text/plain" --data-binary "@$f"
+        "$INFLUX_URL/write?db=$1&precision=ns")
+    done
+    local start end
+    start=$(date +%s.%N)
+    ip netns exec "$NS" curl "${args[@]:1}"
+    end=$(date +%s.%N)
+    python3 -c "print($end - $start)"
+  }
+  ip netns exec "$NS" "$BIN" "${common[@]}" --phases bodies >/dev/null
   points=$(cat "$DIR"/bodies/*.lp | wc -l)
-  start=$(date +%s.%N)
-  ip netns exec "$NS" curl "${args[@]:1}"
-  end=$(date +%s.%N)
-  stored=$(ip netns exec "$NS" curl -s -G "$INFLUX_URL/query" --data-urlencode db=bench_curl \
-    --data-urlencode "q=SELECT count(ifOperStatus) FROM interface" | python3 -c \
-    'import json,sys; print(json.load(sys.stdin)["results"][0]["series"][0]["values"][0][1])')
-  python3 - "$points" "$start" "$end" "$DIR/agent.out" "$stored" <<'PY'
+  before=$(curl_run bench_curl_before)
+  ip netns exec "$NS" "$BIN" "${common[@]}" | tee "$DIR/agent.out"
+  after=$(curl_run bench_curl_after)
+  python3 - "$points" "$before" "$after" "$DIR/agent.out" <<'PY'
 import re, sys
-points, start, end, out, stored = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), open(sys.argv[4]).read(), sys.argv[5]
-curl = points / (end - start)
-print(f"curl --next: {points} points in {end - start:.2f} s ({stored} interface points stored)")
+points, before, after, out = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), open(sys.argv[4]).read()
+curl = points / ((before + after) / 2)
+print(f"curl --next: {points} points in {before:.2f} s before the agent, {after:.2f} s after")
 print(f"RESULT curl points/s: {curl:.0f}")
 for label, rate in re.findall(r"RESULT influx agent \((.*?)\) points/s: (\d+)", out):
     print(f"RESULT agent ({label}) / curl: {int(rate) / curl:.2f}x")

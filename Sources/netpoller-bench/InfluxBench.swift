@@ -13,9 +13,10 @@ enum InfluxBench {
     static let logger = Logger(label: "bench")
     nonisolated(unsafe) static var base: Int64 = 0
 
-    static func run(batches: [SampleBatch], url: String, points target: Int, bodies: String, onlyFirst: Bool = false)
-        async throws
-    {
+    static func run(
+        batches: [SampleBatch], url: String, points target: Int, bodies: String, onlyFirst: Bool = false,
+        bodiesOnly: Bool = false
+    ) async throws {
         let perRound = batches.reduce(0) { $0 + $1.count }
         let rounds = max(1, target / max(1, perRound))
         // Recent times: the spool drops data older than its max_age.
@@ -58,6 +59,7 @@ enum InfluxBench {
         }
         try flush()
         print("influx: \(files) request bodies of up to \(policy.batchSize) points written for curl")
+        if bodiesOnly { return }
 
         let phases = [
             ("bench_agent", false, false), ("bench_agent_gzip", true, false), ("bench_agent_spool", false, true),

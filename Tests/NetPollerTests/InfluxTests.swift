@@ -5,6 +5,7 @@ import NetPollerTesting
 import Pipeline
 import Testing
 
+@testable import AgentConfig
 @testable import InfluxOutput
 
 typealias CoreTag = NetPollerCore.Tag
@@ -342,6 +343,45 @@ func influxBatch(device: String, second: Int64, nasty: Bool = false, lines: Int 
                         batchID: 0, device: "", lines: "m,t=b x=2i 2\n", samples: 1,
                         reason: "HTTP 400: partial write: unable to parse 'm,t=b x=2i 2': bad dropped=1")
                 ]))
+    }
+
+    @Test func configKeysAreDecodedAndMistakesNamed() throws {
+        let dir = try Lab.temporaryDirectory("influx-config")
+        let tokenFile = dir.appendingPathComponent("token").path
+        try "t0ken-s3cret\n".write(toFile: tokenFile, atomically: true, encoding: .utf8)
+        let path = dir.appendingPathComponent("agent.conf").path
+        try """
+        [[outputs.influxdb]]
+        name = "v2"
+        url = "https://influx.example.net/prefix"
+        organization = "noc"
+        bucket = "net"
+        token_file = "\(tokenFile)"
+        precision = "ms"
+        gzip = false
+        timeout = "3s"
+        batch_size = 10000
+        """.write(toFile: path, atomically: true, encoding: .utf8)
+        let config = try ConfigLoader.load(files: [path])
+        let options = try #require(config.outputs.influxdb.first?.options)
+        #expect(options.api == .v2 && options.token == "t0ken-s3cret" && options.bucket == "net")
+        #expect(options.precision == .ms && !options.gzip && options.timeout == .seconds(3))
+        #expect(config.outputs.influxdb.first?.delivery.policy.batchSize == 10000)
+        #expect(!"\(config)".contains("t0ken-s3cret") && !String(reflecting: config).contains("t0ken-s3cret"))
+
+        try """
+        [[outputs.influxdb]]
+        url = "http://user:pw@influx:8086"
+        api = "v2"
+        precision = "minutes"
+        tls_ca_file = "/nonexistent/ca.pem"
+        """.write(toFile: path, atomically: true, encoding: .utf8)
+        let error = #expect(throws: ConfigError.self) { try ConfigLoader.load(files: [path]) }
+        let text = error?.description ?? ""
+        for key in ["url", "bucket", "token", "organization", "precision", "tls_ca_file"] {
+            #expect(text.contains("outputs.influxdb[0].\(key)"), "\(key) named in: \(text)")
+        }
+        #expect(!text.contains("pw@"))
     }
 
     @Test func fieldTypeConflictsNameTheirLines() {
