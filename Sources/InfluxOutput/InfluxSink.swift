@@ -2,47 +2,32 @@ import CCurl
 import Foundation
 import Logging
 import NetPollerCore
-import Synchronization
 
 /// `[[outputs.influxdb]]`: batches as line protocol, one HTTP request per write, over one reused libcurl handle on the
 /// sink's own thread. Every answer maps to what the sink runner does next (see docs/influxdb.md).
 public final class InfluxSink: Sink {
     public let name: String
-    private let thread: DedicatedThread
-    private let writer: InfluxWriter
-    private let closed = Atomic(false)
+    private let worker: SinkThread<InfluxWriter>
 
     public init(options: InfluxOptions, metrics: SelfMetrics?, logger: Logger) {
         name = options.name
-        thread = DedicatedThread(name: "netpoller-influxdb-\(options.name)")
-        writer = InfluxWriter(options: options, metrics: metrics, logger: logger)
+        worker = SinkThread(
+            name: "netpoller-influxdb-\(options.name)",
+            writer: InfluxWriter(options: options, metrics: metrics, logger: logger))
     }
 
     /// True once `close()` ran: the sink takes no more writes.
-    public var isClosed: Bool { closed.load(ordering: .acquiring) }
-
-    public func write(_ batches: [SampleBatch]) async -> SinkResult {
-        let writer = self.writer
-        return await thread.run { writer.write(batches) } ?? .retryable(SinkError(.unavailable, "sink is closed"))
-    }
-
-    public func probe() async -> SinkError? {
-        let writer = self.writer
-        return await thread.run { writer.probe() } ?? SinkError(.unavailable, "sink is closed")
-    }
-
-    public func close() async {
-        guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        let writer = self.writer
-        _ = await thread.run { writer.close() }
-        thread.stop()
-    }
+    public var isClosed: Bool { worker.isClosed }
+    public func write(_ batches: [SampleBatch]) async -> SinkResult { await worker.write(batches) }
+    public func probe() async -> SinkError? { await worker.probe() }
+    /// Closes the connection after any write in flight, then ends the thread.
+    public func close() async { await worker.close() }
 }
 
 /// The sink's state: the curl handle, the gzip stream and reused buffers.
 // @unchecked Sendable: only `InfluxSink` holds it and only calls it inside `thread.run`, so every access happens on
 // that one thread, one at a time.
-final class InfluxWriter: @unchecked Sendable {
+final class InfluxWriter: ThreadConfinedWriter, @unchecked Sendable {
     let options: InfluxOptions
     let metrics: SelfMetrics?
     let logger: Logger

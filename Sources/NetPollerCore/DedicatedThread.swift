@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// One OS thread of its own that runs blocking jobs (C library calls) in order, off Swift's cooperative pool. A sink
 /// that owns a C handle (a `PGconn`, a curl easy handle) keeps it on one of these, so the handle only ever sees one
@@ -63,4 +64,45 @@ public final class DedicatedThread: Sendable {
 
     /// No more jobs: the ones already queued still run, then the thread ends.
     public func stop() { worker.stop() }
+}
+
+/// What a sink does on its own thread: blocking C calls against a handle it owns.
+public protocol ThreadConfinedWriter: AnyObject, Sendable {
+    func write(_ batches: [SampleBatch]) -> SinkResult
+    func probe() -> SinkError?
+    /// Frees the handle; called once, after the last write.
+    func close()
+}
+
+/// The async face of a `ThreadConfinedWriter`: every call is handed to one `DedicatedThread`, so the writer's handle
+/// only ever sees that thread; after `close()` nothing more is sent to it.
+public final class SinkThread<Writer: ThreadConfinedWriter>: Sendable {
+    private let thread: DedicatedThread
+    private let writer: Writer
+    private let closed = Atomic(false)
+
+    public init(name: String, writer: Writer) {
+        thread = DedicatedThread(name: name)
+        self.writer = writer
+    }
+
+    public var isClosed: Bool { closed.load(ordering: .acquiring) }
+
+    public func write(_ batches: [SampleBatch]) async -> SinkResult {
+        let writer = self.writer
+        return await thread.run { writer.write(batches) } ?? .retryable(SinkError(.unavailable, "sink is closed"))
+    }
+
+    public func probe() async -> SinkError? {
+        let writer = self.writer
+        return await thread.run { writer.probe() } ?? SinkError(.unavailable, "sink is closed")
+    }
+
+    /// Closes the writer after any write in flight, then ends the thread.
+    public func close() async {
+        guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        let writer = self.writer
+        _ = await thread.run { writer.close() }
+        thread.stop()
+    }
 }

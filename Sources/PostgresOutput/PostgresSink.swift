@@ -2,7 +2,6 @@ import CLibPQ
 import Foundation
 import Logging
 import NetPollerCore
-import Synchronization
 
 /// `[[outputs.postgres]]`: samples into PostgreSQL with binary COPY, one transaction per write.
 ///
@@ -12,37 +11,22 @@ public final class PostgresSink: Sink {
     public let name: String
     /// The conninfo without secrets (`host=… port=… dbname=… user=…`), for logs and status.
     public let target: String
-    private let thread: DedicatedThread
-    private let writer: PostgresWriter
-    private let closed = Atomic(false)
+    private let worker: SinkThread<PostgresWriter>
 
     public init(options: PostgresOptions, metrics: PostgresMetrics?, logger: Logger) {
         name = options.name
         target = Conninfo.redacted(options.conninfo)
-        thread = DedicatedThread(name: "netpoller-postgres-\(options.name)")
-        writer = PostgresWriter(options: options, target: target, metrics: metrics, logger: logger)
+        worker = SinkThread(
+            name: "netpoller-postgres-\(options.name)",
+            writer: PostgresWriter(options: options, target: target, metrics: metrics, logger: logger))
     }
 
     /// True once `close()` ran: the sink takes no more writes.
-    public var isClosed: Bool { closed.load(ordering: .acquiring) }
-
-    public func write(_ batches: [SampleBatch]) async -> SinkResult {
-        let writer = self.writer
-        return await thread.run { writer.write(batches) } ?? .retryable(SinkError(.unavailable, "sink is closed"))
-    }
-
-    public func probe() async -> SinkError? {
-        let writer = self.writer
-        return await thread.run { writer.probe() } ?? SinkError(.unavailable, "sink is closed")
-    }
-
+    public var isClosed: Bool { worker.isClosed }
+    public func write(_ batches: [SampleBatch]) async -> SinkResult { await worker.write(batches) }
+    public func probe() async -> SinkError? { await worker.probe() }
     /// Closes the connection after any write in flight, then ends the thread.
-    public func close() async {
-        guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        let writer = self.writer
-        _ = await thread.run { writer.close() }
-        thread.stop()
-    }
+    public func close() async { await worker.close() }
 }
 
 /// The conninfo as shown to people: only the keywords that say where, never credentials.
@@ -70,7 +54,7 @@ public enum Conninfo {
 /// The sink's state: the connection, the series cache, the known partitions.
 // @unchecked Sendable: only `PostgresSink` holds it and only calls it inside `thread.run`, so every access happens on
 // that one thread, one at a time.
-final class PostgresWriter: @unchecked Sendable {
+final class PostgresWriter: ThreadConfinedWriter, @unchecked Sendable {
     let options: PostgresOptions
     let target: String
     let metrics: PostgresMetrics?
