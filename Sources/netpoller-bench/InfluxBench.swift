@@ -9,6 +9,7 @@ import Pipeline
 /// influxd — until `points` lines are stored. Timed from the first push until the sink has accepted every sample;
 /// agent CPU is this process's utime + stime over the same span. The exact request bodies of one run (batch_size
 /// samples each) are written to `bodies` so the script can post them with `curl --next` over one connection.
+/// `NP_SKIP_BODIES=1` skips writing them and the encoding-alone measurement (for profiling the agent's half alone).
 enum InfluxBench {
     static let logger = Logger(label: "bench")
     nonisolated(unsafe) static var base: Int64 = 0
