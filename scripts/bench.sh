@@ -110,6 +110,12 @@ if [ "$MODE" = influx ]; then
   ip netns exec "$NS" "$BIN" "${common[@]}" --phases bodies >/dev/null
   points=$(cat "$DIR"/bodies/*.lp | wc -l)
   before=$(curl_run bench_curl_before)
+  # PROFILE=1: record the agent's half with perf (gzip off only) into /tmp/netpoller-bench-influx.perf.
+  if [ -n "${PROFILE:-}" ]; then
+    NP_SKIP_BODIES=1 ip netns exec "$NS" perf record -F 2000 -g -o /tmp/netpoller-bench-influx.perf \
+      "$BIN" "${common[@]}" --phases first | tee "$DIR/agent.out"
+    exit 0
+  fi
   ip netns exec "$NS" "$BIN" "${common[@]}" | tee "$DIR/agent.out"
   after=$(curl_run bench_curl_after)
   python3 - "$points" "$before" "$after" "$DIR/agent.out" <<'PY'
