@@ -14,6 +14,7 @@ DIR=$(mktemp -d /tmp/netpoller-bench.XXXXXX)
 chmod 755 "$DIR"
 MODE=${MODE:-polling}
 cleanup() {
+  if [ -d "$DIR/influxdb" ]; then ip netns exec "$NS" bash scripts/influx.sh stop "$DIR/influxdb" 2>/dev/null || true; fi
   if [ "$MODE" = postgres ]; then
     bash scripts/pg.sh stop "$DIR/pg"
     cp "$DIR/pg/log/postgres.log" /tmp/netpoller-bench-postgres.log 2>/dev/null || true

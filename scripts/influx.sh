@@ -57,7 +57,8 @@ print("\n".join(out))
 ' "$dir" "$port" "$rpc" "${INFLUX_HTTP_EXTRA:-}" > "$dir/influxdb.conf"
   local scheme=http
   if [[ "${INFLUX_HTTP_EXTRA:-}" == *"https-enabled = true"* ]]; then scheme=https; fi
-  influxd run -config "$dir/influxdb.conf" > "$dir/influxd.log" 2>&1 &
+  # Its own session: a Ctrl-C at the terminal (make run) must not stop it before the agent has drained into it.
+  setsid influxd run -config "$dir/influxdb.conf" > "$dir/influxd.log" 2>&1 &
   echo $! > "$dir/influxd.pid"
   for _ in $(seq 1 150); do
     if curl -sk -o /dev/null -w '%{http_code}' "$scheme://127.0.0.1:$port/ping" 2>/dev/null | grep -q 204; then
