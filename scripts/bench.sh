@@ -102,16 +102,20 @@ if [ "$MODE" = influx ]; then
       args+=(--next -s -o /dev/null -XPOST -H "Content-Type: text/plain" --data-binary "@$f"
         "$INFLUX_URL/write?db=$1&precision=ns")
     done
-    local start end
+    local start end cpu
     start=$(date +%s.%N)
-    ip netns exec "$NS" curl "${args[@]:1}"
+    cpu=$( { TIMEFORMAT='%U %S'; time ip netns exec "$NS" curl "${args[@]:1}"; } 2>&1 | tail -1)
     end=$(date +%s.%N)
-    python3 -c "print($end - $start)"
+    python3 -c "import sys; u, s = map(float, sys.argv[1].split()); print($end - $start, u + s)" "$cpu"
   }
   ip netns exec "$NS" "$BIN" "${common[@]}" --phases bodies >/dev/null
   points=$(cat "$DIR"/bodies/*.lp | wc -l)
   before=$(curl_run bench_curl_before)
   # PROFILE=1: record the agent's half with perf (gzip off only) into /tmp/netpoller-bench-influx.perf.
+  if [ -n "${PHASE_FIRST:-}" ]; then
+    NP_SKIP_BODIES=1 ip netns exec "$NS" "$BIN" "${common[@]}" --phases first
+    exit 0
+  fi
   if [ -n "${PROFILE:-}" ]; then
     NP_SKIP_BODIES=1 ip netns exec "$NS" perf record -F 2000 -g -o /tmp/netpoller-bench-influx.perf \
       "$BIN" "${common[@]}" --phases first | tee "$DIR/agent.out"
@@ -121,10 +125,11 @@ if [ "$MODE" = influx ]; then
   after=$(curl_run bench_curl_after)
   python3 - "$points" "$before" "$after" "$DIR/agent.out" <<'PY'
 import re, sys
-points, before, after, out = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), open(sys.argv[4]).read()
+points, out = int(sys.argv[1]), open(sys.argv[4]).read()
+(before, before_cpu), (after, after_cpu) = (map(float, a.split()) for a in sys.argv[2:4])
 curl = points / ((before + after) / 2)
 print(f"curl --next: {points} points in {before:.2f} s before the agent, {after:.2f} s after")
-print(f"RESULT curl points/s: {curl:.0f}")
+print(f"RESULT curl points/s: {curl:.0f}; curl CPU-s per million points: {(before_cpu + after_cpu) / 2 / points * 1e6:.3f}")
 for label, rate in re.findall(r"RESULT influx agent \((.*?)\) points/s: (\d+)", out):
     print(f"RESULT agent ({label}) / curl: {int(rate) / curl:.2f}x")
 PY

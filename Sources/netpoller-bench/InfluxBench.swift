@@ -9,7 +9,8 @@ import Pipeline
 /// influxd — until `points` lines are stored. Timed from the first push until the sink has accepted every sample;
 /// agent CPU is this process's utime + stime over the same span. The exact request bodies of one run (batch_size
 /// samples each) are written to `bodies` so the script can post them with `curl --next` over one connection.
-/// `NP_SKIP_BODIES=1` skips writing them and the encoding-alone measurement (for profiling the agent's half alone).
+/// `NP_SKIP_BODIES=1` skips writing them and the encoding-alone measurement (for profiling the agent's half alone);
+/// `NP_NOOP_SINK=1` replaces the sink by one that accepts at once (the delivery pipeline's own cost).
 enum InfluxBench {
     static let logger = Logger(label: "bench")
     nonisolated(unsafe) static var base: Int64 = 0
@@ -71,8 +72,9 @@ enum InfluxBench {
             options.createDatabase = true
             options.gzip = gzip
             let sink = InfluxSink(options: options, metrics: nil, logger: logger)
+            let noop = ProcessInfo.processInfo.environment["NP_NOOP_SINK"] != nil
             let result = try await replay(
-                batches, sink: sink, rounds: rounds, perRound: perRound, spool: spool, directory: bodies + "-spool")
+                batches, sink: noop ? NoopSink(name: database) : sink, rounds: rounds, perRound: perRound, spool: spool, directory: bodies + "-spool")
             await sink.close()
             let label = "gzip \(gzip ? "on" : "off"), spool \(spool ? "on" : "off")"
             print(
@@ -96,7 +98,7 @@ enum InfluxBench {
     }
 
     static func replay(
-        _ batches: [SampleBatch], sink: InfluxSink, rounds: Int, perRound: Int, spool: Bool, directory: String
+        _ batches: [SampleBatch], sink: any Sink, rounds: Int, perRound: Int, spool: Bool, directory: String
     ) async throws -> (points: Int, wall: Double, cpu: Double) {
         var policy = DeliveryPolicy()
         policy.flushInterval = .milliseconds(100)
@@ -126,4 +128,9 @@ enum InfluxBench {
         await runner.drain(until: SystemDeliveryClock().now + .seconds(5))
         return (perRound * rounds, wall, cpu)
     }
+}
+
+struct NoopSink: Sink {
+    let name: String
+    func write(_ batches: [SampleBatch]) async -> SinkResult { .accepted }
 }
