@@ -74,7 +74,8 @@ enum InfluxBench {
             let sink = InfluxSink(options: options, metrics: nil, logger: logger)
             let noop = ProcessInfo.processInfo.environment["NP_NOOP_SINK"] != nil
             let result = try await replay(
-                batches, sink: noop ? NoopSink(name: database) : sink, rounds: rounds, perRound: perRound, spool: spool, directory: bodies + "-spool")
+                batches, sink: noop ? NoopSink(name: database) : sink, rounds: rounds, perRound: perRound, spool: spool,
+                directory: bodies + "-spool")
             await sink.close()
             let label = "gzip \(gzip ? "on" : "off"), spool \(spool ? "on" : "off")"
             print(
