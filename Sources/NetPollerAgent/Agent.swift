@@ -40,10 +40,10 @@ public final class Agent: Service {
     private let configInfo: Mutex<Gauge>
     private let reloadState = Mutex<ReloadStatus>(ReloadStatus())
     private let stateDirectory = Mutex<StateDirectory?>(nil)
-    /// Running PostgreSQL sinks with the settings they were made from: a reload with the same settings keeps the sink
-    /// (and its connection) instead of making a new one.
-    private let postgresSinks = Mutex<[String: (options: PostgresOptions, sink: PostgresSink)]>([:])
-    private let influxSinks = Mutex<[String: (options: InfluxOptions, sink: InfluxSink)]>([:])
+    /// Running PostgreSQL and InfluxDB sinks with the settings they were made from: a reload with the same settings
+    /// keeps the sink (and its connection) instead of making a new one.
+    private let postgresSinks = ReusableSinks<PostgresOptions, PostgresSink>()
+    private let influxSinks = ReusableSinks<InfluxOptions, InfluxSink>()
 
     struct ReloadStatus: Encodable {
         var reloads = 0
@@ -154,29 +154,17 @@ public final class Agent: Service {
         return plans
     }
 
-    /// The running sink when its settings did not change; else a new one.
     func postgresSink(_ output: PostgresOutput, agentName: String) -> PostgresSink {
         var options = output.options
         options.agentName = agentName
-        return postgresSinks.withLock { sinks in
-            if let running = sinks[output.name], running.options == options, !running.sink.isClosed {
-                return running.sink
-            }
-            let sink = PostgresSink(options: options, metrics: metrics.postgres(output.name), logger: logger)
-            sinks[output.name] = (options, sink)
-            return sink
+        return postgresSinks.sink(output.name, options, isClosed: \.isClosed) {
+            PostgresSink(options: options, metrics: metrics.postgres(output.name), logger: logger)
         }
     }
 
-    /// The running sink when its settings did not change; else a new one.
     func influxSink(_ output: InfluxOutput) -> InfluxSink {
-        influxSinks.withLock { sinks in
-            if let running = sinks[output.name], running.options == output.options, !running.sink.isClosed {
-                return running.sink
-            }
-            let sink = InfluxSink(options: output.options, metrics: metrics, logger: logger)
-            sinks[output.name] = (output.options, sink)
-            return sink
+        influxSinks.sink(output.name, output.options, isClosed: \.isClosed) {
+            InfluxSink(options: output.options, metrics: metrics, logger: logger)
         }
     }
 
@@ -590,4 +578,19 @@ public final class Agent: Service {
 
     /// Status of every device (for `once` error reporting).
     public func deviceStatuses() -> [DeviceStatus] { status.snapshot() }
+}
+
+/// Sinks kept across reloads, by name: the running one while its settings are unchanged (and it is open), else a new
+/// one made from the new settings.
+final class ReusableSinks<Options: Equatable & Sendable, S: Sink>: Sendable {
+    private let sinks = Mutex<[String: (options: Options, sink: S)]>([:])
+
+    func sink(_ name: String, _ options: Options, isClosed: (S) -> Bool, make: () -> S) -> S {
+        sinks.withLock { sinks in
+            if let running = sinks[name], running.options == options, !isClosed(running.sink) { return running.sink }
+            let sink = make()
+            sinks[name] = (options, sink)
+            return sink
+        }
+    }
 }
