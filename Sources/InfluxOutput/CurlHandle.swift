@@ -25,6 +25,8 @@ final class CurlHandle {
     }
 
     /// `curl_global_init` once per process, before the first handle.
+    /// What POSTFIELDS points at when there is no body (and after a request: no dangling pointer).
+    private static let empty: StaticString = ""
     private static let globalInit: Void = { _ = curl_global_init(Int(CURL_GLOBAL_ALL)) }()
 
     private let handle: UnsafeMutableRawPointer
@@ -81,6 +83,11 @@ final class CurlHandle {
 
     /// POSTs `body` to `url` and returns the answer (any status); throws on a transport failure.
     func post(_ url: String, body: [UInt8]) throws(Failure) -> Response {
+        try body.withUnsafeBytes { raw in Result { () throws(Failure) in try post(url, body: raw) } }.get()
+    }
+
+    /// POSTs `body` (not copied: it must stay valid until this returns) and returns the answer.
+    func post(_ url: String, body: UnsafeRawBufferPointer) throws(Failure) -> Response {
         let exchange = Exchange()
         let context = Unmanaged.passRetained(exchange)
         defer { context.release() }
@@ -88,12 +95,11 @@ final class CurlHandle {
         _ = np_curl_setopt_ptr(handle, CURLOPT_HEADERDATA, context.toOpaque())
         _ = url.withCString { np_curl_setopt_ptr(handle, CURLOPT_URL, $0) }
         // POSTFIELDS does not copy: the body stays alive (and unmoved) until curl_easy_perform returns.
-        let code = body.withUnsafeBytes { raw -> CURLcode in
-            _ = np_curl_setopt_off(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(raw.count))
-            _ = np_curl_setopt_ptr(handle, CURLOPT_POSTFIELDS, raw.baseAddress)
-            defer { _ = np_curl_setopt_ptr(handle, CURLOPT_POSTFIELDS, nil) }
-            return curl_easy_perform(handle)
-        }
+        // Never a null POSTFIELDS: libcurl would read the body from its read callback (stdin) instead.
+        _ = np_curl_setopt_off(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(body.count))
+        _ = np_curl_setopt_ptr(handle, CURLOPT_POSTFIELDS, body.baseAddress ?? UnsafeRawPointer(Self.empty.utf8Start))
+        let code = curl_easy_perform(handle)
+        _ = np_curl_setopt_ptr(handle, CURLOPT_POSTFIELDS, UnsafeRawPointer(Self.empty.utf8Start))
         guard code == CURLE_OK else { throw Self.failure(code) }
         var status = 0
         _ = np_curl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)

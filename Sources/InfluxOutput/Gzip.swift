@@ -12,7 +12,7 @@ final class Gzip {
     deinit { if ready { deflateEnd(&stream) } }
 
     /// The gzip form of `input`, into `output` (replaced); false if zlib failed.
-    func compress(_ input: [UInt8], into output: inout [UInt8]) -> Bool {
+    func compress(_ input: UnsafeRawBufferPointer, into output: inout [UInt8]) -> Bool {
         if ready {
             guard deflateReset(&stream) == Z_OK else { return false }
         } else {
@@ -23,14 +23,12 @@ final class Gzip {
         var result = Z_STREAM_ERROR
         var produced = 0
         output = [UInt8](unsafeUninitializedCapacity: bound) { buffer, count in
-            input.withUnsafeBufferPointer { source in
-                stream.next_in = UnsafeMutablePointer(mutating: source.baseAddress)
-                stream.avail_in = UInt32(source.count)
-                stream.next_out = buffer.baseAddress
-                stream.avail_out = UInt32(bound)
-                result = deflate(&stream, Z_FINISH)
-                produced = bound - Int(stream.avail_out)
-            }
+            stream.next_in = UnsafeMutablePointer(mutating: input.baseAddress?.assumingMemoryBound(to: UInt8.self))
+            stream.avail_in = UInt32(input.count)
+            stream.next_out = buffer.baseAddress
+            stream.avail_out = UInt32(bound)
+            result = deflate(&stream, Z_FINISH)
+            produced = bound - Int(stream.avail_out)
             count = produced
         }
         stream.next_in = nil

@@ -12,7 +12,7 @@ public final class InfluxSink: Sink {
     public init(options: InfluxOptions, metrics: SelfMetrics?, logger: Logger) {
         name = options.name
         worker = SinkThread(
-            name: "netpoller-influxdb-\(options.name)",
+            name: "influx:\(options.name)",
             writer: InfluxWriter(options: options, metrics: metrics, logger: logger))
     }
 
@@ -34,7 +34,7 @@ final class InfluxWriter: ThreadConfinedWriter, @unchecked Sendable {
     let writeURL: String
     private var curl: CurlHandle?
     private let gzip = Gzip(level: 1)
-    private var body: [UInt8] = []
+    private let body = OutputBytes(capacity: 1 << 20)
     private var compressed: [UInt8] = []
     private var encoder = LineProtocol.Encoder()
     private var createdDatabase = false
@@ -90,7 +90,7 @@ final class InfluxWriter: ThreadConfinedWriter, @unchecked Sendable {
 
     /// An empty write: the server answers, the credentials and the database (or bucket) are good.
     func probe() -> SinkError? {
-        switch send([]) {
+        switch send(UnsafeRawBufferPointer(start: nil, count: 0)) {
         case .accepted: return nil
         case .retryable(let error): return error
         case .rejected(let reason), .tooLarge(let reason): return SinkError(.rejected, reason)
@@ -99,35 +99,35 @@ final class InfluxWriter: ThreadConfinedWriter, @unchecked Sendable {
     }
 
     func write(_ batches: [SampleBatch]) -> SinkResult {
-        body.removeAll(keepingCapacity: true)
+        // A body far above the usual size (a backlog's huge batch) does not keep its memory.
+        body.removeAll(keepingCapacity: false, limit: 16 << 20)
         var ends: [Int] = []
         ends.reserveCapacity(batches.count)
         for batch in batches {
-            encoder.encode(batch, precision: options.precision, into: &body)
+            encoder.encode(batch, precision: options.precision, into: body)
             ends.append(body.count)
         }
         guard !body.isEmpty else { return .accepted }
-        let result = send(body)
+        let result = send(body.bytes)
         if case .partial(let refused) = result {
-            return .partial(Self.locate(refused, body: body, ends: ends, batches: batches))
+            return .partial(Self.locate(refused, body: body.array, ends: ends, batches: batches))
         }
         return result
     }
 
     /// One POST of `lines`; the answer as the runner's outcome. A partial write's parts carry only lines and reason
     /// here; `write` ties them to their batches.
-    private func send(_ lines: [UInt8]) -> SinkResult {
-        var payload = lines
+    private func send(_ lines: UnsafeRawBufferPointer) -> SinkResult {
         if options.gzip {
             guard gzip.compress(lines, into: &compressed) else {
                 return .retryable(SinkError(.io, "zlib could not compress the request body"))
             }
-            payload = compressed
         }
-        metrics?.influx(options.name).bytes(raw: lines.count, sent: payload.count)
+        metrics?.influx(options.name).bytes(raw: lines.count, sent: options.gzip ? compressed.count : lines.count)
         let response: CurlHandle.Response
         do {
-            response = try handle().post(writeURL, body: payload)
+            let curl = try handle()
+            response = try options.gzip ? curl.post(writeURL, body: compressed) : curl.post(writeURL, body: lines)
         } catch {
             metrics?.influx(options.name).response("error")
             // A failed transfer may leave the connection in any state: the next request opens a new one.
@@ -136,18 +136,18 @@ final class InfluxWriter: ThreadConfinedWriter, @unchecked Sendable {
             return .retryable(SinkError(code, "\(error.message) (\(options.url))"))
         }
         metrics?.influx(options.name).response("\(response.status)")
-        return classify(response, lines: lines)
+        return classify(response, lines: Array(lines))
     }
 
-    func classify(_ response: CurlHandle.Response, lines: [UInt8]) -> SinkResult {
+    /// The runner's outcome for an answer; `lines` (the body sent) is only read for a 400 or 413.
+    func classify(_ response: CurlHandle.Response, lines: @autoclosure () -> [UInt8]) -> SinkResult {
         let status = response.status
+        if (200..<300).contains(status) { return .accepted }
         let message = Self.errorMessage(response)
         switch status {
-        case 200..<300:
-            return .accepted
         case 400:
             if message.contains("partial write") {
-                let refused = Self.refusedLines(message, body: lines)
+                let refused = Self.refusedLines(message, body: lines())
                 if !refused.isEmpty {
                     return .partial(
                         refused.map {
@@ -161,14 +161,14 @@ final class InfluxWriter: ThreadConfinedWriter, @unchecked Sendable {
         case 404 where message.contains("database not found") && options.api == .v1:
             if options.createDatabase && !createdDatabase, let created = createDatabase() {
                 createdDatabase = created
-                return created ? send(lines) : .retryable(SinkError(.unavailable, message))
+                return created ? lines().withUnsafeBytes { send($0) } : .retryable(SinkError(.unavailable, message))
             }
             return .retryable(
                 SinkError(
                     .unavailable,
                     "HTTP 404: \(message) (create it, or set create_database = true for the agent to create it)"))
         case 413:
-            return .tooLarge(reason: "HTTP 413: request too large (\(lines.count) bytes): \(message)")
+            return .tooLarge(reason: "HTTP 413: request too large (\(lines().count) bytes): \(message)")
         case 429, 503:
             return .retryable(SinkError(.throttled, "HTTP \(status): \(message)", retryAfter: response.retryAfter))
         default:

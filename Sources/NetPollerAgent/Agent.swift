@@ -449,9 +449,11 @@ public final class Agent: Service {
         // that keep an inventory (postgres `devices`) see it go down.
         let stateChanged = change.map { $0.0 != $0.1 } ?? false
         if !outcome.samples.isEmpty || stateChanged {
+            var samples = outcome.samples
+            device.reuseTags(&samples)
             let batch = SampleBatch(
                 id: Schedule.batchID(device: name, timestampNanos: timestamp), device: name,
-                deviceTags: device.config.tags, timestampNanos: timestamp, samples: outcome.samples,
+                deviceTags: device.config.tags, timestampNanos: timestamp, samples: samples,
                 poll: PollInfo(
                     address: "\(device.config.address)", profiles: knownProfiles, state: outcome.state.rawValue))
             queue.push(batch)

@@ -11,6 +11,7 @@ final class DeviceRuntime: Sendable {
         var resolvedAt: Date = .distantPast
         var sysObjectID: OID?
         var sequence: UInt64 = 0
+        var tagReuse = TagReuse()
     }
 
     let config: DeviceConfig
@@ -31,6 +32,11 @@ final class DeviceRuntime: Sendable {
 
     /// The target last resolved, if any (to close its session when the device goes away).
     var resolvedTarget: SNMPTarget? { state.withLock { $0.target } }
+
+    /// Hands unchanged rows the previous poll's tags arrays (see `TagReuse`).
+    func reuseTags(_ samples: inout [Sample]) {
+        state.withLock { $0.tagReuse.apply(to: &samples) }
+    }
 
     func nextSequence() -> UInt64 {
         state.withLock {

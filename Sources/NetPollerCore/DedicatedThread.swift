@@ -46,11 +46,32 @@ public final class DedicatedThread: Sendable {
 
     private let worker = Worker()
 
+    /// `name` shows in `top -H`, `ps -L` and profiles, cut to what Linux keeps (15 bytes; a longer name is refused
+    /// and the thread would show its creator's).
     public init(name: String) {
         let worker = self.worker
-        let thread = Thread { worker.loop() }
-        thread.name = name
+        let thread = Thread {
+            Self.nameCurrentThread(name)
+            worker.loop()
+        }
         thread.start()
+    }
+
+    /// Names the calling thread (Foundation's `Thread.name` does not reach the OS on Linux, and glibc's
+    /// `pthread_setname_np` is not visible from Swift): through `/proc/thread-self/comm`, as prctl would.
+    public static func nameCurrentThread(_ name: String) {
+        let fd = open("/proc/thread-self/comm", O_WRONLY)
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        var bytes = Array(threadName(name).utf8)
+        _ = write(fd, &bytes, bytes.count)
+    }
+
+    /// `name` cut to the 15 bytes Linux keeps of a thread name, on a character boundary.
+    public static func threadName(_ name: String) -> String {
+        var short = Substring(name)
+        while short.utf8.count > 15 { short = short.dropLast() }
+        return String(short)
     }
 
     deinit { worker.stop() }

@@ -29,58 +29,297 @@ public enum LineProtocol {
         encoder.encode(batch, precision: precision, into: &out)
     }
 
-    /// Encodes batches with scratch space kept between calls: the device's tags are escaped once per batch and merged
-    /// with each sample's (both come sorted by key), so a line costs no allocation and no sort.
+    /// Appends one line; tags must already be sorted by key.
+    public static func encodeLine(
+        measurement: String, tags: [Tag], fields: [Field], timestampNanos: Int64, into out: inout [UInt8]
+    ) {
+        // A batch without a device name: the `device` tag is empty, so it is left out.
+        let batch = SampleBatch(
+            id: 0, device: "", deviceTags: [], timestampNanos: timestampNanos,
+            samples: [Sample(measurement: measurement, tags: tags, fields: fields)])
+        encode(batch, into: &out)
+    }
+
+    /// Encodes batches, remembering between calls what each device's lines start with.
+    ///
+    /// A device's samples come back poll after poll in the same order with the same measurement, tags and field
+    /// names; only values and the timestamp change. So the escaped series key (measurement, device tags and sample
+    /// tags merged in key order) and the escaped field keys are kept per device and sample position, and a line costs
+    /// a comparison of those strings (cheap: most are inline small strings), copies of the cached bytes and the value
+    /// digits: no allocation, no escaping, no sort. A device whose batches stop coming is forgotten after a while
+    /// (see `evict`), so the cache holds the active fleet's series, no more.
     public struct Encoder: Sendable {
+        private var devices: [String: DeviceSeries] = [:]
+        private var builder = KeyBuilder()
+        /// Batches encoded: the cache's clock.
+        private var uses = 0
+
+        public init() {}
+
+        /// Devices with remembered series (for tests).
+        public var cachedDevices: Int { devices.count }
+
+        /// Appends one line per sample of `batch`; returns the number of lines.
+        @discardableResult
+        public mutating func encode(_ batch: SampleBatch, precision: Precision, into out: OutputBytes) -> Int {
+            uses &+= 1
+            if uses % 1024 == 0 { evict() }
+            builder.begin(batch, timestamp: batch.timestampNanos / precision.divisor)
+            return Self.encode(
+                batch, cache: &devices[batch.device, default: DeviceSeries()], builder: &builder, use: uses, into: out)
+        }
+
+        /// Appends one line per sample of `batch` to an array (for callers that are not on a hot path).
+        @discardableResult
+        public mutating func encode(_ batch: SampleBatch, precision: Precision, into out: inout [UInt8]) -> Int {
+            let bytes = OutputBytes(capacity: 192 * max(1, batch.count))
+            let lines = encode(batch, precision: precision, into: bytes)
+            out.append(contentsOf: UnsafeBufferPointer(start: bytes.base, count: bytes.count))
+            return lines
+        }
+
+        /// Forgets devices not seen in the last `max(4 × devices, 4096)` batches: a device polled at least a quarter
+        /// as often as the average one stays.
+        private mutating func evict() {
+            let horizon = uses - max(4 * devices.count, 4096)
+            guard devices.values.contains(where: { $0.lastUse < horizon }) else { return }
+            devices = devices.filter { $0.value.lastUse >= horizon }
+        }
+
+        private static func encode(
+            _ batch: SampleBatch, cache: inout DeviceSeries, builder: inout KeyBuilder, use: Int, into out: OutputBytes
+        ) -> Int {
+            if cache.deviceTags != batch.deviceTags {
+                cache.deviceTags = batch.deviceTags
+                cache.forget(from: 0)
+            }
+            cache.lastUse = use
+            var cursor = ByteCursor(out)
+            // A first pass reads every sample's tag and field arrays: independent loads the CPU overlaps, where the
+            // line loop below, branching on each, would wait for one after another (they were written by another
+            // thread, usually a while ago: not in this core's cache). It sizes the output for the batch too.
+            var estimate = 0
+            for index in batch.samples.indices {
+                let fields = batch.samples[index].fields
+                estimate &+= 40 &* fields.count &+ builder.stamp.count
+            }
+            cursor.reserve(estimate)
+            var lines = 0
+            builder.stamp.withUnsafeBufferPointer { stamp in
+                for index in batch.samples.indices {
+                    // From the first sample that differs from what is remembered, the rest is remembered anew.
+                    if index < cache.entries.count && !cache.matches(index, batch.samples[index]) {
+                        cache.forget(from: index)
+                    }
+                    if index == cache.entries.count { cache.add(batch.samples[index], builder: &builder) }
+                    if cache.write(index, batch.samples[index].fields, stamp: stamp, to: &cursor) { lines += 1 }
+                }
+            }
+            cursor.commit()
+            return lines
+        }
+    }
+
+    /// What the encoder keeps of one device, flat (a few arrays per device, read front to back, rather than a few
+    /// per sample): per sample position the strings its key was made from and the escaped bytes.
+    struct DeviceSeries: Sendable {
+        struct Entry: Sendable {
+            /// Index in `names` of the measurement, followed by the field names.
+            var names: Int
+            /// Index in `tagStrings` of the first tag's key (then its value, the next key…).
+            var tags: Int
+            var tagCount: Int
+            var fieldCount: Int
+            /// `bytes[prefix..<keys]`: escaped measurement and `,key=value` tags (empty: the line is not written);
+            /// `bytes[keys..<end]`: each field's escaped key and `=` (empty for a name the protocol cannot carry).
+            var prefix: Int
+            var keys: Int
+            var end: Int
+            /// Index in `keyEnds` of the first field's key end (relative to `keys`).
+            var keyEnds: Int
+        }
+
+        var deviceTags: [Tag] = []
+        var lastUse = 0
+        /// By position in the device's batches.
+        var entries: [Entry] = []
+        /// What the hot path compares, densely: measurements and field names.
+        var names: [String] = []
+        /// Tag keys and values, read only when a sample brings a tags array other than the one remembered.
+        var tagStrings: [String] = []
+        var bytes: [UInt8] = []
+        var keyEnds: [Int] = []
+        /// Each position's tags array as remembered.
+        var tagArrays: [[Tag]] = []
+
+        @inline(__always)
+        func matches(_ index: Int, _ sample: Sample) -> Bool {
+            let entry = entries[index]
+            guard entry.fieldCount == sample.fields.count, names[entry.names] == sample.measurement else {
+                return false
+            }
+            // The very tags array remembered (the poller hands the same one while a row's tags do not change): equal
+            // without reading it. `tagArrays` holds a reference, so storage at that address is that array.
+            if unsafeBitCast(sample.tags, to: UInt.self) != unsafeBitCast(tagArrays[index], to: UInt.self) {
+                guard entry.tagCount == sample.tags.count else { return false }
+                var at = entry.tags
+                for tag in sample.tags.indices {
+                    guard tagStrings[at] == sample.tags[tag].key && tagStrings[at + 1] == sample.tags[tag].value
+                    else { return false }
+                    at += 2
+                }
+            }
+            var at = entry.names + 1
+            for field in sample.fields.indices {
+                guard names[at] == sample.fields[field].name else { return false }
+                at += 1
+            }
+            return true
+        }
+
+        /// Remembers `sample` as the next position.
+        mutating func add(_ sample: Sample, builder: inout KeyBuilder) {
+            var entry = Entry(
+                names: names.count, tags: tagStrings.count, tagCount: sample.tags.count,
+                fieldCount: sample.fields.count,
+                prefix: bytes.count, keys: 0, end: 0, keyEnds: keyEnds.count)
+            names.append(sample.measurement)
+            for field in sample.fields { names.append(field.name) }
+            for tag in sample.tags {
+                tagStrings.append(tag.key)
+                tagStrings.append(tag.value)
+            }
+            builder.appendPrefix(for: sample, into: &bytes)
+            entry.keys = bytes.count
+            for field in sample.fields {
+                let mark = bytes.count
+                escape(field.name, into: &bytes, special: .key)
+                if bytes.count > mark { bytes.append(UInt8(ascii: "=")) }
+                keyEnds.append(bytes.count - entry.keys)
+            }
+            entry.end = bytes.count
+            entries.append(entry)
+            tagArrays.append(sample.tags)
+        }
+
+        /// Forgets positions `index...`.
+        mutating func forget(from index: Int) {
+            guard index < entries.count else { return }
+            let entry = entries[index]
+            entries.removeSubrange(index...)
+            tagArrays.removeSubrange(index...)
+            names.removeSubrange(entry.names...)
+            tagStrings.removeSubrange(entry.tags...)
+            bytes.removeSubrange(entry.prefix...)
+            keyEnds.removeSubrange(entry.keyEnds...)
+        }
+
+        /// Writes the line of position `index`: prefix, ` key=value,…`, the timestamp part; false (nothing written)
+        /// without a field.
+        @inline(__always)
+        func write(_ index: Int, _ fields: [Field], stamp: UnsafeBufferPointer<UInt8>, to cursor: inout ByteCursor)
+            -> Bool
+        {
+            let entry = entries[index]
+            guard entry.keys > entry.prefix else { return false }
+            // The most the line can take: a value is at most 24 characters (a double) plus its separator and suffix.
+            var bound = entry.end - entry.prefix + stamp.count + 26 * fields.count
+            for field in fields.indices {
+                if case .text(let text) = fields[field].value { bound += 2 * text.utf8.count + 2 }
+            }
+            cursor.reserve(bound)
+            let start = cursor.position
+            var first = true
+            bytes.withUnsafeBufferPointer { bytes in
+                cursor.put(UnsafeBufferPointer(rebasing: bytes[entry.prefix..<entry.keys]))
+                var keyStart = entry.keys
+                for field in fields.indices {
+                    let keyEnd = entry.keys + keyEnds[entry.keyEnds + field]
+                    defer { keyStart = keyEnd }
+                    if keyStart == keyEnd { continue }
+                    if case .double(let d) = fields[field].value, !d.isFinite { continue }
+                    cursor.put(first ? UInt8(ascii: " ") : UInt8(ascii: ","))
+                    first = false
+                    cursor.put(UnsafeBufferPointer(rebasing: bytes[keyStart..<keyEnd]))
+                    switch fields[field].value {
+                    case .int(let v):
+                        cursor.putDecimal(v)
+                        cursor.put(UInt8(ascii: "i"))
+                    case .uint(let v):
+                        cursor.putDecimal(min(v, UInt64(Int64.max)))
+                        cursor.put(UInt8(ascii: "i"))
+                    case .double(let d):
+                        LineProtocol.putDouble(d, to: &cursor)
+                    case .text(let text):
+                        LineProtocol.putString(text, to: &cursor)
+                    }
+                }
+            }
+            if first {
+                cursor.position = start
+                return false
+            }
+            cursor.put(stamp)
+            return true
+        }
+    }
+
+    /// Builds series keys on a cache miss: the device's tags escaped once per batch (lazily), merged with the
+    /// sample's.
+    struct KeyBuilder: Sendable {
+        /// ` <timestamp>\n` of the current batch.
+        var stamp: [UInt8] = []
+        private var batchDevice = ""
+        private var batchTags: [Tag] = []
+        private var prepared = false
         private var device: [Tag] = []
         /// The escaped `,key=value` of each device-side tag, end offsets into `deviceBytes`.
         private var deviceBytes: [UInt8] = []
         private var deviceEnds: [Int] = []
         private var scratch: [Tag] = []
 
-        public init() {}
+        mutating func begin(_ batch: SampleBatch, timestamp: Int64) {
+            stamp.removeAll(keepingCapacity: true)
+            stamp.append(UInt8(ascii: " "))
+            appendDecimal(timestamp, into: &stamp)
+            stamp.append(UInt8(ascii: "\n"))
+            batchDevice = batch.device
+            batchTags = batch.deviceTags
+            prepared = false
+        }
 
-        /// Appends one line per sample of `batch`; returns the number of lines.
-        @discardableResult
-        public mutating func encode(_ batch: SampleBatch, precision: Precision, into out: inout [UInt8]) -> Int {
-            prepareDevice(batch)
-            var lines = 0
-            let timestamp = batch.timestampNanos / precision.divisor
-            for sample in batch.samples {
-                let start = out.count
-                escape(sample.measurement, into: &out, special: .measurement)
-                guard out.count > start else { continue }
-                if Self.isStrictlySorted(sample.tags) {
-                    mergeTags(sample.tags, into: &out)
+        /// Appends the escaped measurement and tags of `sample` (nothing if the measurement escapes to nothing).
+        mutating func appendPrefix(for sample: Sample, into prefix: inout [UInt8]) {
+            let start = prefix.count
+            escape(sample.measurement, into: &prefix, special: .measurement)
+            if prefix.count > start {
+                if isStrictlySorted(sample.tags) {
+                    prepareDevice()
+                    mergeTags(sample.tags, into: &prefix)
                 } else {
-                    // Unsorted or repeated sample tags (made by hand): the general path.
-                    out.removeSubrange(start...)
+                    // Unsorted or repeated sample tags (made by hand): sort everything, of equal keys the last
+                    // non-empty one (the sample's, after the device's) wins.
                     scratch.removeAll(keepingCapacity: true)
-                    scratch.append(Tag("device", batch.device))
-                    scratch.append(contentsOf: batch.deviceTags)
+                    scratch.append(Tag("device", batchDevice))
+                    scratch.append(contentsOf: batchTags)
                     scratch.append(contentsOf: sample.tags)
-                    if encodeLine(
-                        measurement: sample.measurement, unsortedTags: &scratch, fields: sample.fields,
-                        timestamp: timestamp, into: &out)
-                    {
-                        lines += 1
+                    scratch.sortByKey()
+                    for (index, tag) in scratch.enumerated() where !tag.value.isEmpty && !tag.key.isEmpty {
+                        let later = scratch[(index + 1)...].prefix { $0.key == tag.key }
+                        if later.contains(where: { !$0.value.isEmpty }) { continue }
+                        appendTag(tag, into: &prefix)
                     }
-                    continue
-                }
-                if appendFields(sample.fields, timestamp: timestamp, into: &out) {
-                    lines += 1
-                } else {
-                    out.removeSubrange(start...)
                 }
             }
-            return lines
         }
 
         /// `device` and the device's tags: sorted, one per key (the later wins), without empty ones, escaped.
-        private mutating func prepareDevice(_ batch: SampleBatch) {
+        private mutating func prepareDevice() {
+            guard !prepared else { return }
+            prepared = true
             scratch.removeAll(keepingCapacity: true)
-            scratch.append(Tag("device", batch.device))
-            scratch.append(contentsOf: batch.deviceTags)
+            scratch.append(Tag("device", batchDevice))
+            scratch.append(contentsOf: batchTags)
             scratch.sortByKey()
             device.removeAll(keepingCapacity: true)
             deviceBytes.removeAll(keepingCapacity: true)
@@ -112,21 +351,49 @@ public enum LineProtocol {
             }
         }
 
-        @inline(__always)
         private func appendDevice(_ index: Int, into out: inout [UInt8]) {
             let start = index == 0 ? 0 : deviceEnds[index - 1]
-            deviceBytes.withUnsafeBufferPointer {
-                out.append(contentsOf: UnsafeBufferPointer(rebasing: $0[start..<deviceEnds[index]]))
-            }
+            out.append(contentsOf: deviceBytes[start..<deviceEnds[index]])
         }
 
         /// Sample tags as they come from a poll: sorted by key, no key twice.
-        @inline(__always)
-        static func isStrictlySorted(_ tags: [Tag]) -> Bool {
+        private func isStrictlySorted(_ tags: [Tag]) -> Bool {
             guard tags.count > 1 else { return true }
             for index in 1..<tags.count where !(tags[index - 1].key < tags[index].key) { return false }
             return true
         }
+    }
+
+    /// A float: integral values below 2^53 as plain digits (read back as the same float: no `i`), others in Swift's
+    /// shortest round-trip form. The caller reserved 24 bytes.
+    @inline(__always)
+    static func putDouble(_ d: Double, to cursor: inout ByteCursor) {
+        if d.magnitude < 9_007_199_254_740_992, d == d.rounded(.towardZero) {
+            if d.sign == .minus && d != 0 { cursor.put(UInt8(ascii: "-")) }
+            cursor.putDecimal(UInt64(d.magnitude))
+            return
+        }
+        var text = d.description
+        text.withUTF8 { cursor.put($0) }
+    }
+
+    /// A string field value in quotes, `"` and `\` escaped, a newline as a space (InfluxDB 1.x reads a newline
+    /// inside quotes, VictoriaMetrics ends the line there). The caller reserved twice the length plus two.
+    @inline(__always)
+    static func putString(_ s: String, to cursor: inout ByteCursor) {
+        cursor.put(UInt8(ascii: "\""))
+        var text = s
+        text.withUTF8 { bytes in
+            for byte in bytes {
+                if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") {
+                    cursor.put(UInt8(ascii: "\\"))
+                    cursor.put(byte)
+                } else {
+                    cursor.put(byte == UInt8(ascii: "\n") ? UInt8(ascii: " ") : byte)
+                }
+            }
+        }
+        cursor.put(UInt8(ascii: "\""))
     }
 
     /// Appends `,key=value`; false (and nothing appended) when the key or value is empty before or after escaping.
@@ -145,97 +412,6 @@ public enum LineProtocol {
             return false
         }
         return true
-    }
-
-    /// Appends one line; tags must already be sorted by key.
-    public static func encodeLine(
-        measurement: String, tags: [Tag], fields: [Field], timestampNanos: Int64, into out: inout [UInt8]
-    ) {
-        var copy = tags
-        encodeLine(measurement: measurement, unsortedTags: &copy, fields: fields, timestamp: timestampNanos, into: &out)
-    }
-
-    /// Appends one line (sorting `tags` in place); false if the line had nothing to write.
-    @discardableResult
-    static func encodeLine(
-        measurement: String, unsortedTags tags: inout [Tag], fields: [Field], timestamp: Int64, into out: inout [UInt8]
-    ) -> Bool {
-        let start = out.count
-        escape(measurement, into: &out, special: .measurement)
-        guard out.count > start else { return false }
-        // Stable, so of two equal keys the later one (the sample's, after the device's) is last and kept.
-        if tags.count > 1 { tags.sortByKey() }
-        for (index, tag) in tags.enumerated() where !tag.value.isEmpty && !tag.key.isEmpty {
-            if tags[(index + 1)...].prefix(while: { $0.key == tag.key }).contains(where: { !$0.value.isEmpty }) {
-                continue
-            }
-            appendTag(tag, into: &out)
-        }
-        if appendFields(fields, timestamp: timestamp, into: &out) { return true }
-        out.removeSubrange(start...)
-        return false
-    }
-
-    /// Appends ` field=value,…  timestamp\n`; false (with the buffer left as it was after the tags) when no field
-    /// could be written.
-    @inline(__always)
-    static func appendFields(_ fields: [Field], timestamp: Int64, into out: inout [UInt8]) -> Bool {
-        let start = out.count
-        var first = true
-        for field in fields {
-            if case .double(let d) = field.value, !d.isFinite { continue }
-            let mark = out.count
-            out.append(first ? UInt8(ascii: " ") : UInt8(ascii: ","))
-            escape(field.name, into: &out, special: .key)
-            if out.count == mark + 1 {
-                out.removeSubrange(mark...)
-                continue
-            }
-            first = false
-            out.append(UInt8(ascii: "="))
-            switch field.value {
-            case .int(let v):
-                appendDecimal(v, into: &out)
-                out.append(UInt8(ascii: "i"))
-            case .uint(let v):
-                appendDecimal(v <= UInt64(Int64.max) ? Int64(v) : Int64.max, into: &out)
-                out.append(UInt8(ascii: "i"))
-            case .double(let d):
-                out.append(contentsOf: d.description.utf8)
-            case .text(let s):
-                appendString(s, into: &out)
-            }
-        }
-        if first {
-            out.removeSubrange(start...)
-            return false
-        }
-        out.append(UInt8(ascii: " "))
-        appendDecimal(timestamp, into: &out)
-        out.append(UInt8(ascii: "\n"))
-        return true
-    }
-
-    /// A string field value in quotes, `"` and `\` escaped.
-    @inline(__always)
-    static func appendString(_ s: String, into out: inout [UInt8]) {
-        out.append(UInt8(ascii: "\""))
-        let plain = s.utf8.withContiguousStorageIfAvailable { bytes -> Bool in
-            for byte in bytes
-            where byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") || byte == UInt8(ascii: "\n") {
-                return false
-            }
-            out.append(contentsOf: bytes)
-            return true
-        }
-        if plain != true {
-            for byte in s.utf8 {
-                if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { out.append(UInt8(ascii: "\\")) }
-                // InfluxDB 1.x reads a newline inside quotes, VictoriaMetrics ends the line there: a space.
-                out.append(byte == UInt8(ascii: "\n") ? UInt8(ascii: " ") : byte)
-            }
-        }
-        out.append(UInt8(ascii: "\""))
     }
 
     /// Which characters a text escapes: a measurement `,` and space; a key or tag value also `=`.

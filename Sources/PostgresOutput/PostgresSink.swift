@@ -17,7 +17,7 @@ public final class PostgresSink: Sink {
         name = options.name
         target = Conninfo.redacted(options.conninfo)
         worker = SinkThread(
-            name: "netpoller-postgres-\(options.name)",
+            name: "pg:\(options.name)",
             writer: PostgresWriter(options: options, target: target, metrics: metrics, logger: logger))
     }
 

@@ -36,9 +36,9 @@ public final class SNMPEngine: SNMPTransport {
         heartbeat.store(Self.monotonicNanos(), ordering: .relaxed)
         let directory = persistentDirectory ?? (NSTemporaryDirectory() + "netpoller-snmp-\(getuid())")
         let thread = Thread { [self] in
+            DedicatedThread.nameCurrentThread("snmp-io")
             IOLoop.runThread(engine: self, persistentDirectory: directory)
         }
-        thread.name = "netpoller-snmp-io"
         thread.stackSize = 1 << 20
         thread.start()
     }

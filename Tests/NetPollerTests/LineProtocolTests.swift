@@ -259,6 +259,100 @@ enum ReferenceDecoder {
         }
     }
 
+    /// The encoder remembers each device's series between batches; whatever changes from one poll to the next, a
+    /// long-lived encoder must write exactly what a fresh one writes.
+    @Test func aRememberingEncoderWritesWhatAFreshOneWrites() throws {
+        var rng = SplitMix(seed: 4242)
+        var encoder = LineProtocol.Encoder()
+        let bytes = OutputBytes(capacity: 64)
+        func makeSample(_ n: Int) -> Sample {
+            Sample(
+                measurement: n % 3 == 0 ? "system" : "interface",
+                tags: [NetPollerCore.Tag("ifDescr", "Gi0/\(n) uplink, core"), NetPollerCore.Tag("ifIndex", "\(n)")],
+                fields: [
+                    Field(name: "in", value: .uint(UInt64(n)), kind: .counter),
+                    Field(name: "oper status", value: .int(1), kind: .gauge),
+                ])
+        }
+        var samples = (0..<6).map(makeSample)
+        var deviceTags = [NetPollerCore.Tag("site", "lab")]
+        for poll in 0..<400 {
+            for index in samples.indices {
+                samples[index].fields[0].value = .uint(UInt64.random(in: 0...UInt64.max, using: &rng))
+                switch Int.random(in: 0..<40, using: &rng) {
+                case 0: samples[index].tags[0].value = "renamed \(poll)"
+                case 1: samples[index].tags = samples[index].tags.map { $0 }  // equal tags, another array
+                case 2: samples[index].fields[samples[index].fields.count - 1].name = "status=\(poll % 2)"
+                case 3: samples[index].fields.append(Field(name: "load", value: .double(0.5), kind: .gauge))
+                case 4: samples[index].fields = Array(samples[index].fields.prefix(1))
+                case 5: samples[index].measurement = "if \(poll % 3)"
+                case 6: samples[index].fields[0].value = .text("a \"quoted\" \\ value\nline")
+                case 7: samples[index].fields[0].value = .double(poll % 2 == 0 ? .nan : -2.5e-7)
+                case 8: samples[index].tags = [NetPollerCore.Tag("z", "1"), NetPollerCore.Tag("a", "2")]  // unsorted
+                default: break
+                }
+            }
+            switch Int.random(in: 0..<20, using: &rng) {
+            case 0: samples.append(makeSample(samples.count))
+            case 1 where samples.count > 1: samples.remove(at: Int.random(in: 0..<samples.count, using: &rng))
+            case 2: samples.shuffle(using: &rng)
+            case 3: deviceTags = [NetPollerCore.Tag("site", "lab \(poll)")]
+            default: break
+            }
+            let batch = SampleBatch(
+                id: UInt64(poll), device: poll % 5 == 0 ? "r2" : "r1", deviceTags: deviceTags,
+                timestampNanos: 1_700_000_000_000_000_000 + Int64(poll), samples: samples)
+            bytes.removeAll()
+            let lines = encoder.encode(batch, precision: .ns, into: bytes)
+            var fresh: [UInt8] = []
+            LineProtocol.encode(batch, into: &fresh)
+            let remembered = String(decoding: bytes.array, as: UTF8.self)
+            #expect(remembered == String(decoding: fresh, as: UTF8.self), "poll \(poll)")
+            // A newline in a value is written as a space: every newline ends a line.
+            #expect(lines == fresh.filter { $0 == UInt8(ascii: "\n") }.count)
+        }
+        #expect(encoder.cachedDevices == 2)
+    }
+
+    @Test func theEncoderForgetsDevicesThatStopComing() {
+        var encoder = LineProtocol.Encoder()
+        let bytes = OutputBytes()
+        func batch(_ device: String) -> SampleBatch {
+            SampleBatch(
+                id: 1, device: device, deviceTags: [], timestampNanos: 1,
+                samples: [Sample(measurement: "m", tags: [], fields: [Field(name: "x", value: .int(1), kind: .gauge)])])
+        }
+        encoder.encode(batch("gone"), precision: .ns, into: bytes)
+        for _ in 0..<6000 { encoder.encode(batch("stays"), precision: .ns, into: bytes) }
+        #expect(encoder.cachedDevices == 1)
+    }
+
+    @Test func unchangedTagsKeepThePreviousPollsArray() {
+        var reuse = TagReuse()
+        func poll(_ alias: String) -> [Sample] {
+            [
+                Sample(measurement: "interface", tags: [NetPollerCore.Tag("ifIndex", "1")], fields: []),
+                Sample(
+                    measurement: "interface",
+                    tags: [NetPollerCore.Tag("ifAlias", alias), NetPollerCore.Tag("ifIndex", "2")], fields: []),
+            ]
+        }
+        func storage(_ tags: [NetPollerCore.Tag]) -> UnsafeRawPointer? {
+            tags.withUnsafeBytes { $0.baseAddress }
+        }
+        var first = poll("uplink")
+        reuse.apply(to: &first)
+        var second = poll("uplink")
+        reuse.apply(to: &second)
+        #expect(storage(second[0].tags) == storage(first[0].tags))
+        #expect(storage(second[1].tags) == storage(first[1].tags))
+        var third = poll("renamed")
+        reuse.apply(to: &third)
+        #expect(storage(third[0].tags) == storage(first[0].tags))
+        #expect(storage(third[1].tags) != storage(first[1].tags))
+        #expect(third[1].tags[0].value == "renamed")
+    }
+
     @Test func precisionDividesTheTimestamp() throws {
         let batch = SampleBatch(
             id: 1, device: "r1", deviceTags: [], timestampNanos: 1_700_000_000_123_456_789,
