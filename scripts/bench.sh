@@ -111,14 +111,15 @@ if [ "$MODE" = influx ]; then
   ip netns exec "$NS" "$BIN" "${common[@]}" --phases bodies >/dev/null
   points=$(cat "$DIR"/bodies/*.lp | wc -l)
   before=$(curl_run bench_curl_before)
-  # PROFILE=1: record the agent's half with perf (gzip off only) into /tmp/netpoller-bench-influx.perf.
+  # PROFILE=1: record the agent's half with perf (one phase: PHASE=first (gzip off, the default), gzip or spool) into
+  # /tmp/netpoller-bench-influx.perf; PHASE_FIRST=1 runs that one phase without perf.
   if [ -n "${PHASE_FIRST:-}" ]; then
-    NP_SKIP_BODIES=1 ip netns exec "$NS" "$BIN" "${common[@]}" --phases first
+    NP_SKIP_BODIES=1 ip netns exec "$NS" "$BIN" "${common[@]}" --phases "${PHASE:-first}"
     exit 0
   fi
   if [ -n "${PROFILE:-}" ]; then
     NP_SKIP_BODIES=1 ip netns exec "$NS" perf record -F 2000 -g -o /tmp/netpoller-bench-influx.perf \
-      "$BIN" "${common[@]}" --phases first | tee "$DIR/agent.out"
+      "$BIN" "${common[@]}" --phases "${PHASE:-first}" | tee "$DIR/agent.out"
     exit 0
   fi
   ip netns exec "$NS" "$BIN" "${common[@]}" | tee "$DIR/agent.out"

@@ -16,7 +16,7 @@ enum InfluxBench {
     nonisolated(unsafe) static var base: Int64 = 0
 
     static func run(
-        batches: [SampleBatch], url: String, points target: Int, bodies: String, onlyFirst: Bool = false,
+        batches: [SampleBatch], url: String, points target: Int, bodies: String, only phase: String? = nil,
         bodiesOnly: Bool = false
     ) async throws {
         let perRound = batches.reduce(0) { $0 + $1.count }
@@ -66,7 +66,8 @@ enum InfluxBench {
         let phases = [
             ("bench_agent", false, false), ("bench_agent_gzip", true, false), ("bench_agent_spool", false, true),
         ]
-        for (database, gzip, spool) in phases.prefix(onlyFirst ? 1 : 3) {
+        let names = ["first": "bench_agent", "gzip": "bench_agent_gzip", "spool": "bench_agent_spool"]
+        for (database, gzip, spool) in phases where phase == nil || names[phase!] == database {
             var options = InfluxOptions(name: database, url: url)
             options.database = database
             options.createDatabase = true

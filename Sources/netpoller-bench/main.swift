@@ -110,7 +110,8 @@ if argument("mode", "polling") == "influx" {
     }
     try await InfluxBench.run(
         batches: narrow, url: argument("influx-url", ""), points: Int(argument("points", "1000000")) ?? 1_000_000,
-        bodies: argument("bodies", "/tmp/netpoller-influx-bodies"), onlyFirst: argument("phases", "all") == "first",
+        bodies: argument("bodies", "/tmp/netpoller-influx-bodies"),
+        only: ["first", "gzip", "spool"].contains(argument("phases", "all")) ? argument("phases", "all") : nil,
         bodiesOnly: argument("phases", "all") == "bodies")
     await engine.shutdown()
     exit(0)

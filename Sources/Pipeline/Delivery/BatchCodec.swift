@@ -9,49 +9,131 @@ public enum BatchCodec {
     public struct DecodeError: Error, Sendable, Equatable {}
 
     public static func encode(_ batch: SampleBatch, into out: inout [UInt8]) {
-        out.reserveCapacity(out.count + 64 + batch.count * 96)
-        put(batch.id, &out)
-        put(UInt64(bitPattern: batch.timestampNanos), &out)
-        put(batch.device, &out)
-        put(tags: batch.deviceTags, &out)
-        put(UInt32(batch.samples.count), &out)
-        for sample in batch.samples {
-            put(sample.measurement, &out)
-            put(tags: sample.tags, &out)
-            put(UInt32(sample.fields.count), &out)
-            for field in sample.fields {
-                put(field.name, &out)
-                out.append(field.kind.rawValue)
-                switch field.value {
-                case .int(let v):
-                    out.append(0)
-                    put(UInt64(bitPattern: v), &out)
-                case .uint(let v):
-                    out.append(1)
-                    put(v, &out)
-                case .double(let v):
-                    out.append(2)
-                    put(v.bitPattern, &out)
-                case .text(let v):
-                    out.append(3)
-                    put(v, &out)
+        out.append(contentsOf: encode(batch))
+    }
+
+    /// One pass sizes the record exactly, a second writes it through a pointer (every batch is spooled as it
+    /// arrives: this runs for every sample the agent polls).
+    public static func encode(_ batch: SampleBatch) -> [UInt8] {
+        let size = encodedSize(batch)
+        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+            var writer = Writer(position: UnsafeMutableRawPointer(buffer.baseAddress!))
+            writer.u64(batch.id)
+            writer.u64(UInt64(bitPattern: batch.timestampNanos))
+            writer.string(batch.device)
+            writer.tags(batch.deviceTags)
+            writer.u32(UInt32(batch.samples.count))
+            for sample in batch.samples.indices {
+                writer.string(batch.samples[sample].measurement)
+                writer.tags(batch.samples[sample].tags)
+                writer.u32(UInt32(batch.samples[sample].fields.count))
+                batch.samples[sample].fields.withUnsafeBufferPointer { fields in
+                    for f in fields.indices { writer.field(fields[f]) }
                 }
             }
-        }
-        // Optional trailer (absent in records written before it existed): the poll's inventory.
-        if let poll = batch.poll {
-            out.append(1)
-            put(poll.address, &out)
-            put(poll.state, &out)
-            put(UInt32(poll.profiles.count), &out)
-            for profile in poll.profiles { put(profile, &out) }
+            // Optional trailer (absent in records written before it existed): the poll's inventory.
+            if let poll = batch.poll {
+                writer.u8(1)
+                writer.string(poll.address)
+                writer.string(poll.state)
+                writer.u32(UInt32(poll.profiles.count))
+                for profile in poll.profiles { writer.string(profile) }
+            }
+            count = writer.position - UnsafeMutableRawPointer(buffer.baseAddress!)
+            precondition(count == size, "BatchCodec: record size mismatch")
         }
     }
 
-    public static func encode(_ batch: SampleBatch) -> [UInt8] {
-        var out: [UInt8] = []
-        encode(batch, into: &out)
-        return out
+    /// The exact size `encode` writes.
+    static func encodedSize(_ batch: SampleBatch) -> Int {
+        var size = 8 + 8 + 4 + batch.device.utf8.count + tagsSize(batch.deviceTags) + 4
+        batch.samples.withUnsafeBufferPointer { samples in
+            for s in samples.indices {
+                size += 4 + samples[s].measurement.utf8.count + tagsSize(samples[s].tags) + 4
+                samples[s].fields.withUnsafeBufferPointer { fields in
+                    for f in fields.indices {
+                        size += 4 + fields[f].name.utf8.count + 2
+                        if case .text(let v) = fields[f].value { size += 4 + v.utf8.count } else { size += 8 }
+                    }
+                }
+            }
+        }
+        if let poll = batch.poll {
+            size += 1 + 4 + poll.address.utf8.count + 4 + poll.state.utf8.count + 4
+            for profile in poll.profiles { size += 4 + profile.utf8.count }
+        }
+        return size
+    }
+
+    @inline(__always)
+    static func tagsSize(_ tags: [Tag]) -> Int {
+        var size = 4
+        tags.withUnsafeBufferPointer { tags in
+            for t in tags.indices { size += 8 + tags[t].key.utf8.count + tags[t].value.utf8.count }
+        }
+        return size
+    }
+
+    /// Little-endian stores into memory sized beforehand.
+    struct Writer {
+        var position: UnsafeMutableRawPointer
+
+        @inline(__always)
+        mutating func u8(_ v: UInt8) {
+            position.storeBytes(of: v, as: UInt8.self)
+            position += 1
+        }
+
+        @inline(__always)
+        mutating func u32(_ v: UInt32) {
+            position.storeBytes(of: v.littleEndian, as: UInt32.self)
+            position += 4
+        }
+
+        @inline(__always)
+        mutating func u64(_ v: UInt64) {
+            position.storeBytes(of: v.littleEndian, as: UInt64.self)
+            position += 8
+        }
+
+        @inline(__always)
+        mutating func string(_ s: String) {
+            var s = s
+            s.withUTF8 { utf8 in
+                u32(UInt32(utf8.count))
+                if let base = utf8.baseAddress { position.copyMemory(from: base, byteCount: utf8.count) }
+                position += utf8.count
+            }
+        }
+
+        @inline(__always)
+        mutating func field(_ field: Field) {
+            string(field.name)
+            u8(field.kind.rawValue)
+            switch field.value {
+            case .int(let v):
+                u8(0)
+                u64(UInt64(bitPattern: v))
+            case .uint(let v):
+                u8(1)
+                u64(v)
+            case .double(let v):
+                u8(2)
+                u64(v.bitPattern)
+            case .text(let v):
+                u8(3)
+                string(v)
+            }
+        }
+
+        @inline(__always)
+        mutating func tags(_ tags: [Tag]) {
+            u32(UInt32(tags.count))
+            for tag in tags {
+                string(tag.key)
+                string(tag.value)
+            }
+        }
     }
 
     public static func decode(_ bytes: UnsafeRawBufferPointer) throws(DecodeError) -> SampleBatch {
@@ -119,33 +201,13 @@ public enum BatchCodec {
         return UInt32(CZlib.crc32(UInt(seed), base.assumingMemoryBound(to: UInt8.self), UInt32(bytes.count)))
     }
 
-    // MARK: Primitives
-
-    @inline(__always)
+    // Little-endian appends for the spool's small headers.
     static func put(_ v: UInt64, _ out: inout [UInt8]) {
         withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) }
     }
 
-    @inline(__always)
     static func put(_ v: UInt32, _ out: inout [UInt8]) {
         withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) }
-    }
-
-    @inline(__always)
-    static func put(_ s: String, _ out: inout [UInt8]) {
-        var s = s
-        s.withUTF8 { utf8 in
-            put(UInt32(utf8.count), &out)
-            out.append(contentsOf: utf8)
-        }
-    }
-
-    static func put(tags: [Tag], _ out: inout [UInt8]) {
-        put(UInt32(tags.count), &out)
-        for tag in tags {
-            put(tag.key, &out)
-            put(tag.value, &out)
-        }
     }
 
     struct Reader {
