@@ -110,6 +110,9 @@ if [ "$MODE" = influx ]; then
   }
   ip netns exec "$NS" "$BIN" "${common[@]}" --phases bodies >/dev/null
   points=$(cat "$DIR"/bodies/*.lp | wc -l)
+  raw=$(cat "$DIR"/bodies/*.lp | wc -c)
+  packed=$(for f in "$DIR"/bodies/*.lp; do gzip -1 -c "$f"; done | wc -c)
+  echo "request bodies: $raw bytes; gzip -1 per body: $packed bytes ($((packed * 100 / raw))%)"
   before=$(curl_run bench_curl_before)
   # PROFILE=1: record the agent's half with perf (one phase: PHASE=first (gzip off, the default), gzip or spool) into
   # /tmp/netpoller-bench-influx.perf; PHASE_FIRST=1 runs that one phase without perf.

@@ -112,6 +112,7 @@ enum InfluxBench {
         let task = Task { await runner.run() }
         func accepted() -> Int { runner.status.first?.acceptedSamples ?? 0 }
         let clock = ContinuousClock()
+        let threads0 = threadCPU()
         let cpu0 = cpuSeconds()
         let t0 = clock.now
         // A producer faster than the sink, as polling is during a backlog: a few writes ahead, no more. It looks at the
@@ -126,11 +127,40 @@ enum InfluxBench {
         while accepted() < perRound * rounds { try await Task.sleep(for: .milliseconds(10)) }
         let wall = (clock.now - t0).seconds
         let cpu = cpuSeconds() - cpu0
+        printThreadCPU(since: threads0, total: cpu, points: perRound * rounds)
         queue.close()
         await task.value
         await runner.drain(until: SystemDeliveryClock().now + .seconds(5))
         return (perRound * rounds, wall, cpu)
     }
+}
+
+/// CPU seconds by thread (id → name, seconds), from /proc/self/task/*/schedstat (nanosecond accounting).
+func threadCPU() -> [String: (String, Double)] {
+    var out: [String: (String, Double)] = [:]
+    guard let tids = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task") else { return out }
+    for tid in tids {
+        guard let comm = try? String(contentsOfFile: "/proc/self/task/\(tid)/comm", encoding: .utf8),
+            let sched = try? String(contentsOfFile: "/proc/self/task/\(tid)/schedstat", encoding: .utf8),
+            let first = sched.split(separator: " ").first, let nanos = Double(first)
+        else { continue }
+        out[tid] = (comm.trimmingCharacters(in: .whitespacesAndNewlines), nanos / 1e9)
+    }
+    return out
+}
+
+/// Where the agent's CPU went over a span, per million points: by thread name; threads that ended in the span are in
+/// "other".
+func printThreadCPU(since start: [String: (String, Double)], total: Double, points: Int) {
+    var byName: [String: Double] = [:]
+    for (tid, (name, seconds)) in threadCPU() {
+        let label = name.hasSuffix("default-qos") ? "swift-pool" : name.hasSuffix("overcommit") ? "dispatch" : name
+        byName[label, default: 0] += seconds - (start[tid]?.1 ?? 0)
+    }
+    byName["other"] = max(0, total - byName.values.reduce(0, +))
+    let parts = byName.sorted { $0.value > $1.value }.filter { $0.value >= 0.0005 }
+        .map { String(format: "%@ %.3f", $0.key, $0.value / Double(points) * 1e6) }
+    print("influx agent CPU-s per million points by thread: " + parts.joined(separator: ", "))
 }
 
 struct NoopSink: Sink {
