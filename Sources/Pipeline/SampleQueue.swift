@@ -57,7 +57,17 @@ public final class SampleQueue: Sendable {
 
     /// The next batch, waiting if empty; nil once closed and drained. One consumer at a time.
     public func next() async -> SampleBatch? {
-        await withCheckedContinuation { (continuation: CheckedContinuation<SampleBatch?, Never>) in
+        // While batches wait (a busy agent), no suspension: the consumer takes the next one and goes on.
+        let waiting = state.withLock { s -> (SampleBatch, Int)? in
+            guard let batch = s.batches.popFirst() else { return nil }
+            s.samples -= batch.count
+            return (batch, s.samples)
+        }
+        if let (batch, left) = waiting {
+            length?.set(Double(left))
+            return batch
+        }
+        return await withCheckedContinuation { (continuation: CheckedContinuation<SampleBatch?, Never>) in
             let ready = state.withLock { s -> SampleBatch?? in
                 if let batch = s.batches.popFirst() {
                     s.samples -= batch.count
