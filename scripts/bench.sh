@@ -121,7 +121,7 @@ if [ "$MODE" = influx ]; then
     exit 0
   fi
   if [ -n "${PROFILE:-}" ]; then
-    NP_SKIP_BODIES=1 ip netns exec "$NS" perf record -F 2000 -g -o /tmp/netpoller-bench-influx.perf \
+    NP_SKIP_BODIES=1 ip netns exec "$NS" perf record -F 2000 -g ${PERF_DELAY:+-D $PERF_DELAY} -o /tmp/netpoller-bench-influx.perf \
       "$BIN" "${common[@]}" --phases "${PHASE:-first}" | tee "$DIR/agent.out"
     exit 0
   fi

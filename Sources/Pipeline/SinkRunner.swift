@@ -133,12 +133,17 @@ public final class SinkRunner: Sendable {
 
     /// Feeds every sink from the queue until the queue is closed and drained.
     public func run() async {
-        while let batch = await queue.next() {
-            for observer in observers { observer(batch) }
+        while true {
+            let batches = await queue.nextBatches(max: 256)
+            if batches.isEmpty { return }
+            for batch in batches {
+                for observer in observers { observer(batch) }
+            }
             let targets = workers
             guard !targets.isEmpty else { continue }
-            let payload = targets.contains { $0.buffer.spooled } ? BatchCodec.encode(batch) : nil
-            for worker in targets { worker.buffer.offer(batch, payload: payload) }
+            let spooled = targets.contains { $0.buffer.spooled }
+            let offers = batches.map { (batch: $0, payload: spooled ? BatchCodec.encode($0) : nil) }
+            for worker in targets { worker.buffer.offer(offers) }
         }
     }
 

@@ -32,6 +32,20 @@ import Testing
         #expect(await queue.next() == nil)
     }
 
+    @Test func theRunnerTakesEveryWaitingBatchInOrderInOneStep() async {
+        let queue = SampleQueue(capacity: 100)
+        for name in ["a", "b", "c"] { queue.push(batch(name, samples: 2)) }
+        #expect(await queue.nextBatches(max: 2).map(\.device) == ["a", "b"])
+        #expect(queue.count == 2)
+        #expect(await queue.nextBatches(max: 2).map(\.device) == ["c"])
+        async let later = queue.nextBatches(max: 8)
+        try? await Task.sleep(for: .milliseconds(50))
+        queue.push(batch("d", samples: 1))
+        #expect(await later.map(\.device) == ["d"])
+        queue.close()
+        #expect(await queue.nextBatches(max: 8).isEmpty)
+    }
+
     @Test func waitingConsumerGetsTheNextPush() async {
         let queue = SampleQueue(capacity: 100)
         async let next = queue.next()

@@ -112,28 +112,40 @@ public final class SinkBuffer: @unchecked Sendable {
     // MARK: Producer side
 
     /// Hands a batch to the buffer without waiting. `payload` is the batch's `BatchCodec` form (shared by sinks).
-    public func offer(_ batch: SampleBatch, payload: [UInt8]?) {
-        let n = batch.count
+    public func offer(_ batch: SampleBatch, payload: [UInt8]?) { offer([(batch, payload)]) }
+
+    /// Hands batches to the buffer without waiting, in one hop onto its queue.
+    public func offer(_ batches: [(batch: SampleBatch, payload: [UInt8]?)]) {
         let enqueuedAt = clock.now
-        // Offers not yet processed are bounded too, so a stalled disk cannot grow memory without limit.
-        if pending.add(n, ordering: .relaxed).newValue > max(bufferSamples * 4, 200_000) {
-            pending.subtract(n, ordering: .relaxed)
-            count(drop: "buffer_full", n)
-            return
+        var accepted: [(batch: SampleBatch, payload: [UInt8]?)] = []
+        accepted.reserveCapacity(batches.count)
+        for offer in batches {
+            let n = offer.batch.count
+            // Offers not yet processed are bounded too, so a stalled disk cannot grow memory without limit.
+            if pending.add(n, ordering: .relaxed).newValue > max(bufferSamples * 4, 200_000) {
+                pending.subtract(n, ordering: .relaxed)
+                count(drop: "buffer_full", n)
+                continue
+            }
+            accepted.append(offer)
         }
-        queue.async { [self] in
-            pending.subtract(n, ordering: .relaxed)
-            if files != nil {
-                appendToSpool(batch, payload: payload ?? BatchCodec.encode(batch), enqueuedAt: enqueuedAt)
-            } else {
-                memory.append(Entry(seq: writeSeq, batch: batch, enqueuedAt: enqueuedAt, end: nil))
-                writeSeq += 1
-                memorySamples += n
-                backlogSamples += n
-                while memorySamples > bufferSamples, let oldest = memory.popFirst() {
-                    memorySamples -= oldest.batch.count
-                    backlogSamples -= oldest.batch.count
-                    count(drop: "buffer_full", oldest.batch.count)
+        guard !accepted.isEmpty else { return }
+        queue.async { [self, accepted] in
+            for (batch, payload) in accepted {
+                let n = batch.count
+                pending.subtract(n, ordering: .relaxed)
+                if files != nil {
+                    appendToSpool(batch, payload: payload ?? BatchCodec.encode(batch), enqueuedAt: enqueuedAt)
+                } else {
+                    memory.append(Entry(seq: writeSeq, batch: batch, enqueuedAt: enqueuedAt, end: nil))
+                    writeSeq += 1
+                    memorySamples += n
+                    backlogSamples += n
+                    while memorySamples > bufferSamples, let oldest = memory.popFirst() {
+                        memorySamples -= oldest.batch.count
+                        backlogSamples -= oldest.batch.count
+                        count(drop: "buffer_full", oldest.batch.count)
+                    }
                 }
             }
             serveWaiter()
