@@ -44,10 +44,11 @@ public enum LineProtocol {
     ///
     /// A device's samples come back poll after poll in the same order with the same measurement, tags and field
     /// names; only values and the timestamp change. So the escaped series key (measurement, device tags and sample
-    /// tags merged in key order) and the escaped field keys are kept per device and sample position, and a line costs
-    /// a comparison of those strings (cheap: most are inline small strings), copies of the cached bytes and the value
-    /// digits: no allocation, no escaping, no sort. A device whose batches stop coming is forgotten after a while
-    /// (see `evict`), so the cache holds the active fleet's series, no more.
+    /// tags merged in key order) and the escaped field keys are kept per device and sample position. A line costs a
+    /// comparison of the measurement and field names (cheap: most are inline small strings) and of the tags array (by
+    /// identity: the poller hands an unchanged row the previous poll's array, see `TagReuse`; else tag by tag), copies
+    /// of the cached bytes and the value digits: no allocation, no escaping, no sort. A device whose batches stop
+    /// coming is forgotten after a while (see `evict`), so the cache holds the active fleet's series, no more.
     public struct Encoder: Sendable {
         private var devices: [String: DeviceSeries] = [:]
         private var builder = KeyBuilder()
@@ -95,9 +96,9 @@ public enum LineProtocol {
             }
             cache.lastUse = use
             var cursor = ByteCursor(out)
-            // A first pass reads every sample's tag and field arrays: independent loads the CPU overlaps, where the
-            // line loop below, branching on each, would wait for one after another (they were written by another
-            // thread, usually a while ago: not in this core's cache). It sizes the output for the batch too.
+            // A first pass sizes the output for the batch. It also starts bringing in every sample's field array
+            // (written by another thread, usually a while ago: not in this core's cache) with independent loads the
+            // CPU overlaps, where the line loop below would wait for one after another.
             var estimate = 0
             for index in batch.samples.indices {
                 let fields = batch.samples[index].fields
