@@ -47,19 +47,6 @@ public final class OutputBytes {
         base = bigger
         capacity = size
     }
-
-    public func append(_ source: UnsafeRawBufferPointer) {
-        reserve(source.count)
-        if let from = source.baseAddress {
-            UnsafeMutableRawPointer(base + count).copyMemory(from: from, byteCount: source.count)
-        }
-        count += source.count
-    }
-
-    public func append(_ source: [UInt8]) { source.withUnsafeBytes { append($0) } }
-
-    /// Cuts the content back to its first `length` bytes.
-    public func truncate(to length: Int) { count = min(count, max(0, length)) }
 }
 
 /// A write position inside an `OutputBytes`: plain pointer stores between `reserve` calls, the count written back by

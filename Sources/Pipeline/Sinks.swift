@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NetPollerCore
+import Synchronization
 
 /// Writes InfluxDB line protocol (or JSON lines) to standard output. Used by `once` and by `[[outputs.stdout]]`.
 public final class StdoutSink: Sink {
@@ -10,6 +11,8 @@ public final class StdoutSink: Sink {
     private let format: Format
     /// write(2) blocks when the reader is slow: it runs on this serial queue, never on the cooperative pool.
     private let writer = DispatchQueue(label: "netpoller.stdout-sink")
+    /// Kept between writes: it remembers each device's escaped series.
+    private let encoder = Mutex(LineProtocol.Encoder())
 
     public init(name: String = "stdout", format: Format) {
         self.name = name
@@ -17,7 +20,7 @@ public final class StdoutSink: Sink {
     }
 
     public func write(_ batches: [SampleBatch]) async -> SinkResult {
-        let bytes = TextEncoding.encode(batches, format: format)
+        let bytes = encoder.withLock { TextEncoding.encode(batches, format: format, encoder: &$0) }
         let ok = await writer.run { FileWriting.writeAll(1, bytes) }
         return ok ? .accepted : .retryable(SinkError(.io, "cannot write to standard output"))
     }
@@ -32,6 +35,8 @@ public final class FileSink: Sink {
     private let format: StdoutSink.Format
     /// Blocking file I/O runs on this serial queue, never on the cooperative pool.
     private let writer: DispatchQueue
+    /// Kept between writes: it remembers each device's escaped series.
+    private let encoder = Mutex(LineProtocol.Encoder())
 
     public init(name: String, path: String, format: StdoutSink.Format) {
         self.name = name
@@ -41,7 +46,7 @@ public final class FileSink: Sink {
     }
 
     public func write(_ batches: [SampleBatch]) async -> SinkResult {
-        let bytes = TextEncoding.encode(batches, format: format)
+        let bytes = encoder.withLock { TextEncoding.encode(batches, format: format, encoder: &$0) }
         let path = self.path
         let error = await writer.run { FileWriting.append(path, bytes) }
         return error.map { .retryable($0) } ?? .accepted
@@ -54,16 +59,19 @@ public final class FileSink: Sink {
 }
 
 enum TextEncoding {
-    static func encode(_ batches: [SampleBatch], format: StdoutSink.Format) -> [UInt8] {
-        var out: [UInt8] = []
+    static func encode(
+        _ batches: [SampleBatch], format: StdoutSink.Format, encoder: inout LineProtocol.Encoder
+    ) -> [UInt8] {
         switch format {
         case .influx:
-            out.reserveCapacity(batches.reduce(0) { $0 + $1.count } * 256)
-            for batch in batches { LineProtocol.encode(batch, into: &out) }
+            let bytes = OutputBytes(capacity: batches.reduce(0) { $0 + $1.count } * 192)
+            for batch in batches { encoder.encode(batch, precision: .ns, into: bytes) }
+            return bytes.array
         case .json:
+            var out: [UInt8] = []
             for batch in batches { out += JSONLines.encode(batch) }
+            return out
         }
-        return out
     }
 }
 

@@ -157,9 +157,11 @@ public final class SinkWorker: Sendable {
             case .accepted:
                 succeeded(batches)
                 return true
-            case .rejected(let reason):
+            case .rejected(let reason), .tooLarge(let reason):
+                if case .tooLarge = result { metrics?.error(.tooLarge) }
                 if batches.count > 1 {
-                    // Find the bad batch: the rest is good data and must not go to the dead-letter file.
+                    // Halves: a rejection finds the bad batch (the rest is good data and must not go to the
+                    // dead-letter file); a write too large becomes writes the server takes.
                     let half = batches.count / 2
                     guard await deliver(Array(batches[..<half])) else { return false }
                     return await deliver(Array(batches[half...]))
@@ -168,15 +170,6 @@ public final class SinkWorker: Sendable {
                 return true
             case .partial(let parts):
                 await partiallyRejected(batches, parts)
-                return true
-            case .tooLarge(let reason):
-                metrics?.error(.tooLarge)
-                if batches.count > 1 {
-                    let half = batches.count / 2
-                    guard await deliver(Array(batches[..<half])) else { return false }
-                    return await deliver(Array(batches[half...]))
-                }
-                await rejected(batches, reason: reason)
                 return true
             case .retryable(let error):
                 // The server's Retry-After is a floor under the backoff.
