@@ -108,6 +108,11 @@ if [ "$MODE" = influx ]; then
     end=$(date +%s.%N)
     python3 -c "import sys; u, s = map(float, sys.argv[1].split()); print($end - $start, u + s)" "$cpu"
   }
+  # ENCODE_ONLY=N: the encoder alone over the same batches, N times, then stop.
+  if [ -n "${ENCODE_ONLY:-}" ]; then
+    NP_ENCODE_ONLY=$ENCODE_ONLY ip netns exec "$NS" "$BIN" "${common[@]}" --phases bodies | grep "encoding alone"
+    exit 0
+  fi
   ip netns exec "$NS" "$BIN" "${common[@]}" --phases bodies >/dev/null
   points=$(cat "$DIR"/bodies/*.lp | wc -l)
   raw=$(cat "$DIR"/bodies/*.lp | wc -c)
@@ -121,7 +126,7 @@ if [ "$MODE" = influx ]; then
     exit 0
   fi
   if [ -n "${PROFILE:-}" ]; then
-    NP_SKIP_BODIES=1 ip netns exec "$NS" perf record -F 2000 -g ${PERF_DELAY:+-D $PERF_DELAY} -o /tmp/netpoller-bench-influx.perf \
+    NP_SKIP_BODIES=1 ip netns exec "$NS" perf record ${PERF_EVENTS:--F ${PERF_FREQ:-2000}} -g ${PERF_DELAY:+-D $PERF_DELAY} -o /tmp/netpoller-bench-influx.perf \
       "$BIN" "${common[@]}" --phases "${PHASE:-first}" | tee "$DIR/agent.out"
     exit 0
   fi

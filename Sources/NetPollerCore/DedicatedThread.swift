@@ -83,6 +83,10 @@ public final class DedicatedThread: Sendable {
         }
     }
 
+    /// Queues `job` on the thread without waiting for it; false (and `job` is dropped) if the thread was stopped.
+    @discardableResult
+    public func submit(_ job: @escaping @Sendable () -> Void) -> Bool { worker.submit(job) }
+
     /// No more jobs: the ones already queued still run, then the thread ends.
     public func stop() { worker.stop() }
 }
@@ -112,6 +116,14 @@ public final class SinkThread<Writer: ThreadConfinedWriter>: Sendable {
     public func write(_ batches: [SampleBatch]) async -> SinkResult {
         let writer = self.writer
         return await thread.run { writer.write(batches) } ?? .retryable(SinkError(.unavailable, "sink is closed"))
+    }
+
+    /// Starts a write on the thread; `completion` is called there with the result (see `Sink.startWrite`).
+    public func startWrite(_ batches: [SampleBatch], completion: @escaping @Sendable (SinkResult) -> Void) {
+        let writer = self.writer
+        if !thread.submit({ completion(writer.write(batches)) }) {
+            completion(.retryable(SinkError(.unavailable, "sink is closed")))
+        }
     }
 
     public func probe() async -> SinkError? {

@@ -77,11 +77,30 @@ struct ByteCursor {
         position += 1
     }
 
+    /// Copies `bytes`. Keys and prefixes are short: up to 16 bytes go as two overlapping word moves instead of a
+    /// call to memmove (both words lie inside the source; the destination was reserved).
     @inline(__always)
     mutating func put(_ bytes: UnsafeBufferPointer<UInt8>) {
         guard let from = bytes.baseAddress else { return }
-        position.update(from: from, count: bytes.count)
-        position += bytes.count
+        let n = bytes.count
+        let source = UnsafeRawPointer(from)
+        let target = UnsafeMutableRawPointer(position)
+        if n >= 8 && n <= 16 {
+            let head = source.loadUnaligned(as: UInt64.self)
+            let tail = source.loadUnaligned(fromByteOffset: n - 8, as: UInt64.self)
+            target.storeBytes(of: head, as: UInt64.self)
+            target.storeBytes(of: tail, toByteOffset: n - 8, as: UInt64.self)
+        } else if n >= 4 && n < 8 {
+            let head = source.loadUnaligned(as: UInt32.self)
+            let tail = source.loadUnaligned(fromByteOffset: n - 4, as: UInt32.self)
+            target.storeBytes(of: head, as: UInt32.self)
+            target.storeBytes(of: tail, toByteOffset: n - 4, as: UInt32.self)
+        } else if n < 4 {
+            for i in 0..<n { position[i] = from[i] }
+        } else {
+            position.update(from: from, count: n)
+        }
+        position += n
     }
 
     /// Decimal digits of `value`.

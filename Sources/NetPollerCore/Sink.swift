@@ -76,6 +76,10 @@ public protocol Sink: Sendable {
     /// Name used in logs, metrics (`sink` label) and `/status`.
     var name: String { get }
     func write(_ batches: [SampleBatch]) async -> SinkResult
+    /// Starts a write and calls `completion` once with its result, from any thread. The runner writes through this:
+    /// a sink whose writes run on a thread of its own (`SinkThread`) reports straight from that thread, with no task
+    /// in between. The default runs `write` in a task.
+    func startWrite(_ batches: [SampleBatch], completion: @escaping @Sendable (SinkResult) -> Void)
     /// Checks at start that the sink can be reached (`on_start_unavailable`); nil when it can.
     func probe() async -> SinkError?
     /// Called once on shutdown after the last write.
@@ -83,6 +87,10 @@ public protocol Sink: Sendable {
 }
 
 extension Sink {
+    public func startWrite(_ batches: [SampleBatch], completion: @escaping @Sendable (SinkResult) -> Void) {
+        Task { completion(await write(batches)) }
+    }
+
     public func probe() async -> SinkError? { nil }
     public func close() async {}
 }

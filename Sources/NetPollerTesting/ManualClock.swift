@@ -24,6 +24,9 @@ public final class ManualClock: DeliveryClock {
     public var now: Duration { state.withLock { $0.now } }
     public var wallNanos: Int64 { state.withLock { $0.wall } }
 
+    /// Sleeps started on this clock so far (how many timers the code under test set).
+    public var sleepsStarted: Int { state.withLock { $0.ids } }
+
     /// Tasks sleeping on this clock now.
     public var sleepers: Int { state.withLock { $0.sleepers.count } }
     /// Whether some task sleeps until no later than `now + within` (and later than now).

@@ -24,6 +24,9 @@ public final class PostgresSink: Sink {
     /// True once `close()` ran: the sink takes no more writes.
     public var isClosed: Bool { worker.isClosed }
     public func write(_ batches: [SampleBatch]) async -> SinkResult { await worker.write(batches) }
+    public func startWrite(_ batches: [SampleBatch], completion: @escaping @Sendable (SinkResult) -> Void) {
+        worker.startWrite(batches, completion: completion)
+    }
     public func probe() async -> SinkError? { await worker.probe() }
     /// Closes the connection after any write in flight, then ends the thread.
     public func close() async { await worker.close() }

@@ -39,19 +39,24 @@ enum InfluxBench {
         }
         var encoder = LineProtocol.Encoder()
         let skipBodies = ProcessInfo.processInfo.environment["NP_SKIP_BODIES"] != nil
-        let encodeCPU0 = cpuSeconds()
+        // NP_ENCODE_ONLY=N: the encoding-alone figure N times, then stop (for work on the encoder).
+        let encodeRuns = Int(ProcessInfo.processInfo.environment["NP_ENCODE_ONLY"] ?? "") ?? 1
         let sink = OutputBytes(capacity: 1 << 20)
-        for round in 0..<(skipBodies ? 0 : rounds) {
-            for batch in shifted(batches, round: round, base: 0) {
-                sink.removeAll()
-                encoder.encode(batch, precision: .ns, into: sink)
+        for _ in 0..<encodeRuns {
+            let encodeCPU0 = cpuSeconds()
+            for round in 0..<(skipBodies ? 0 : rounds) {
+                for batch in shifted(batches, round: round, base: 0) {
+                    sink.removeAll()
+                    encoder.encode(batch, precision: .ns, into: sink)
+                }
             }
+            let encodeCPU = cpuSeconds() - encodeCPU0
+            print(
+                String(
+                    format: "influx: line protocol encoding alone: %.3f CPU-s per million points (%d bytes per point)",
+                    encodeCPU / Double(rounds * perRound) * 1e6, sink.count / max(1, batches.last?.count ?? 1)))
         }
-        let encodeCPU = cpuSeconds() - encodeCPU0
-        print(
-            String(
-                format: "influx: line protocol encoding alone: %.3f CPU-s per million points (%d bytes per point)",
-                encodeCPU / Double(rounds * perRound) * 1e6, sink.count / max(1, batches.last?.count ?? 1)))
+        if ProcessInfo.processInfo.environment["NP_ENCODE_ONLY"] != nil { return }
         for round in 0..<(skipBodies ? 0 : rounds) {
             for batch in shifted(batches, round: round, base: 0) {
                 encoder.encode(batch, precision: .ns, into: &body)
@@ -115,11 +120,12 @@ enum InfluxBench {
         let threads0 = threadCPU()
         let cpu0 = cpuSeconds()
         let t0 = clock.now
-        // A producer faster than the sink, as polling is during a backlog: a few writes ahead, no more. It looks at the
-        // runner's status every 50 ms (each look builds every sink's status: harness cost, not the agent's).
+        // A producer faster than the sink, as polling is during a backlog: a dozen writes ahead, no more. It looks at
+        // the runner's status every 100 ms (each look builds every sink's status and wakes threads: harness cost, not
+        // the agent's, so it looks as seldom as keeps the sink fed).
         for round in 0..<rounds {
-            while accepted() < perRound * round - max(8 * perRound, 40_000) {
-                try await Task.sleep(for: .milliseconds(50))
+            while accepted() < perRound * round - max(8 * perRound, 60_000) {
+                try await Task.sleep(for: .milliseconds(100))
             }
             for batch in shifted(batches, round: round, base: 0) { queue.push(batch) }
         }
@@ -135,32 +141,67 @@ enum InfluxBench {
     }
 }
 
-/// CPU seconds by thread (id → name, seconds), from /proc/self/task/*/schedstat (nanosecond accounting).
-func threadCPU() -> [String: (String, Double)] {
-    var out: [String: (String, Double)] = [:]
+/// One thread's figures: its name, CPU seconds (schedstat, nanosecond accounting), user and system seconds (stat, in
+/// clock ticks) and context switches (voluntary + involuntary).
+struct ThreadFigures {
+    var name: String
+    var cpu: Double
+    var user: Double
+    var system: Double
+    var switches: Int
+}
+
+/// Every thread's figures, by thread id, from /proc/self/task.
+func threadCPU() -> [String: ThreadFigures] {
+    var out: [String: ThreadFigures] = [:]
     guard let tids = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task") else { return out }
+    let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
     for tid in tids {
-        guard let comm = try? String(contentsOfFile: "/proc/self/task/\(tid)/comm", encoding: .utf8),
-            let sched = try? String(contentsOfFile: "/proc/self/task/\(tid)/schedstat", encoding: .utf8),
-            let first = sched.split(separator: " ").first, let nanos = Double(first)
+        let task = "/proc/self/task/\(tid)"
+        guard let comm = try? String(contentsOfFile: "\(task)/comm", encoding: .utf8),
+            let sched = try? String(contentsOfFile: "\(task)/schedstat", encoding: .utf8),
+            let first = sched.split(separator: " ").first, let nanos = Double(first),
+            let stat = try? String(contentsOfFile: "\(task)/stat", encoding: .utf8),
+            let status = try? String(contentsOfFile: "\(task)/status", encoding: .utf8)
         else { continue }
-        out[tid] = (comm.trimmingCharacters(in: .whitespacesAndNewlines), nanos / 1e9)
+        // Fields after the parenthesised name: state is field 3, utime 14, stime 15.
+        let fields = stat[stat.index(after: stat.lastIndex(of: ")")!)...].split(separator: " ")
+        let switches = status.split(separator: "\n").filter { $0.contains("ctxt_switches") }
+            .compactMap { $0.split(separator: "\t").last.flatMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
+        out[tid] = ThreadFigures(
+            name: comm.trimmingCharacters(in: .whitespacesAndNewlines), cpu: nanos / 1e9,
+            user: (Double(fields[11]) ?? 0) / ticks, system: (Double(fields[12]) ?? 0) / ticks,
+            switches: switches.reduce(0, +))
     }
     return out
 }
 
-/// Where the agent's CPU went over a span, per million points: by thread name; threads that ended in the span are in
-/// "other".
-func printThreadCPU(since start: [String: (String, Double)], total: Double, points: Int) {
-    var byName: [String: Double] = [:]
-    for (tid, (name, seconds)) in threadCPU() {
+/// Where the agent's CPU went over a span, per million points: by thread name (user/system split and context switches
+/// per million points in brackets); threads that ended in the span are in "other".
+func printThreadCPU(since start: [String: ThreadFigures], total: Double, points: Int) {
+    var byName: [String: ThreadFigures] = [:]
+    for (tid, now) in threadCPU() {
+        let name = now.name
         let label = name.hasSuffix("default-qos") ? "swift-pool" : name.hasSuffix("overcommit") ? "dispatch" : name
-        byName[label, default: 0] += seconds - (start[tid]?.1 ?? 0)
+        let before = start[tid] ?? ThreadFigures(name: name, cpu: 0, user: 0, system: 0, switches: 0)
+        var sum = byName[label] ?? ThreadFigures(name: label, cpu: 0, user: 0, system: 0, switches: 0)
+        sum.cpu += now.cpu - before.cpu
+        sum.user += now.user - before.user
+        sum.system += now.system - before.system
+        sum.switches += now.switches - before.switches
+        byName[label] = sum
     }
-    byName["other"] = max(0, total - byName.values.reduce(0, +))
-    let parts = byName.sorted { $0.value > $1.value }.filter { $0.value >= 0.0005 }
-        .map { String(format: "%@ %.3f", $0.key, $0.value / Double(points) * 1e6) }
-    print("influx agent CPU-s per million points by thread: " + parts.joined(separator: ", "))
+    let other = max(0, total - byName.values.reduce(0) { $0 + $1.cpu })
+    let scale = 1e6 / Double(points)
+    let parts = byName.values.sorted { $0.cpu > $1.cpu }.filter { $0.cpu >= 0.0005 }
+        .map {
+            String(
+                format: "%@ %.3f (user %.3f, sys %.3f, %.0f switches)", $0.name, $0.cpu * scale, $0.user * scale,
+                $0.system * scale, Double($0.switches) * scale)
+        }
+    print(
+        "influx agent CPU-s per million points by thread: " + parts.joined(separator: ", ")
+            + String(format: ", other %.3f", other * scale))
 }
 
 struct NoopSink: Sink {

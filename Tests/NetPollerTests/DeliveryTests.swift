@@ -491,6 +491,54 @@ func spoolDirectory(_ name: String) throws -> String {
         await h.stop()
     }
 
+    @Test func oneTimerWatchesTheWriteTimeoutOfEveryWrite() async throws {
+        let h = Harness()
+        let sink = ScriptedSink(name: "db")
+        var policy = fastPolicy(batchSize: 3)
+        policy.writeTimeout = .seconds(30)
+        try await h.add(sink, policy)
+        let before = h.clock.sleepsStarted
+        for seq in 1...40 { h.queue.push(numberedBatch(seq)) }
+        #expect(await eventually { sink.accepted.count == 40 })
+        #expect(sink.attempts.count == 40, "one batch of 3 samples per write")
+        // A timer per write would have started 40 sleeps; the worker's watch sets one, for the first write's deadline.
+        #expect(h.clock.sleepsStarted - before == 1)
+        // When it fires, no write is in flight: nothing times out, and the next write sets it again.
+        h.clock.advance(by: .seconds(30))
+        try await Task.sleep(for: .milliseconds(20))
+        #expect(h.status("db")?.state == "ok")
+        #expect(h.status("db")?.failedWrites == 0)
+        h.queue.push(numberedBatch(41))
+        #expect(await eventually { sink.accepted.count == 41 })
+        #expect(h.clock.sleepsStarted - before == 2)
+        await h.stop()
+    }
+
+    @Test func aWriteStillInFlightAtTheWatchsFirstDeadlineGetsItsOwn() async throws {
+        let h = Harness()
+        let sink = ScriptedSink(name: "db")
+        var policy = fastPolicy(batchSize: 3)
+        policy.writeTimeout = .seconds(30)
+        try await h.add(sink, policy)
+        h.queue.push(numberedBatch(1))
+        #expect(await eventually { sink.accepted.count == 1 })
+        // The second write starts 20 s later and hangs: the timer set for the first write's deadline (30 s) fires
+        // first and must not time it out; it sets itself for the second write's own deadline (50 s).
+        h.clock.advance(by: .seconds(20))
+        sink.set(.hang)
+        h.queue.push(numberedBatch(2))
+        #expect(await eventually { sink.hanging == 1 })
+        h.clock.advance(by: .seconds(10))
+        try await Task.sleep(for: .milliseconds(30))
+        #expect(h.status("db")?.state == "ok", "timed out at the first write's deadline")
+        #expect(await eventually { h.clock.nextDeadline == .seconds(1050) })
+        h.clock.advance(by: .seconds(20))
+        #expect(await eventually { h.status("db")?.state == "degraded" })
+        #expect(h.status("db")?.lastError?.contains("write_timeout") == true)
+        sink.set(.accept)
+        await h.stop()
+    }
+
     @Test func writesGoOutWhenFullOrWhenTheFlushIntervalPasses() async throws {
         let h = Harness()
         let sink = ScriptedSink(name: "db")

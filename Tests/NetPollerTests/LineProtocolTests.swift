@@ -367,6 +367,62 @@ enum ReferenceDecoder {
         }
     }
 
+    @Test func numbersAtEveryDigitCountAndKeyAtEveryLengthAreWrittenExactly() throws {
+        // Every digit count (its first and last value), the extremes, and names of every length up to 40 bytes: the
+        // cursor writes short keys as overlapping words and long ones with memmove.
+        var values: [Int64] = [0, 1, -1, Int64.max, Int64.min, Int64.min + 1]
+        var power: Int64 = 10
+        for _ in 1...18 {
+            values += [power - 1, power, power + 1, -(power - 1), -power]
+            if power <= Int64.max / 10 { power *= 10 }
+        }
+        var fields: [Field] = []
+        var expected: [String] = []
+        for (index, value) in values.enumerated() {
+            let name = String(repeating: "k", count: index % 40 + 1)
+            fields.append(Field(name: name, value: .int(value), kind: .gauge))
+            expected.append("\(name)=\(value)i")
+        }
+        fields.append(Field(name: "u", value: .uint(UInt64.max), kind: .counter))
+        expected.append("u=\(Int64.max)i")
+        fields.append(Field(name: "d", value: .double(-9_007_199_254_740_991), kind: .gauge))
+        expected.append("d=-9007199254740991")
+        let batch = SampleBatch(
+            id: 1, device: "r1", deviceTags: [], timestampNanos: 5,
+            samples: [Sample(measurement: "m", tags: [], fields: fields)])
+        var encoder = LineProtocol.Encoder()
+        for _ in 0..<2 {
+            var out: [UInt8] = []
+            encoder.encode(batch, precision: .ns, into: &out)
+            #expect(String(decoding: out, as: UTF8.self) == "m,device=r1 \(expected.joined(separator: ",")) 5\n")
+        }
+    }
+
+    @Test func aBatchIsAValueThoughItIsStoredOnce() {
+        let original = SampleBatch(
+            id: 1, device: "r1", deviceTags: [NetPollerCore.Tag("site", "a")], timestampNanos: 5,
+            samples: [Sample(measurement: "m", tags: [], fields: [Field(name: "x", value: .int(1), kind: .gauge)])],
+            poll: PollInfo(address: "127.0.0.1", profiles: ["if"], state: "up"))
+        var copy = original
+        #expect(copy == original)
+        copy.timestampNanos = 6
+        copy.samples[0].fields[0].value = .int(2)
+        copy.samples.append(copy.samples[0])
+        copy.device = "r2"
+        copy.deviceTags.append(NetPollerCore.Tag("x", "y"))
+        copy.poll?.state = "down"
+        copy.id = 9
+        #expect(original.timestampNanos == 5 && original.device == "r1" && original.id == 1)
+        #expect(original.samples.count == 1 && original.samples[0].fields[0].value == .int(1))
+        #expect(original.deviceTags.count == 1 && original.poll?.state == "up")
+        #expect(copy.samples.count == 2 && copy.samples[0].fields[0].value == .int(2) && copy.poll?.state == "down")
+        #expect(copy != original)
+        var again = copy
+        again.id = 1
+        again.timestampNanos = 5
+        #expect(again != original && again.id == 1 && copy.id == 9)
+    }
+
     @Test func aSampleTagOverridesADeviceTagOfTheSameKey() throws {
         let batch = SampleBatch(
             id: 1, device: "r1", deviceTags: [NetPollerCore.Tag("role", "device")], timestampNanos: 5,

@@ -211,12 +211,14 @@ public final class SinkBuffer: @unchecked Sendable {
     // MARK: Consumer side (one worker)
 
     /// The next batches in order, up to `maxSamples` samples (at least one batch). Waits for data; with a deadline,
-    /// returns empty when it passes first. Returns empty once closed and drained.
-    public func take(maxSamples: Int, deadline: Duration? = nil) async -> [Entry] {
+    /// returns empty when it passes first. Returns empty once closed and drained. `acknowledging` is what the last
+    /// write finished (see `acknowledge`), done in the same hop onto the buffer's queue.
+    public func take(maxSamples: Int, deadline: Duration? = nil, acknowledging done: [Entry] = []) async -> [Entry] {
         let id = waiterIDs.add(1, ordering: .relaxed).newValue
         return await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<[Entry], Never>) in
                 queue.async { [self] in
+                    acknowledgeNow(done)
                     let ready = takeNow(maxSamples)
                     publish()
                     if !ready.isEmpty || closed {
@@ -318,13 +320,16 @@ public final class SinkBuffer: @unchecked Sendable {
     /// The batches were written (or dead-lettered): their disk space may go.
     public func acknowledge(_ entries: [Entry]) {
         guard !entries.isEmpty else { return }
-        let samples = entries.reduce(0) { $0 + $1.batch.count }
-        let last = entries.last
         queue.async { [self] in
-            backlogSamples -= samples
-            if let files, let last, let end = last.end { files.acknowledge(through: end, seq: last.seq) }
+            acknowledgeNow(entries)
             publish()
         }
+    }
+
+    private func acknowledgeNow(_ entries: [Entry]) {
+        guard let last = entries.last else { return }
+        backlogSamples -= entries.reduce(0) { $0 + $1.batch.count }
+        if let files, let end = last.end { files.acknowledge(through: end, seq: last.seq) }
     }
 
     /// No more offers; the worker drains what is left, then `take` returns empty.

@@ -38,7 +38,7 @@ public final class SinkWorker: Sendable {
         var deadLetter: DeadLetterFile?
         var status: SinkStatus
         /// A write that outlived `write_timeout`; the next write waits for it (a sink never sees two at once).
-        var straggler: Task<SinkResult, Never>?
+        var straggler: InFlightWrite?
     }
 
     public let name: String
@@ -47,6 +47,7 @@ public final class SinkWorker: Sendable {
     private let metrics: SinkMetrics?
     private let logger: Logger
     private let state: Mutex<State>
+    private let watch: WriteWatch
 
     public init(
         sink: any Sink, type: String, policy: DeliveryPolicy, buffer: SinkBuffer, clock: any DeliveryClock,
@@ -57,6 +58,7 @@ public final class SinkWorker: Sendable {
         self.clock = clock
         self.metrics = metrics
         self.logger = logger
+        watch = WriteWatch(clock: clock)
         let status = SinkStatus(
             name: sink.name, type: type, state: "ok", bufferedSamples: 0, memorySamples: 0, spool: buffer.spooled,
             spooledBytes: 0, oldestSpooledAgeSeconds: nil, acceptedBatches: 0, acceptedSamples: 0, rejectedBatches: 0,
@@ -126,21 +128,28 @@ public final class SinkWorker: Sendable {
 
     /// Runs until the buffer is closed and drained, or the task is cancelled (what is left stays in the spool).
     public func run() async {
+        defer { watch.stop() }
+        // What the last write finished: acknowledged in the same hop onto the buffer's queue as the next take.
+        var done: [SinkBuffer.Entry] = []
         while !Task.isCancelled {
             let policy = self.policy
-            var chunk = await buffer.take(maxSamples: policy.batchSize)
+            var chunk = await buffer.take(maxSamples: policy.batchSize, acknowledging: done)
+            done = []
             if chunk.isEmpty { return }
             var batcher = Batcher(maxSamples: policy.batchSize, maxWait: policy.flushInterval)
-            for entry in chunk { _ = batcher.add(entry.batch.count, enqueuedAt: entry.enqueuedAt, now: clock.now) }
-            while case .wait(let until) = batcher.decide(now: clock.now), !Task.isCancelled {
+            var now = clock.now
+            for entry in chunk { _ = batcher.add(entry.batch.count, enqueuedAt: entry.enqueuedAt, now: now) }
+            while case .wait(let until) = batcher.decide(now: now), !Task.isCancelled {
                 let more = await buffer.take(maxSamples: batcher.room, deadline: until)
+                now = clock.now
                 if more.isEmpty { break }
-                for entry in more { _ = batcher.add(entry.batch.count, enqueuedAt: entry.enqueuedAt, now: clock.now) }
+                for entry in more { _ = batcher.add(entry.batch.count, enqueuedAt: entry.enqueuedAt, now: now) }
                 chunk += more
             }
             guard await deliver(chunk.map(\.batch)) else { return }
-            buffer.acknowledge(chunk)
+            done = chunk
         }
+        buffer.acknowledge(done)
     }
 
     /// Writes until accepted or dead-lettered; false if cancelled first.
@@ -187,22 +196,25 @@ public final class SinkWorker: Sendable {
         let (sink, timeout, straggler) = state.withLock { ($0.sink, $0.policy.writeTimeout, $0.straggler) }
         if let straggler {
             // The timed-out write of these same batches: if it got through after all, it is not sent again.
-            guard let late = await Race.first(straggler, orCancelled: ()) else { return nil }
+            guard case .finished(let late) = await straggler.outcome() else { return nil }
             state.withLock { $0.straggler = nil }
             if late == .accepted { return .accepted }
         }
-        let task = Task { await sink.write(batches) }
-        let deadline = clock.now + timeout
-        let clock = self.clock
-        let outcome = await Race.first(task, orAfter: deadline, clock: clock)
+        // The sink reports straight to `flight` (from its own thread, for a sink that has one), and the worker's one
+        // watch stands in for a timer per write; a write that hangs is left behind as the straggler.
+        let flight = InFlightWrite()
+        sink.startWrite(batches) { flight.complete($0) }
+        let ticket = watch.arm(deadline: clock.now + timeout, flight)
+        let outcome = await flight.outcome()
+        watch.disarm(ticket)
         switch outcome {
         case .finished(let result):
             return result
         case .timedOut:
-            state.withLock { $0.straggler = task }
+            state.withLock { $0.straggler = flight }
             return .retryable(SinkError(.timeout, "write took longer than write_timeout (\(timeout))"))
         case .cancelled:
-            state.withLock { $0.straggler = task }
+            state.withLock { $0.straggler = flight }
             return nil
         }
     }
@@ -308,73 +320,145 @@ public final class SinkWorker: Sendable {
     }
 }
 
-/// Waiting for the first of several things without leaving a continuation unresumed.
-enum Race {
-    enum Outcome<T: Sendable>: Sendable {
-        case finished(T)
+/// One write in flight: its result when the sink reports it, for whoever waits. The worker waits for it until the
+/// write's deadline; a write that outlives that is waited for again by the next write (which must not overlap it).
+final class InFlightWrite: Sendable {
+    enum Outcome: Sendable, Equatable {
+        case finished(SinkResult)
         case timedOut
         case cancelled
     }
 
-    /// Resumes one continuation once, whichever side comes first.
-    final class Once<T: Sendable>: Sendable {
-        private let state = Mutex<(continuation: CheckedContinuation<T, Never>?, value: T?, done: Bool)>(
-            (nil, nil, false))
+    private struct State {
+        var result: SinkResult?
+        var waiter: CheckedContinuation<Outcome, Never>?
+        /// An interruption that came before anyone waited (the next wait returns it).
+        var interrupted: Outcome?
+    }
 
-        func wait() async -> T {
-            await withCheckedContinuation { continuation in
-                let ready = state.withLock { s -> T? in
-                    if let value = s.value { return value }
-                    s.continuation = continuation
+    private let state = Mutex(State())
+
+    /// The sink's result (called once, from any thread).
+    func complete(_ result: SinkResult) {
+        let waiter = state.withLock { s -> CheckedContinuation<Outcome, Never>? in
+            s.result = result
+            defer { s.waiter = nil }
+            return s.waiter
+        }
+        waiter?.resume(returning: .finished(result))
+    }
+
+    /// Stops the current wait (deadline passed, or the waiting task was cancelled) unless the result is in.
+    func interrupt(_ why: Outcome) {
+        let waiter = state.withLock { s -> CheckedContinuation<Outcome, Never>? in
+            guard s.result == nil else { return nil }
+            guard let waiter = s.waiter else {
+                s.interrupted = why
+                return nil
+            }
+            s.waiter = nil
+            return waiter
+        }
+        waiter?.resume(returning: why)
+    }
+
+    /// The result, or why the wait stopped first; cancelling the waiting task stops the wait.
+    func outcome() async -> Outcome {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Outcome, Never>) in
+                let ready = state.withLock { s -> Outcome? in
+                    if let result = s.result { return .finished(result) }
+                    if let why = s.interrupted {
+                        s.interrupted = nil
+                        return why
+                    }
+                    s.waiter = continuation
                     return nil
                 }
                 if let ready { continuation.resume(returning: ready) }
             }
+        } onCancel: {
+            interrupt(.cancelled)
         }
+    }
+}
 
-        func resume(_ value: T) {
-            let continuation = state.withLock { s -> CheckedContinuation<T, Never>? in
-                guard !s.done else { return nil }
-                s.done = true
-                if let c = s.continuation { return c }
-                s.value = value
-                return nil
+/// `write_timeout` for one worker's writes with one timer, not one per write. Writes are sequential and their
+/// deadlines only move forward, so a timer set for an earlier write's deadline stays useful: when it fires it times out
+/// the write in flight if that write's deadline has passed, or sets itself for that write's deadline. A busy sink
+/// arms and disarms without ever touching a timer; only a shorter `write_timeout` after a reload moves the timer
+/// earlier.
+final class WriteWatch: Sendable {
+    private struct Armed {
+        var ticket: Int
+        var deadline: Duration
+        var flight: InFlightWrite
+    }
+
+    private struct State {
+        var armed: Armed?
+        var tickets = 0
+        /// The timer's deadline and its task.
+        var timer: (deadline: Duration, task: Task<Void, Never>)?
+        var stopped = false
+    }
+
+    private let clock: any DeliveryClock
+    private let state = Mutex(State())
+
+    init(clock: any DeliveryClock) { self.clock = clock }
+
+    /// Watches `flight`: at `deadline` its wait is interrupted with `.timedOut` unless disarmed first.
+    func arm(deadline: Duration, _ flight: InFlightWrite) -> Int {
+        state.withLock { s in
+            s.tickets += 1
+            s.armed = Armed(ticket: s.tickets, deadline: deadline, flight: flight)
+            if !s.stopped, s.timer.map({ deadline < $0.deadline }) ?? true {
+                s.timer?.task.cancel()
+                s.timer = (deadline, startTimer(deadline))
             }
-            continuation?.resume(returning: value)
+            return s.tickets
         }
     }
 
-    static func first<T: Sendable>(
-        _ task: Task<T, Never>, orAfter deadline: Duration, clock: any DeliveryClock
-    ) async -> Outcome<T> {
-        let once = Once<Outcome<T>>()
-        let waiter = Task { once.resume(.finished(await task.value)) }
-        let timer = Task {
-            do {
-                try await clock.sleep(until: deadline)
-                once.resume(.timedOut)
-            } catch {}
+    /// The write finished (or the worker stopped waiting for it).
+    func disarm(_ ticket: Int) {
+        state.withLock { s in
+            if s.armed?.ticket == ticket { s.armed = nil }
         }
-        let outcome = await withTaskCancellationHandler {
-            await once.wait()
-        } onCancel: {
-            once.resume(.cancelled)
-        }
-        timer.cancel()
-        _ = waiter
-        return outcome
     }
 
-    /// The task's value, or nil if the waiting task is cancelled first.
-    static func first<T: Sendable>(_ task: Task<T, Never>, orCancelled: Void) async -> T? {
-        let once = Once<T?>()
-        let waiter = Task { once.resume(await task.value) }
-        let value = await withTaskCancellationHandler {
-            await once.wait()
-        } onCancel: {
-            once.resume(nil)
+    /// The worker ended: no timer is left sleeping.
+    func stop() {
+        state.withLock { s in
+            s.stopped = true
+            s.armed = nil
+            s.timer?.task.cancel()
+            s.timer = nil
         }
-        _ = waiter
-        return value
+    }
+
+    private func startTimer(_ deadline: Duration) -> Task<Void, Never> {
+        let clock = self.clock
+        return Task { [weak self] in
+            do { try await clock.sleep(until: deadline) } catch { return }
+            self?.fire(deadline)
+        }
+    }
+
+    private func fire(_ deadline: Duration) {
+        let now = clock.now
+        let due = state.withLock { s -> InFlightWrite? in
+            guard s.timer?.deadline == deadline else { return nil }
+            s.timer = nil
+            guard let armed = s.armed else { return nil }
+            if armed.deadline <= now {
+                s.armed = nil
+                return armed.flight
+            }
+            if !s.stopped { s.timer = (armed.deadline, startTimer(armed.deadline)) }
+            return nil
+        }
+        due?.interrupt(.timedOut)
     }
 }
