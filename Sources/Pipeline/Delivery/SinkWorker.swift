@@ -204,9 +204,9 @@ public final class SinkWorker: Sendable {
         // watch stands in for a timer per write; a write that hangs is left behind as the straggler.
         let flight = InFlightWrite()
         sink.startWrite(batches) { flight.complete($0) }
-        let ticket = watch.arm(deadline: clock.now + timeout, flight)
+        watch.arm(deadline: clock.now + timeout, flight)
         let outcome = await flight.outcome()
-        watch.disarm(ticket)
+        watch.disarm(flight)
         switch outcome {
         case .finished(let result):
             return result
@@ -323,7 +323,7 @@ public final class SinkWorker: Sendable {
 /// One write in flight: its result when the sink reports it, for whoever waits. The worker waits for it until the
 /// write's deadline; a write that outlives that is waited for again by the next write (which must not overlap it).
 final class InFlightWrite: Sendable {
-    enum Outcome: Sendable, Equatable {
+    enum Outcome: Sendable {
         case finished(SinkResult)
         case timedOut
         case cancelled
@@ -390,14 +390,12 @@ final class InFlightWrite: Sendable {
 /// earlier.
 final class WriteWatch: Sendable {
     private struct Armed {
-        var ticket: Int
         var deadline: Duration
         var flight: InFlightWrite
     }
 
     private struct State {
         var armed: Armed?
-        var tickets = 0
         /// The timer's deadline and its task.
         var timer: (deadline: Duration, task: Task<Void, Never>)?
         var stopped = false
@@ -409,22 +407,20 @@ final class WriteWatch: Sendable {
     init(clock: any DeliveryClock) { self.clock = clock }
 
     /// Watches `flight`: at `deadline` its wait is interrupted with `.timedOut` unless disarmed first.
-    func arm(deadline: Duration, _ flight: InFlightWrite) -> Int {
+    func arm(deadline: Duration, _ flight: InFlightWrite) {
         state.withLock { s in
-            s.tickets += 1
-            s.armed = Armed(ticket: s.tickets, deadline: deadline, flight: flight)
+            s.armed = Armed(deadline: deadline, flight: flight)
             if !s.stopped, s.timer.map({ deadline < $0.deadline }) ?? true {
                 s.timer?.task.cancel()
                 s.timer = (deadline, startTimer(deadline))
             }
-            return s.tickets
         }
     }
 
     /// The write finished (or the worker stopped waiting for it).
-    func disarm(_ ticket: Int) {
+    func disarm(_ flight: InFlightWrite) {
         state.withLock { s in
-            if s.armed?.ticket == ticket { s.armed = nil }
+            if s.armed?.flight === flight { s.armed = nil }
         }
     }
 
