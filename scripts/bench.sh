@@ -93,8 +93,8 @@ if [ "$MODE" = influx ]; then
   source "$DIR/influxdb/influx.env"
   common=(--mode influx --influx-url "$INFLUX_URL" --points "${POINTS:-1000000}" --bodies "$DIR/bodies"
     --ports "$(IFS=,; echo "${ports[*]}")" --devices 64 --in-flight 16 --max-repetitions 25)
-  # curl: the same bodies, the same batch size, one keep-alive connection (--next), into a fresh database; once
-  # before and once after the agent, so neither side gets the emptier server.
+  # curl: the same bodies, the same batch size, one keep-alive connection (--next), into a fresh database; its runs
+  # alternate with the agent's, so neither side gets the emptier server. Prints wall and CPU seconds.
   curl_run() { # database -> seconds
     ip netns exec "$NS" curl -s -XPOST "$INFLUX_URL/query" --data-urlencode "q=CREATE DATABASE $1" >/dev/null
     local args=() f
@@ -108,38 +108,85 @@ if [ "$MODE" = influx ]; then
     end=$(date +%s.%N)
     python3 -c "import sys; u, s = map(float, sys.argv[1].split()); print($end - $start, u + s)" "$cpu"
   }
-  # ENCODE_ONLY=N: the encoder alone over the same batches, N times, then stop.
+  # Waits (up to 60 s) until influxd is idle — under 3% of a core over a second — so no timed run shares the
+  # machine with the compactions and garbage collection that the previous run's data set off.
+  quiet() {
+    local pid waited=0 t0 t1
+    pid=$(cat "$DIR/influxdb/influxd.pid")
+    while [ "$waited" -lt 60 ]; do
+      t0=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+      sleep 1
+      t1=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+      waited=$((waited + 1))
+      [ $((t1 - t0)) -le 3 ] && break
+    done
+    echo "influxd idle after ${waited} s" >&2
+  }
+  # ENCODE_ONLY=N: the encoder alone over the same batches, N times, then stop (NP_COLD=1: with the caches evicted
+  # before each write, as in the pipeline; PROFILE=1: under perf, into /tmp/netpoller-encode.perf).
   if [ -n "${ENCODE_ONLY:-}" ]; then
-    NP_ENCODE_ONLY=$ENCODE_ONLY ip netns exec "$NS" "$BIN" "${common[@]}" --phases bodies | grep "encoding alone"
+    NP_ENCODE_ONLY=$ENCODE_ONLY ip netns exec "$NS" ${PROFILE:+perf record -F 5000 -o /tmp/netpoller-encode.perf} \
+      "$BIN" "${common[@]}" --phases bodies | grep "encoding alone"
     exit 0
   fi
-  ip netns exec "$NS" "$BIN" "${common[@]}" --phases bodies >/dev/null
+  ip netns exec "$NS" "$BIN" "${common[@]}" --phases bodies | grep -E "encoding alone|request bodies"
   points=$(cat "$DIR"/bodies/*.lp | wc -l)
   raw=$(cat "$DIR"/bodies/*.lp | wc -c)
   packed=$(for f in "$DIR"/bodies/*.lp; do gzip -1 -c "$f"; done | wc -c)
   echo "request bodies: $raw bytes; gzip -1 per body: $packed bytes ($((packed * 100 / raw))%)"
-  before=$(curl_run bench_curl_before)
-  # PROFILE=1: record the agent's half with perf (one phase: PHASE=first (gzip off, the default), gzip or spool) into
-  # /tmp/netpoller-bench-influx.perf; PHASE_FIRST=1 runs that one phase without perf.
+  agent() { # phase, database suffix
+    NP_SKIP_BODIES=1 NP_DB_SUFFIX=$2 ip netns exec "$NS" "$BIN" "${common[@]}" --phases "$1"
+  }
+  # PHASE_FIRST=1: the agent's first phase alone (PHASE=gzip or spool for another), REPEAT times (default 1), no curl.
   if [ -n "${PHASE_FIRST:-}" ]; then
-    NP_SKIP_BODIES=1 ip netns exec "$NS" "$BIN" "${common[@]}" --phases "${PHASE:-first}"
+    for i in $(seq "${REPEAT:-1}"); do
+      quiet
+      agent "${PHASE:-first}" "_$i" | grep -E "RESULT|by thread|sink thread"
+    done
     exit 0
   fi
+  # PROFILE=1: record the agent's half with perf (one phase: PHASE=first (gzip off, the default), gzip or spool) into
+  # /tmp/netpoller-bench-influx.perf.
   if [ -n "${PROFILE:-}" ]; then
     NP_SKIP_BODIES=1 ip netns exec "$NS" perf record ${PERF_EVENTS:--F ${PERF_FREQ:-2000}} -g ${PERF_DELAY:+-D $PERF_DELAY} -o /tmp/netpoller-bench-influx.perf \
       "$BIN" "${common[@]}" --phases "${PHASE:-first}" | tee "$DIR/agent.out"
     exit 0
   fi
-  ip netns exec "$NS" "$BIN" "${common[@]}" | tee "$DIR/agent.out"
-  after=$(curl_run bench_curl_after)
-  python3 - "$points" "$before" "$after" "$DIR/agent.out" <<'PY'
-import re, sys
-points, out = int(sys.argv[1]), open(sys.argv[4]).read()
-(before, before_cpu), (after, after_cpu) = (map(float, a.split()) for a in sys.argv[2:4])
-curl = points / ((before + after) / 2)
-print(f"curl --next: {points} points in {before:.2f} s before the agent, {after:.2f} s after")
-print(f"RESULT curl points/s: {curl:.0f}; curl CPU-s per million points: {(before_cpu + after_cpu) / 2 / points * 1e6:.3f}")
-for label, rate in re.findall(r"RESULT influx agent \((.*?)\) points/s: (\d+)", out):
+  # PAIRS=N (default 3): curl, agent, curl, agent … curl, each on an idle server and into a fresh database; each
+  # agent run is compared with the curl runs either side of it. Then the gzip and spool phases, once each.
+  : > "$DIR/agent.out"
+  : > "$DIR/curl.out"
+  for i in $(seq "${PAIRS:-3}"); do
+    quiet
+    curl_run "bench_curl_$i" >> "$DIR/curl.out"
+    quiet
+    agent first "_$i" | tee -a "$DIR/agent.out"
+  done
+  quiet
+  curl_run "bench_curl_$(( ${PAIRS:-3} + 1 ))" >> "$DIR/curl.out"
+  for phase in gzip spool; do
+    quiet
+    agent "$phase" "" | tee -a "$DIR/agent.out"
+  done
+  python3 - "$points" "$DIR/curl.out" "$DIR/agent.out" <<'PY'
+import re, statistics, sys
+points = int(sys.argv[1])
+curls = [tuple(map(float, line.split())) for line in open(sys.argv[2]) if line.strip()]
+out = open(sys.argv[3]).read()
+rates = [points / wall for wall, _ in curls]
+print("curl --next, points/s in order: " + ", ".join(f"{r:.0f}" for r in rates)
+      + f"; CPU-s per million points: {statistics.mean(c for _, c in curls) / points * 1e6:.3f}")
+curl = statistics.mean(rates)
+print(f"RESULT curl points/s: {curl:.0f}")
+first = re.findall(r"RESULT influx agent \(gzip off, spool off\) points/s: (\d+); agent CPU-s per million points: "
+                   r"([0-9.]+)", out)
+ratios = [int(rate) / statistics.mean(rates[i:i + 2]) for i, (rate, _) in enumerate(first)]
+cpus = [float(cpu) for _, cpu in first]
+print("agent (gzip off) / the curl runs either side, in order: " + ", ".join(f"{r:.2f}x" for r in ratios)
+      + "; agent CPU-s per million points: " + ", ".join(f"{c:.3f}" for c in cpus))
+print(f"RESULT agent (gzip off, spool off) / curl: {statistics.median(ratios):.2f}x (median of {len(ratios)}); "
+      f"CPU-s per million points: {statistics.median(cpus):.3f} (median)")
+for label, rate in re.findall(r"RESULT influx agent \((gzip on, spool off|gzip off, spool on)\) points/s: (\d+)", out):
     print(f"RESULT agent ({label}) / curl: {int(rate) / curl:.2f}x")
 PY
   ip netns exec "$NS" bash scripts/influx.sh stop "$DIR/influxdb"

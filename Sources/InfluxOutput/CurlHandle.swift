@@ -128,17 +128,31 @@ final class CurlHandle {
         guard let data, let context else { return 0 }
         let exchange = Unmanaged<Exchange>.fromOpaque(context).takeUnretainedValue()
         let n = size * count
-        let line = data.withMemoryRebound(to: UInt8.self, capacity: n) {
-            String(decoding: UnsafeBufferPointer(start: $0, count: n), as: UTF8.self)
-        }
-        // A new response (after a redirect or a 100 Continue) starts over.
-        if line.hasPrefix("HTTP/") { exchange.retryAfter = nil }
-        let parts = line.split(separator: ":", maxSplits: 1)
-        if parts.count == 2, parts[0].lowercased() == "retry-after",
-            let seconds = Int(parts[1].trimmingCharacters(in: .whitespacesAndNewlines)), seconds >= 0
-        {
+        // Every answer brings several headers and only one matters: read the bytes, make no string of the others.
+        data.withMemoryRebound(to: UInt8.self, capacity: n) { start in
+            let line = UnsafeBufferPointer(start: start, count: n)
+            // A new response (after a redirect or a 100 Continue) starts over.
+            if line.starts(with: "HTTP/".utf8) { exchange.retryAfter = nil }
+            guard let seconds = retryAfterSeconds(line) else { return }
             exchange.retryAfter = .seconds(min(seconds, 3600))
         }
         return n
+    }
+
+    /// The seconds of a `Retry-After: <seconds>` header line (any case; an HTTP date is not taken), else nil.
+    static func retryAfterSeconds(_ line: UnsafeBufferPointer<UInt8>) -> Int? {
+        let name = "retry-after:".utf8
+        guard line.count > name.count,
+            zip(line, name).allSatisfy({
+                (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains($0) ? $0 | 0x20 == $1 : $0 == $1
+            })
+        else { return nil }
+        let value = line[name.count...].drop { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }
+        let digits = value.prefix { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }
+        let rest = value.dropFirst(digits.count)
+        guard !digits.isEmpty, digits.count <= 9,
+            rest.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") || $0 == 13 || $0 == 10 })
+        else { return nil }
+        return digits.reduce(0) { $0 * 10 + Int($1 - UInt8(ascii: "0")) }
     }
 }

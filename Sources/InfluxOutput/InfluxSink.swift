@@ -2,18 +2,28 @@ import CCurl
 import Foundation
 import Logging
 import NetPollerCore
+import Synchronization
 
 /// `[[outputs.influxdb]]`: batches as line protocol, one HTTP request per write, over one reused libcurl handle on the
 /// sink's own thread. Every answer maps to what the sink runner does next (see docs/influxdb.md).
 public final class InfluxSink: Sink {
     public let name: String
     private let worker: SinkThread<InfluxWriter>
+    private let writer: InfluxWriter
 
     public init(options: InfluxOptions, metrics: SelfMetrics?, logger: Logger) {
         name = options.name
-        worker = SinkThread(
-            name: "influx:\(options.name)",
-            writer: InfluxWriter(options: options, metrics: metrics, logger: logger))
+        writer = InfluxWriter(options: options, metrics: metrics, logger: logger)
+        worker = SinkThread(name: "influx:\(options.name)", writer: writer)
+    }
+
+    /// CPU seconds the sink's thread spent so far encoding line protocol and sending it (curl and the kernel),
+    /// for `make bench-influx`.
+    public var threadCPU: (encoding: Double, sending: Double) {
+        (
+            Double(writer.encodeNanos.load(ordering: .relaxed)) / 1e9,
+            Double(writer.sendNanos.load(ordering: .relaxed)) / 1e9
+        )
     }
 
     /// True once `close()` ran: the sink takes no more writes.
@@ -29,7 +39,7 @@ public final class InfluxSink: Sink {
 
 /// The sink's state: the curl handle, the gzip stream and reused buffers.
 // @unchecked Sendable: only `InfluxSink` holds it and only calls it inside `thread.run`, so every access happens on
-// that one thread, one at a time.
+// that one thread, one at a time; the two CPU counters are atomics, read from anywhere.
 final class InfluxWriter: ThreadConfinedWriter, @unchecked Sendable {
     let options: InfluxOptions
     let metrics: SelfMetrics?
@@ -41,6 +51,8 @@ final class InfluxWriter: ThreadConfinedWriter, @unchecked Sendable {
     private var compressed: [UInt8] = []
     private var encoder = LineProtocol.Encoder()
     private var createdDatabase = false
+    let encodeNanos = Atomic<Int>(0)
+    let sendNanos = Atomic<Int>(0)
 
     init(options: InfluxOptions, metrics: SelfMetrics?, logger: Logger) {
         self.options = options
@@ -81,6 +93,13 @@ final class InfluxWriter: ThreadConfinedWriter, @unchecked Sendable {
 
     func close() { curl = nil }
 
+    /// CPU nanoseconds of the calling thread.
+    static func threadNanos() -> Int {
+        var now = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now)
+        return now.tv_sec * 1_000_000_000 + now.tv_nsec
+    }
+
     private func handle() throws(CurlHandle.Failure) -> CurlHandle {
         if let curl { return curl }
         var headers = ["Content-Type: text/plain; charset=utf-8", "Expect:"]
@@ -106,12 +125,16 @@ final class InfluxWriter: ThreadConfinedWriter, @unchecked Sendable {
         body.removeAll(keepingCapacity: false, limit: 16 << 20)
         var ends: [Int] = []
         ends.reserveCapacity(batches.count)
+        let started = Self.threadNanos()
         for batch in batches {
             encoder.encode(batch, precision: options.precision, into: body)
             ends.append(body.count)
         }
+        let encoded = Self.threadNanos()
+        encodeNanos.add(encoded - started, ordering: .relaxed)
         guard !body.isEmpty else { return .accepted }
         let result = send(body.bytes)
+        sendNanos.add(Self.threadNanos() - encoded, ordering: .relaxed)
         if case .partial(let refused) = result {
             return .partial(Self.locate(refused, body: body.array, ends: ends, batches: batches))
         }

@@ -42,19 +42,34 @@ enum InfluxBench {
         // NP_ENCODE_ONLY=N: the encoding-alone figure N times, then stop (for work on the encoder).
         let encodeRuns = Int(ProcessInfo.processInfo.environment["NP_ENCODE_ONLY"] ?? "") ?? 1
         let sink = OutputBytes(capacity: 1 << 20)
+        // NP_COLD=1: as in the pipeline, where the server's work between two writes evicts the caches — a write's
+        // worth of lines into one body, and 64 MiB written over (not timed) before each write.
+        let cold = ProcessInfo.processInfo.environment["NP_COLD"] != nil
+        var evict = [UInt8](repeating: 0, count: cold ? 64 << 20 : 0)
         for _ in 0..<encodeRuns {
-            let encodeCPU0 = cpuSeconds()
+            var encodeCPU = 0.0
+            var encodedBytes = 0
+            var started = threadCPUSeconds()
             for round in 0..<(skipBodies ? 0 : rounds) {
                 for batch in shifted(batches, round: round, base: 0) {
-                    sink.removeAll()
+                    if cold && sink.count >= 161 * policy.batchSize {
+                        encodeCPU += threadCPUSeconds() - started
+                        for i in stride(from: 0, to: evict.count, by: 64) { evict[i] &+= 1 }
+                        started = threadCPUSeconds()
+                    }
+                    if !cold || sink.count >= 161 * policy.batchSize { sink.removeAll() }
+                    let before = sink.count
                     encoder.encode(batch, precision: .ns, into: sink)
+                    encodedBytes += sink.count - before
                 }
             }
-            let encodeCPU = cpuSeconds() - encodeCPU0
+            encodeCPU += threadCPUSeconds() - started
             print(
                 String(
-                    format: "influx: line protocol encoding alone: %.3f CPU-s per million points (%d bytes per point)",
-                    encodeCPU / Double(rounds * perRound) * 1e6, sink.count / max(1, batches.last?.count ?? 1)))
+                    format:
+                        "influx: line protocol encoding alone%@: %.3f CPU-s per million points (%d bytes per point)",
+                    cold ? " (cold caches)" : "", encodeCPU / Double(rounds * perRound) * 1e6,
+                    encodedBytes / max(1, rounds * perRound)))
         }
         if ProcessInfo.processInfo.environment["NP_ENCODE_ONLY"] != nil { return }
         for round in 0..<(skipBodies ? 0 : rounds) {
@@ -72,7 +87,10 @@ enum InfluxBench {
             ("bench_agent", false, false), ("bench_agent_gzip", true, false), ("bench_agent_spool", false, true),
         ]
         let names = ["first": "bench_agent", "gzip": "bench_agent_gzip", "spool": "bench_agent_spool"]
-        for (database, gzip, spool) in phases where phase == nil || names[phase!] == database {
+        // NP_DB_SUFFIX: appended to the database names (a fresh database for each run of a phase).
+        let suffix = ProcessInfo.processInfo.environment["NP_DB_SUFFIX"] ?? ""
+        for (name, gzip, spool) in phases where phase == nil || names[phase!] == name {
+            let database = name + suffix
             var options = InfluxOptions(name: database, url: url)
             options.database = database
             options.createDatabase = true
@@ -118,6 +136,7 @@ enum InfluxBench {
         func accepted() -> Int { runner.status.first?.acceptedSamples ?? 0 }
         let clock = ContinuousClock()
         let threads0 = threadCPU()
+        let split0 = (sink as? InfluxSink)?.threadCPU
         let cpu0 = cpuSeconds()
         let t0 = clock.now
         // A producer faster than the sink, as polling is during a backlog: a dozen writes ahead, no more. It looks at
@@ -141,6 +160,13 @@ enum InfluxBench {
         let wall = (clock.now - t0).seconds
         let cpu = cpuSeconds() - cpu0
         printThreadCPU(since: threads0, total: cpu, points: perRound * rounds)
+        if let split0, let split = (sink as? InfluxSink)?.threadCPU {
+            print(
+                String(
+                    format: "influx: of the sink thread's CPU-s per million points: encoding %.3f, sending (curl and "
+                        + "kernel) %.3f", (split.encoding - split0.encoding) / Double(perRound * rounds) * 1e6,
+                    (split.sending - split0.sending) / Double(perRound * rounds) * 1e6))
+        }
         print(
             String(
                 format: "influx: of which the benchmark's producer (stand-in for the pollers): %.3f CPU-s per million "

@@ -277,7 +277,7 @@ func spoolDirectory(_ name: String) throws -> String {
             task = Task { await runner.run() }
         }
 
-        func add(_ sink: ScriptedSink, _ policy: DeliveryPolicy) async throws {
+        func add(_ sink: any Sink, _ policy: DeliveryPolicy) async throws {
             try await runner.add(sink, type: "scripted", policy: policy, onStartUnavailable: .retry)
         }
 
@@ -599,5 +599,149 @@ func spoolDirectory(_ name: String) throws -> String {
         #expect(sink.accepted.map(\.id) == [1] + (12...21).map(UInt64.init))
         #expect(h.metricsText().contains("netpoller_dropped_samples_total{reason=\"buffer_full\"} 30"))
         await h.stop()
+    }
+
+    @Test func aBusySinkGoesFromWriteToWriteOnItsOwnThread() async throws {
+        let h = Harness()
+        let sink = ThreadedSink(name: "db")
+        try await h.add(sink, fastPolicy(batchSize: 6))
+        // The first write holds the sink while 30 more batches arrive: every later write has its full worth waiting.
+        sink.hold()
+        h.queue.push(numberedBatch(1))
+        #expect(await eventually { sink.writes.count == 1 })
+        for seq in 2...31 { h.queue.push(numberedBatch(seq)) }
+        #expect(await eventually { h.status("db")?.memorySamples == 90 })
+        sink.release()
+        #expect(await eventually { sink.accepted.count == 31 })
+        #expect(sink.accepted == (1...31).map(UInt64.init), "each batch once, in order")
+        #expect(sink.writes.map(\.count) == [1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2])
+        // The first write came from the run loop; every later one was started by the last one's completion, on the
+        // sink's thread.
+        #expect(sink.startedOnItsThread == [false] + Array(repeating: true, count: 15))
+        #expect(await eventually { h.status("db")?.bufferedSamples == 0 }, "every write acknowledged")
+        #expect(h.status("db")?.acceptedBatches == 31)
+        #expect(h.metricsText().contains("netpoller_sink_writes_total{sink=\"db\",result=\"accepted\"} 16"))
+        await h.stop()
+    }
+
+    @Test func aFailureInARunOfWritesRetriesTheWriteThatFailed() async throws {
+        let h = Harness()
+        let sink = ThreadedSink(name: "db")
+        try await h.add(sink, fastPolicy(batchSize: 6))
+        sink.hold()
+        h.queue.push(numberedBatch(1))
+        #expect(await eventually { sink.writes.count == 1 })
+        for seq in 2...9 { h.queue.push(numberedBatch(seq)) }
+        #expect(await eventually { h.status("db")?.memorySamples == 24 })
+        // Write 3 (batches 4 and 5, started from write 2's completion) fails: it is retried, not write 2.
+        sink.script([.accepted, .retryable(SinkError(.unavailable, "down"))])
+        sink.release()
+        #expect(await eventually { h.status("db")?.failedWrites == 1 && h.clock.hasSleeper(within: .seconds(1)) })
+        h.clock.advance(by: .seconds(1))
+        #expect(await eventually { sink.accepted.count == 9 })
+        #expect(sink.accepted == (1...9).map(UInt64.init))
+        #expect(sink.writes.map { $0.map(\.self) } == [[1], [2, 3], [4, 5], [4, 5], [6, 7], [8, 9]])
+        #expect(h.status("db")?.state == "ok")
+        await h.stop()
+    }
+
+    @Test func aFollowingWriteThatHangsTimesOutAndIsNotSentTwice() async throws {
+        let h = Harness()
+        let sink = ThreadedSink(name: "db")
+        var policy = fastPolicy(batchSize: 6)
+        policy.writeTimeout = .seconds(30)
+        try await h.add(sink, policy)
+        sink.hold()
+        h.queue.push(numberedBatch(1))
+        #expect(await eventually { sink.writes.count == 1 })
+        for seq in 2...5 { h.queue.push(numberedBatch(seq)) }
+        #expect(await eventually { h.status("db")?.memorySamples == 12 })
+        // Write 2 and its follower go at once; the follower (batches 4 and 5) hangs past its write_timeout.
+        sink.holdAfter(writes: 2)
+        sink.release()
+        #expect(await eventually { sink.writes.count == 3 && sink.accepted.count == 3 })
+        h.clock.advance(by: .seconds(30))
+        #expect(await eventually { h.status("db")?.state == "degraded" })
+        #expect(h.status("db")?.lastError?.contains("write_timeout") == true)
+        // It got through after all: the retry waits for it and does not send those batches again.
+        #expect(await eventually { h.clock.hasSleeper(within: .seconds(1)) })
+        sink.release()
+        h.clock.advance(by: .seconds(1))
+        #expect(await eventually { sink.accepted.count == 5 })
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(sink.accepted == (1...5).map(UInt64.init))
+        #expect(sink.writes.count == 3)
+        #expect(await eventually { h.status("db")?.state == "ok" })
+        await h.stop()
+    }
+}
+
+/// A sink on a thread of its own, as the InfluxDB and PostgreSQL sinks are (`startWrite` reports from that thread):
+/// answers from a script, can hold a write until released, and notes whether each write was started on its thread.
+final class ThreadedSink: Sink {
+    private struct State {
+        var script: [SinkResult] = []
+        var writes: [[UInt64]] = []
+        var startedOnItsThread: [Bool] = []
+        var accepted: [UInt64] = []
+        var holding = false
+        var holdAfter: Int?
+        var thread: pthread_t?
+    }
+
+    let name: String
+    private let thread: DedicatedThread
+    private let state = Mutex(State())
+    private let gate = NSCondition()
+
+    init(name: String) {
+        self.name = name
+        thread = DedicatedThread(name: "test:\(name)")
+    }
+
+    var writes: [[UInt64]] { state.withLock { $0.writes } }
+    var accepted: [UInt64] { state.withLock { $0.accepted } }
+    var startedOnItsThread: [Bool] { state.withLock { $0.startedOnItsThread } }
+
+    /// Answers the next writes with these results in turn, then accepts.
+    func script(_ results: [SinkResult]) { state.withLock { $0.script = results } }
+    func hold() { setHolding(true) }
+    /// Holds the write that comes after this many.
+    func holdAfter(writes: Int) { state.withLock { $0.holdAfter = writes } }
+    func release() { setHolding(false) }
+
+    private func setHolding(_ holding: Bool) {
+        gate.lock()
+        state.withLock { $0.holding = holding }
+        gate.broadcast()
+        gate.unlock()
+    }
+
+    func write(_ batches: [SampleBatch]) async -> SinkResult {
+        await withCheckedContinuation { continuation in startWrite(batches) { continuation.resume(returning: $0) } }
+    }
+
+    func startWrite(_ batches: [SampleBatch], completion: @escaping @Sendable (SinkResult) -> Void) {
+        state.withLock { s in
+            s.startedOnItsThread.append(s.thread.map { pthread_equal($0, pthread_self()) != 0 } ?? false)
+        }
+        thread.submit { [self] in completion(blockingWrite(batches)) }
+    }
+
+    private func blockingWrite(_ batches: [SampleBatch]) -> SinkResult {
+        let result = state.withLock { s -> SinkResult in
+            s.thread = pthread_self()
+            s.writes.append(batches.map(\.id))
+            if let after = s.holdAfter, s.writes.count > after {
+                s.holdAfter = nil
+                s.holding = true
+            }
+            return s.script.isEmpty ? .accepted : s.script.removeFirst()
+        }
+        gate.lock()
+        while state.withLock({ $0.holding }) { gate.wait() }
+        gate.unlock()
+        if result == .accepted { state.withLock { $0.accepted += batches.map(\.id) } }
+        return result
     }
 }

@@ -345,6 +345,20 @@ func influxBatch(device: String, second: Int64, nasty: Bool = false, lines: Int 
                 ]))
     }
 
+    @Test func retryAfterIsReadFromItsHeaderLineInAnyCase() {
+        func seconds(_ line: String) -> Int? {
+            Array(line.utf8).withUnsafeBufferPointer { CurlHandle.retryAfterSeconds($0) }
+        }
+        #expect(seconds("Retry-After: 7\r\n") == 7)
+        #expect(seconds("retry-after:12\r\n") == 12)
+        #expect(seconds("RETRY-AFTER: \t30 \r\n") == 30)
+        #expect(seconds("Retry-After: Wed, 21 Oct 2015 07:28:00 GMT\r\n") == nil)
+        #expect(seconds("Retry-After-Not: 5\r\n") == nil)
+        #expect(seconds("X-Retry-After: 5\r\n") == nil)
+        #expect(seconds("Retry-After: \r\n") == nil)
+        #expect(seconds("Content-Length: 5\r\n") == nil)
+    }
+
     @Test func configKeysAreDecodedAndMistakesNamed() throws {
         let dir = try Lab.temporaryDirectory("influx-config")
         let tokenFile = dir.appendingPathComponent("token").path

@@ -27,7 +27,8 @@ public struct BufferEvents: Sendable {
 ///
 /// Safe: every mutable stored property below `queue` is touched only on `queue` (a serial dispatch queue that also
 /// does the blocking file I/O, so none of it runs on the cooperative pool); `stats` is a Mutex and `pending` atomic.
-/// Only a buffer without a spool, whose queue never does I/O, is also entered with `queue.sync` (by `take`).
+/// Only a buffer without a spool, whose queue never does I/O, is also entered with `queue.sync` (by `offer`, `take`
+/// and `takeReady`).
 public final class SinkBuffer: @unchecked Sendable {
     public struct Entry: Sendable {
         public var seq: UInt64
@@ -131,7 +132,7 @@ public final class SinkBuffer: @unchecked Sendable {
             accepted.append(offer)
         }
         guard !accepted.isEmpty else { return }
-        queue.async { [self, accepted] in
+        let add: @Sendable () -> Void = { [self, accepted] in
             for (batch, payload) in accepted {
                 let n = batch.count
                 pending.subtract(n, ordering: .relaxed)
@@ -152,6 +153,9 @@ public final class SinkBuffer: @unchecked Sendable {
             serveWaiter()
             publish()
         }
+        // Memory only: nothing on the queue blocks, so the offer runs on it synchronously (inline on this thread when
+        // the queue is idle) rather than waking a thread for it. With a spool the queue writes files: a hop there.
+        if spoolPolicy == nil { queue.sync(execute: add) } else { queue.async(execute: add) }
     }
 
     private func appendToSpool(_ batch: SampleBatch, payload: [UInt8], enqueuedAt: Duration) {
@@ -252,6 +256,23 @@ public final class SinkBuffer: @unchecked Sendable {
             }
         } onCancel: {
             queue.async { [self] in releaseWaiter(id) }
+        }
+    }
+
+    /// For a write that follows the last one at once (see `SinkWorker`): the next batches, only when the run loop
+    /// would send them without waiting — a write's worth (`maxSamples`), the oldest in the buffer since `flushBefore`
+    /// or earlier, or the buffer closed — taken with `done` acknowledged in the same step. Otherwise nil, and nothing
+    /// is acknowledged. Always nil for a buffer with a spool (its queue does file I/O). Called from any thread.
+    public func takeReady(maxSamples: Int, flushBefore: Duration, acknowledging done: [Entry]) -> [Entry]? {
+        guard spoolPolicy == nil else { return nil }
+        return queue.sync { () -> [Entry]? in
+            guard let first = memory.first,
+                memorySamples >= maxSamples || first.enqueuedAt <= flushBefore || closed
+            else { return nil }
+            acknowledgeNow(done)
+            let ready = takeNow(maxSamples)
+            publish()
+            return ready
         }
     }
 
