@@ -601,16 +601,21 @@ func spoolDirectory(_ name: String) throws -> String {
         await h.stop()
     }
 
+    /// Holds the sink's first write (batch 1) while batches 2…`last` (3 samples each) arrive: every later write finds
+    /// its worth waiting in the buffer.
+    func holdFirstWrite(_ sink: ThreadedSink, _ h: Harness, whileQueueingThrough last: Int) async {
+        sink.hold()
+        h.queue.push(numberedBatch(1))
+        #expect(await eventually { sink.writes.count == 1 })
+        for seq in 2...last { h.queue.push(numberedBatch(seq)) }
+        #expect(await eventually { h.status(sink.name)?.memorySamples == 3 * (last - 1) })
+    }
+
     @Test func aBusySinkGoesFromWriteToWriteOnItsOwnThread() async throws {
         let h = Harness()
         let sink = ThreadedSink(name: "db")
         try await h.add(sink, fastPolicy(batchSize: 6))
-        // The first write holds the sink while 30 more batches arrive: every later write has its full worth waiting.
-        sink.hold()
-        h.queue.push(numberedBatch(1))
-        #expect(await eventually { sink.writes.count == 1 })
-        for seq in 2...31 { h.queue.push(numberedBatch(seq)) }
-        #expect(await eventually { h.status("db")?.memorySamples == 90 })
+        await holdFirstWrite(sink, h, whileQueueingThrough: 31)
         sink.release()
         #expect(await eventually { sink.accepted.count == 31 })
         #expect(sink.accepted == (1...31).map(UInt64.init), "each batch once, in order")
@@ -628,11 +633,7 @@ func spoolDirectory(_ name: String) throws -> String {
         let h = Harness()
         let sink = ThreadedSink(name: "db")
         try await h.add(sink, fastPolicy(batchSize: 6))
-        sink.hold()
-        h.queue.push(numberedBatch(1))
-        #expect(await eventually { sink.writes.count == 1 })
-        for seq in 2...9 { h.queue.push(numberedBatch(seq)) }
-        #expect(await eventually { h.status("db")?.memorySamples == 24 })
+        await holdFirstWrite(sink, h, whileQueueingThrough: 9)
         // Write 3 (batches 4 and 5, started from write 2's completion) fails: it is retried, not write 2.
         sink.script([.accepted, .retryable(SinkError(.unavailable, "down"))])
         sink.release()
@@ -651,11 +652,7 @@ func spoolDirectory(_ name: String) throws -> String {
         var policy = fastPolicy(batchSize: 6)
         policy.writeTimeout = .seconds(30)
         try await h.add(sink, policy)
-        sink.hold()
-        h.queue.push(numberedBatch(1))
-        #expect(await eventually { sink.writes.count == 1 })
-        for seq in 2...5 { h.queue.push(numberedBatch(seq)) }
-        #expect(await eventually { h.status("db")?.memorySamples == 12 })
+        await holdFirstWrite(sink, h, whileQueueingThrough: 5)
         // Write 2 and its follower go at once; the follower (batches 4 and 5) hangs past its write_timeout.
         sink.holdAfter(writes: 2)
         sink.release()
