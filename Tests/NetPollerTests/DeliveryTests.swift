@@ -312,12 +312,12 @@ func spoolDirectory(_ name: String) throws -> String {
         try await h.add(sink, fastPolicy())
         h.queue.push(numberedBatch(1))
         var sleeps: [Duration] = []
-        for _ in 0..<3 {
-            let before = sink.attempts.count
-            // Wait for the backoff sleep (the write-timeout timer sleeps too, 30 s out).
+        for attempt in 1...3 {
+            // Wait for the backoff sleep after this attempt (the write-timeout timer sleeps too, 30 s out). Counted
+            // from the start: the first attempt may be made before the loop begins.
             #expect(
                 await eventually {
-                    sink.attempts.count == before + 1 && h.clock.hasSleeper(within: .seconds(8))
+                    sink.attempts.count == attempt && h.clock.hasSleeper(within: .seconds(8))
                 })
             let delay = h.clock.nextDeadline! - h.clock.now
             sleeps.append(delay)
