@@ -629,6 +629,23 @@ func spoolDirectory(_ name: String) throws -> String {
         await h.stop()
     }
 
+    @Test func aReloadedSinkTakesTheNextWriteEvenInARunOfWrites() async throws {
+        let h = Harness()
+        let old = ThreadedSink(name: "db")
+        try await h.add(old, fastPolicy(batchSize: 6))
+        await holdFirstWrite(old, h, whileQueueingThrough: 7)
+        // A reload replaces the sink while its write is in flight: that write's completion must not start the next
+        // one on the old sink.
+        let new = ThreadedSink(name: "db")
+        h.runner.update(new, policy: fastPolicy(batchSize: 6))
+        old.release()
+        #expect(await eventually { old.accepted.count + new.accepted.count == 7 })
+        #expect(old.writes == [[1]])
+        #expect(new.writes == [[2, 3], [4, 5], [6, 7]])
+        #expect(new.startedOnItsThread == [false, true, true])
+        await h.stop()
+    }
+
     @Test func aFailureInARunOfWritesRetriesTheWriteThatFailed() async throws {
         let h = Harness()
         let sink = ThreadedSink(name: "db")
