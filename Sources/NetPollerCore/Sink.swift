@@ -76,9 +76,11 @@ public protocol Sink: Sendable {
     /// Name used in logs, metrics (`sink` label) and `/status`.
     var name: String { get }
     func write(_ batches: [SampleBatch]) async -> SinkResult
-    /// Starts a write and calls `completion` once with its result, from any thread. The runner writes through this:
-    /// a sink whose writes run on a thread of its own (`SinkThread`) reports straight from that thread, with no task
-    /// in between. The default runs `write` in a task.
+    /// Starts a write and calls `completion` once with its result, from any thread. An accepted write is not
+    /// reported before `startWrite` has returned: the runner may start the next write from the completion, and an
+    /// inline report would nest each write in the last. The runner writes through this: a sink whose writes run on a
+    /// thread of its own (`SinkThread`) reports straight from that thread, with no task in between. The default runs
+    /// `write` in a task.
     func startWrite(_ batches: [SampleBatch], completion: @escaping @Sendable (SinkResult) -> Void)
     /// Checks at start that the sink can be reached (`on_start_unavailable`); nil when it can.
     func probe() async -> SinkError?
