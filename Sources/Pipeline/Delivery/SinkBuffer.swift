@@ -223,12 +223,7 @@ public final class SinkBuffer: @unchecked Sendable {
         if spoolPolicy == nil {
             // Memory only: nothing on the queue ever blocks (no file I/O), so the take runs on it synchronously —
             // inline on this thread when the queue is idle — instead of a hop there and a hop back per write.
-            let ready = queue.sync { () -> [Entry] in
-                acknowledgeNow(done)
-                let ready = takeNow(maxSamples)
-                publish()
-                return ready
-            }
+            let ready = queue.sync { acknowledgeAndTake(done, maxSamples: maxSamples) }
             if !ready.isEmpty { return ready }
             done = []
         }
@@ -236,9 +231,7 @@ public final class SinkBuffer: @unchecked Sendable {
         return await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<[Entry], Never>) in
                 queue.async { [self, done] in
-                    acknowledgeNow(done)
-                    let ready = takeNow(maxSamples)
-                    publish()
+                    let ready = acknowledgeAndTake(done, maxSamples: maxSamples)
                     if !ready.isEmpty || closed {
                         continuation.resume(returning: ready)
                         return
@@ -269,11 +262,16 @@ public final class SinkBuffer: @unchecked Sendable {
             guard let first = memory.first,
                 memorySamples >= maxSamples || first.enqueuedAt <= flushBefore || closed
             else { return nil }
-            acknowledgeNow(done)
-            let ready = takeNow(maxSamples)
-            publish()
-            return ready
+            return acknowledgeAndTake(done, maxSamples: maxSamples)
         }
+    }
+
+    /// On the queue: what the last write finished is acknowledged, and the next batches taken.
+    private func acknowledgeAndTake(_ done: [Entry], maxSamples: Int) -> [Entry] {
+        acknowledgeNow(done)
+        let ready = takeNow(maxSamples)
+        publish()
+        return ready
     }
 
     private func releaseWaiter(_ id: Int) {

@@ -261,7 +261,8 @@ public final class SinkWorker: Sendable {
     /// (timeout, cancellation); a failure ends the run of writes and goes to `deliver` as usual.
     private func follow(_ flight: InFlightWrite, sink: any Sink, generation: Int) -> Bool {
         guard !buffer.spooled else { return false }
-        let (policy, current) = state.withLock { s in (s.policy, s.generation == generation && s.straggler == nil) }
+        // No straggler to check: a write is left behind only after its wait was interrupted, which closes `flight`.
+        let (policy, current) = state.withLock { s in (s.policy, s.generation == generation) }
         guard current else { return false }
         let now = clock.now
         var previous: [SampleBatch] = []
