@@ -9,7 +9,7 @@ NS=npbench
 NS2=npbench-peer
 INSTANCES=${INSTANCES:-4}
 CYCLES=${CYCLES:-5}
-BIN=$(swift build -c release --show-bin-path)/netpoller-bench
+BIN=${NP_BIN:-$(swift build -c release --show-bin-path)/netpoller-bench}
 DIR=$(mktemp -d /tmp/netpoller-bench.XXXXXX)
 chmod 755 "$DIR"
 MODE=${MODE:-polling}
@@ -134,8 +134,17 @@ if [ "$MODE" = influx ]; then
   raw=$(cat "$DIR"/bodies/*.lp | wc -c)
   packed=$(for f in "$DIR"/bodies/*.lp; do gzip -1 -c "$f"; done | wc -c)
   echo "request bodies: $raw bytes; gzip -1 per body: $packed bytes ($((packed * 100 / raw))%)"
+  # Drops a run's database once it is timed: influxd keeps a database's recent points (its WAL cache) and series
+  # index in memory, so without this each run would face a server holding every run before it (and PAIRS=10 would
+  # pile up ten million points). curl's rate still drifts over a full run (the host's load changes), which is why
+  # runs alternate and each agent run is compared with its neighbours.
+  drop() { # database
+    ip netns exec "$NS" curl -s -XPOST "$INFLUX_URL/query" --data-urlencode "q=DROP DATABASE $1" >/dev/null
+  }
   agent() { # phase, database suffix
+    local -A names=([first]=bench_agent [gzip]=bench_agent_gzip [spool]=bench_agent_spool)
     NP_SKIP_BODIES=1 NP_DB_SUFFIX=$2 ip netns exec "$NS" "$BIN" "${common[@]}" --phases "$1"
+    drop "${names[$1]}$2"
   }
   # PHASE_FIRST=1: the agent's first phase alone (PHASE=gzip or spool for another), REPEAT times (default 1), no curl.
   if [ -n "${PHASE_FIRST:-}" ]; then
@@ -159,11 +168,13 @@ if [ "$MODE" = influx ]; then
   for i in $(seq "${PAIRS:-3}"); do
     quiet
     curl_run "bench_curl_$i" >> "$DIR/curl.out"
+    drop "bench_curl_$i"
     quiet
     agent first "_$i" | tee -a "$DIR/agent.out"
   done
   quiet
   curl_run "bench_curl_$(( ${PAIRS:-3} + 1 ))" >> "$DIR/curl.out"
+  drop "bench_curl_$(( ${PAIRS:-3} + 1 ))"
   for phase in gzip spool; do
     quiet
     agent "$phase" "" | tee -a "$DIR/agent.out"
