@@ -150,7 +150,7 @@ if [ "$MODE" = influx ]; then
   if [ -n "${PHASE_FIRST:-}" ]; then
     for i in $(seq "${REPEAT:-1}"); do
       quiet
-      agent "${PHASE:-first}" "_$i" | grep -E "RESULT|by thread|sink thread"
+      agent "${PHASE:-first}" "_$i" | grep -E "RESULT|by thread|sink thread|producer"
     done
     exit 0
   fi
