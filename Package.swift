@@ -89,7 +89,7 @@ let package = Package(
         .target(
             name: "NetPollerAgent",
             dependencies: [
-                "NetPollerCore", "AgentConfig", "Pipeline", "SNMPPolling", "AgentHTTP", "PostgresOutput",
+                "NetPollerCore", "AgentConfig", "Pipeline", "AgentHTTP", "PostgresOutput",
                 "InfluxOutput", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -99,7 +99,7 @@ let package = Package(
             name: "netpoller",
             dependencies: [
                 "NetPollerAgent", "AgentConfig", "AgentHTTP", "NetPollerCore", "Pipeline", "PostgresOutput",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "SNMPPolling", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -1,25 +1,22 @@
 import AgentConfig
 import AgentHTTP
 import Foundation
-import InfluxOutput
 import Logging
 import NetPollerCore
 import Pipeline
-import PostgresOutput
 import Prometheus
-import SNMPPolling
 import ServiceLifecycle
 import Synchronization
 import UnixSignals
 
-/// The whole agent as one service: config → state_dir → sinks → SNMP I/O thread → pollers → HTTP, and the reverse on
-/// shutdown. SIGHUP reloads the config in place (see `reload`).
+/// The whole agent as one service: config → state_dir → sinks → collectors → pollers → HTTP, and the reverse on
+/// shutdown. SIGHUP reloads the config in place (see `reload`). The agent is handed its collectors (one per device
+/// kind), so a test builds a whole agent in-process with a fake one.
 public final class Agent: Service {
     /// Everything a reload may change, swapped together.
     struct Live: Sendable {
         var config: AgentConfiguration
         var devices: [String: DeviceRuntime]
-        var poller: DevicePoller
     }
 
     public let metrics: SelfMetrics
@@ -27,154 +24,85 @@ public final class Agent: Service {
     let status = StatusBoard()
     let queue: SampleQueue
     let cache = LatestValueCache()
-    let engine: SNMPEngine
-    let extraSinks: [any Sink]
+    /// The collectors by `kind`.
+    let collectors: [String: any Collector]
+    let sinks: SinkFactory
     let runner: SinkRunner
     let scheduler: DeviceScheduler
     let clock: any DeliveryClock
+    let recorder: PollRecorder
     /// Re-reads the config files (SIGHUP); nil when the agent was built from a config value only.
     let reloadSource: (@Sendable () throws(ConfigError) -> AgentConfiguration)?
     private let live: Mutex<Live>
     private let readyFlag = Atomic<Bool>(false)
     private let startedAt = Date()
     private let configInfo: Mutex<Gauge>
-    private let reloadState = Mutex<ReloadStatus>(ReloadStatus())
+    private let reloadState = Mutex<AgentEndpoints.ReloadStatus>(AgentEndpoints.ReloadStatus())
     private let stateDirectory = Mutex<StateDirectory?>(nil)
-    /// Running PostgreSQL and InfluxDB sinks with the settings they were made from: a reload with the same settings
-    /// keeps the sink (and its connection) instead of making a new one.
-    private let postgresSinks = ReusableSinks<PostgresOptions, PostgresSink>()
-    private let influxSinks = ReusableSinks<InfluxOptions, InfluxSink>()
-
-    struct ReloadStatus: Encodable {
-        var reloads = 0
-        var lastReloadTime: Double?
-        var lastReloadResult: String?
-        var lastReloadError: String?
-    }
 
     public var config: AgentConfiguration { live.withLock { $0.config } }
 
+    /// - Parameters:
+    ///   - metrics: the registry the collectors were made with (their own counters go there too).
+    ///   - collectors: one per device kind; each device is polled by the collector of its `kind`.
+    ///   - extraSinks: sinks beyond the configured outputs (tests), with the default delivery policy.
     public init(
-        config: AgentConfiguration, logger: Logger, extraSinks: [any Sink] = [],
-        clock: any DeliveryClock = SystemDeliveryClock(),
+        config: AgentConfiguration, logger: Logger, metrics: SelfMetrics = SelfMetrics(),
+        collectors: [any Collector], extraSinks: [any Sink] = [], clock: any DeliveryClock = SystemDeliveryClock(),
         reloadSource: (@Sendable () throws(ConfigError) -> AgentConfiguration)? = nil
     ) {
         self.logger = logger
-        self.extraSinks = extraSinks
         self.clock = clock
         self.reloadSource = reloadSource
-        metrics = SelfMetrics()
+        self.metrics = metrics
+        self.collectors = Dictionary(collectors.map { ($0.kind, $0) }, uniquingKeysWith: { first, _ in first })
+        sinks = SinkFactory(metrics: metrics, logger: logger, extraSinks: extraSinks)
         queue = SampleQueue(capacity: config.agent.queueCapacity, metrics: metrics)
-        engine = SNMPEngine(metrics: metrics)
         scheduler = DeviceScheduler(maxInFlight: config.agent.maxInFlight)
-        live = Mutex(Live(config: config, devices: [:], poller: Self.makePoller(config, engine: engine)))
+        recorder = PollRecorder(metrics: metrics, status: status, queue: queue, logger: logger)
+        live = Mutex(Live(config: config, devices: [:]))
         let cache = self.cache
         runner = SinkRunner(
             queue: queue, clock: clock, metrics: metrics, logger: logger, observers: [{ cache.store($0) }])
         configInfo = Mutex(metrics.configInfo(hash: config.hash))
-        let devices = applyDevices(config, previous: [:]).devices
+        for collector in collectors {
+            _ = metrics.polls(kind: collector.kind)
+            collector.configure(config)
+        }
+        var devices: [String: DeviceRuntime] = [:]
+        for device in config.devices where devices[device.name] == nil {
+            devices[device.name] = DeviceRuntime(config: device)
+            register(device)
+        }
         live.withLock { $0.devices = devices }
         metrics.setDevices(status.counts())
     }
 
-    static func makePoller(_ config: AgentConfiguration, engine: SNMPEngine) -> DevicePoller {
-        DevicePoller(
-            transport: engine, profiles: config.allProfiles, userProfiles: config.profiles,
-            defaultSet: config.agent.defaultProfiles)
+    /// A new or changed device in `/status` and the cache's time to live.
+    private func register(_ device: DeviceConfig) {
+        let known = status.update(device.name) { s in
+            s.address = device.address.description
+            if let profiles = device.profiles { s.profiles = profiles }
+        }
+        if known == nil {
+            status.register(
+                DeviceStatus(name: device.name, address: device.address.description, profiles: device.profiles ?? []))
+        }
+        cache.setTimeToLive(device: device.name, device.interval * 3 + device.timeout * (device.retries + 1))
     }
 
-    /// Builds the runtimes for `config`'s devices, keeping those whose config and credential did not change.
-    private func applyDevices(_ config: AgentConfiguration, previous: [String: DeviceRuntime]) -> (
-        devices: [String: DeviceRuntime], removed: [DeviceRuntime]
-    ) {
-        var devices: [String: DeviceRuntime] = [:]
-        for device in config.devices {
-            guard let credential = config.credentials[device.credential] else { continue }
-            if let old = previous[device.name], old.config == device, old.credential == credential {
-                devices[device.name] = old
-                continue
-            }
-            devices[device.name] = DeviceRuntime(config: device, credential: credential)
-            if previous[device.name] == nil {
-                status.register(
-                    DeviceStatus(
-                        name: device.name, address: device.address.description, profiles: device.profiles ?? []))
-            } else {
-                status.update(device.name) { s in
-                    s.address = device.address.description
-                    if let profiles = device.profiles { s.profiles = profiles }
-                }
-            }
-            cache.setTimeToLive(device: device.name, device.interval * 3 + device.timeout * (device.retries + 1))
-        }
-        let removed = previous.filter { devices[$0.key] !== $0.value }.map(\.value)
-        for old in removed where devices[old.config.name] == nil {
-            status.remove(old.config.name)
-            cache.remove(device: old.config.name)
-        }
-        return (devices, removed)
+    private var endpoints: AgentEndpoints {
+        AgentEndpoints(
+            metrics: metrics, status: status, cache: cache, queue: queue, runner: runner,
+            collectors: Array(collectors.values), startedAt: startedAt,
+            isReady: { [self] in readyFlag.load(ordering: .acquiring) }, config: { [self] in config },
+            hasDevice: { [self] name in live.withLock { $0.devices[name] != nil } },
+            reloadStatus: { [self] in reloadState.withLock { $0 } })
     }
 
-    /// The sinks a config asks for, with their delivery policies.
-    func sinkPlans(_ config: AgentConfiguration) -> [(
-        sink: any Sink, type: String, policy: DeliveryPolicy, start: StartPolicy
-    )] {
-        var plans: [(any Sink, String, DeliveryPolicy, StartPolicy)] = []
-        for output in config.outputs.stdout {
-            plans.append(
-                (
-                    StdoutSink(name: output.name, format: output.format == .json ? .json : .influx), "stdout",
-                    policy(output.name, output.delivery, config), output.delivery.onStartUnavailable
-                ))
-        }
-        for output in config.outputs.file {
-            plans.append(
-                (
-                    FileSink(name: output.name, path: output.path, format: output.format == .json ? .json : .influx),
-                    "file", policy(output.name, output.delivery, config), output.delivery.onStartUnavailable
-                ))
-        }
-        for output in config.outputs.postgres {
-            plans.append(
-                (
-                    postgresSink(output, agentName: config.agent.name), "postgres",
-                    policy(output.name, output.delivery, config), output.delivery.onStartUnavailable
-                ))
-        }
-        for output in config.outputs.influxdb {
-            plans.append(
-                (
-                    influxSink(output), "influxdb", policy(output.name, output.delivery, config),
-                    output.delivery.onStartUnavailable
-                ))
-        }
-        for sink in extraSinks {
-            plans.append((sink, "extra", policy(sink.name, OutputDelivery(), config), .retry))
-        }
-        return plans
-    }
-
-    func postgresSink(_ output: PostgresOutput, agentName: String) -> PostgresSink {
-        var options = output.options
-        options.agentName = agentName
-        return postgresSinks.sink(output.name, options, isClosed: \.isClosed) {
-            PostgresSink(options: options, metrics: metrics.postgres(output.name), logger: logger)
-        }
-    }
-
-    func influxSink(_ output: InfluxOutput) -> InfluxSink {
-        influxSinks.sink(output.name, output.options, isClosed: \.isClosed) {
-            InfluxSink(options: output.options, metrics: metrics, logger: logger)
-        }
-    }
-
-    /// The configured policy with the paths that depend on the running `state_dir` filled in.
-    func policy(_ name: String, _ delivery: OutputDelivery, _ config: AgentConfiguration) -> DeliveryPolicy {
-        var policy = delivery.policy
-        let state = config.agent.stateDir
-        if policy.deadLetterPath == nil { policy.deadLetterPath = "\(state)/dead-letter/\(name).jsonl" }
-        policy.spool?.directory = "\(state)/spool/\(name)"
-        return policy
+    /// Stops every collector (polls in flight end as `cancelled`).
+    private func shutdownCollectors() async {
+        for collector in collectors.values { await collector.shutdown() }
     }
 
     // MARK: Run
@@ -190,26 +118,28 @@ public final class Agent: Service {
                 try StateDirectory(path: path)
             }
             stateDirectory.withLock { $0 = directory }
-            for plan in sinkPlans(config) {
+            for plan in sinks.plans(config) {
                 try await runner.add(plan.sink, type: plan.type, policy: plan.policy, onStartUnavailable: plan.start)
             }
         } catch {
             await runner.drain(until: clock.now)
-            await engine.shutdown()
+            await shutdownCollectors()
             throw error
         }
         let runnerTask = Task { await runner.run() }
         logger.info(
             "sinks started",
             metadata: .keys([.phase: "sinks", .sink: "\(runner.status.map(\.name).joined(separator: ","))"]))
-        logger.info("snmp io thread started", metadata: .keys([.phase: "io"]))
+        for kind in collectors.keys.sorted() {
+            logger.info("\(kind) io thread started", metadata: .keys([.phase: "io"]))
+        }
         applySchedule()
         logger.info(
             "pollers started",
             metadata: .keys([.phase: "pollers", .devices: "\(config.devices.count)", .hash: "\(config.hash)"]))
         let started = AsyncStream<Int>.makeStream()
         let app = AgentHTTPServer.application(
-            host: listen.host, port: listen.port, handlers: handlers(), logger: logger,
+            host: listen.host, port: listen.port, handlers: endpoints.handlers(), logger: logger,
             onRunning: { port in started.continuation.yield(port) })
         // The HTTP server runs in its own service group, outside this service's graceful-shutdown context, so it keeps
         // answering (/ready says 503) while the agent drains; it is stopped last.
@@ -236,7 +166,6 @@ public final class Agent: Service {
         metrics.ready.set(0.0)
         logger.info("shutdown: stopping the schedule", metadata: .keys([.phase: "shutdown"]))
         let timeout = self.config.agent.shutdownTimeout
-        let engine = self.engine
         let scheduler = self.scheduler
         let abandoned = await withTaskGroup(of: Bool.self) { group in
             group.addTask {
@@ -249,7 +178,7 @@ public final class Agent: Service {
                 } catch {
                     return false
                 }
-                await engine.shutdown()
+                await self.shutdownCollectors()
                 return true
             }
             let first = await group.next() ?? false
@@ -258,7 +187,7 @@ public final class Agent: Service {
             for await result in group { any = any || result }
             return any
         }
-        await engine.shutdown()
+        await shutdownCollectors()
         logger.info(
             abandoned
                 ? "shutdown: in-flight polls abandoned at shutdown_timeout" : "shutdown: in-flight polls finished",
@@ -287,7 +216,7 @@ public final class Agent: Service {
         scheduler.setMaxInFlight(maxInFlight)
         let (started, _) = scheduler.apply(
             entries, poll: { [self] name in await pollDevice(name) },
-            overrun: { [self] name, missed in recordOverrun(name, missed) })
+            overrun: { [recorder] name, missed in recorder.recordOverrun(name, missed) })
         let now = Double(clock.wallNanos) / 1e9
         for name in started { status.update(name) { $0.scheduledSince = now } }
     }
@@ -317,64 +246,62 @@ public final class Agent: Service {
         await reload(to: next)
     }
 
-    /// Applies a new, valid config: devices added, changed and removed (unchanged devices keep their schedule),
-    /// profiles, sinks (buffers and spools kept), and the hash. Settings that need a restart are logged.
+    /// Applies a new, valid config (see `ReloadPlan`): devices added, changed and removed (unchanged devices keep
+    /// their schedule), profiles, sinks (buffers and spools kept), and the hash. Settings that need a restart are
+    /// logged and keep their running value.
     public func reload(to next: AgentConfiguration) async {
         let current = self.config
-        for (key, changed) in [
-            ("http.listen", current.http != next.http),
-            ("agent.state_dir", current.agent.stateDir != next.agent.stateDir),
-            ("agent.queue_capacity", current.agent.queueCapacity != next.agent.queueCapacity),
-            ("log", current.log != next.log),
-        ] where changed {
+        let plan = ReloadPlan(from: current, to: next)
+        for key in plan.restartOnly {
             logger.warning(
                 "config reload: this setting changes only on restart", metadata: .keys([.config: "\(key)"]))
         }
-        var applied = next
-        applied.http = current.http
-        applied.agent.stateDir = current.agent.stateDir
-        applied.agent.queueCapacity = current.agent.queueCapacity
-        applied.log = current.log
-        let previous = live.withLock { $0.devices }
-        let (devices, removed) = applyDevices(applied, previous: previous)
-        let poller = Self.makePoller(applied, engine: engine)
+        let applied = plan.applied
+        for collector in collectors.values { collector.configure(applied) }
+        let byName = Dictionary(applied.devices.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         live.withLock { l in
             l.config = applied
-            l.devices = devices
-            l.poller = poller
+            for name in plan.devicesRemoved { l.devices[name] = nil }
+            for name in plan.devicesAdded + plan.devicesChanged {
+                if let device = byName[name] { l.devices[name] = DeviceRuntime(config: device) }
+            }
+        }
+        for name in plan.devicesAdded + plan.devicesChanged {
+            if let device = byName[name] { register(device) }
+        }
+        for name in plan.devicesRemoved {
+            status.remove(name)
+            cache.remove(device: name)
+        }
+        // A changed device's old session and what was learned about it go; it is polled anew from its next slot.
+        for name in plan.devicesRemoved + plan.devicesChanged {
+            let kind = current.devices.first { $0.name == name }?.kind
+            if let kind { collectors[kind]?.release(name) }
         }
         let (started, stopped) = scheduler.apply(
-            applied.devices.filter { devices[$0.name] != nil }.map {
-                DeviceScheduler.Entry(name: $0.name, interval: $0.interval)
-            }, poll: { [self] name in await pollDevice(name) },
-            overrun: { [self] name, missed in recordOverrun(name, missed) })
+            applied.devices.map { DeviceScheduler.Entry(name: $0.name, interval: $0.interval) },
+            poll: { [self] name in await pollDevice(name) },
+            overrun: { [recorder] name, missed in recorder.recordOverrun(name, missed) })
         scheduler.setMaxInFlight(applied.agent.maxInFlight)
         let now = Double(clock.wallNanos) / 1e9
         for name in started { status.update(name) { $0.scheduledSince = now } }
-        for device in removed {
-            if let target = device.resolvedTarget { engine.release(target) }
-        }
-        // Sinks: same name and type → new settings in place; gone → stopped (spool kept); new → started.
-        let plans = sinkPlans(applied)
-        let running = Dictionary(runner.status.map { ($0.name, $0.type) }, uniquingKeysWith: { a, _ in a })
-        for plan in plans where running[plan.sink.name] != nil && running[plan.sink.name] != plan.type {
-            await runner.remove(plan.sink.name, grace: applied.agent.shutdownTimeout)
-        }
-        for name in running.keys where !plans.contains(where: { $0.sink.name == name }) {
+        // Sinks: kept → new settings in place; replaced or removed → stopped (spool kept); new → started.
+        for name in plan.sinksReplaced + plan.sinksRemoved {
             await runner.remove(name, grace: applied.agent.shutdownTimeout)
         }
         let stillRunning = Set(runner.status.map(\.name))
-        for plan in plans {
-            if stillRunning.contains(plan.sink.name) {
-                runner.update(plan.sink, policy: plan.policy)
+        for sinkPlan in sinks.plans(applied) {
+            if stillRunning.contains(sinkPlan.sink.name) {
+                runner.update(sinkPlan.sink, policy: sinkPlan.policy)
             } else {
                 do {
-                    try await runner.add(plan.sink, type: plan.type, policy: plan.policy, onStartUnavailable: .retry)
+                    try await runner.add(
+                        sinkPlan.sink, type: sinkPlan.type, policy: sinkPlan.policy, onStartUnavailable: .retry)
                 } catch {
-                    await plan.sink.close()
+                    await sinkPlan.sink.close()
                     logger.error(
                         "config reload: cannot start sink",
-                        metadata: .keys([.sink: "\(plan.sink.name)", .error: "\(error)"]))
+                        metadata: .keys([.sink: "\(sinkPlan.sink.name)", .error: "\(error)"]))
                 }
             }
         }
@@ -401,155 +328,19 @@ public final class Agent: Service {
 
     // MARK: Polling
 
+    /// One poll of one device by its kind's collector, recorded (status, metrics, queue, log).
     func pollDevice(_ name: String) async {
-        guard let (device, poller) = live.withLock({ l in l.devices[name].map { ($0, l.poller) } }) else { return }
-        let clock = ContinuousClock()
-        let start = clock.now
+        guard let device = live.withLock({ $0.devices[name] }) else { return }
+        let kind = device.config.kind
+        let start = ContinuousClock.now
         let timestamp = WallClock.nanos()
         let outcome: PollOutcome
-        do {
-            let target = try await device.target()
-            outcome = await poller.poll(
-                target, explicitProfiles: device.config.profiles, knownSysObjectID: device.sysObjectID,
-                maxRepetitions: device.config.maxRepetitions)
-        } catch {
-            outcome = PollOutcome(
-                samples: [], errors: [error], state: .down, varbinds: 0, requests: 0, sysObjectID: nil,
-                profiles: [])
+        if let collector = collectors[kind] {
+            outcome = await collector.poll(device.config)
+        } else {
+            outcome = .failed(PollError(.sessionFailed, "no collector polls devices of kind \(kind)"))
         }
-        let duration = clock.now - start
-        if let sysObjectID = outcome.sysObjectID { device.sysObjectID = sysObjectID }
-        record(device, outcome, duration: duration, timestamp: timestamp)
-    }
-
-    func record(_ device: DeviceRuntime, _ outcome: PollOutcome, duration: Duration, timestamp: Int64) {
-        let name = device.config.name
-        metrics.pollDuration.record(duration)
-        switch outcome.state {
-        case .up: metrics.pollsOK.increment()
-        case .degraded: metrics.pollsPartial.increment()
-        default: metrics.pollsFailed.increment()
-        }
-        for error in outcome.errors { metrics.pollError(error.code) }
-        for error in outcome.walkErrors { metrics.walkError(error.code) }
-        let firstError = outcome.errors.first
-        var knownProfiles: [String] = []
-        let change = status.update(name) { s in
-            s.state = outcome.state
-            s.lastPollTime = Double(timestamp) / 1e9
-            s.lastPollDurationSeconds = duration.seconds
-            s.lastError = firstError?.description
-            s.lastErrorType = firstError?.code.rawValue
-            s.samples = outcome.samples.count
-            s.polls += 1
-            if !outcome.profiles.isEmpty { s.profiles = outcome.profiles }
-            knownProfiles = s.profiles
-        }
-        // A poll with data is a batch; a poll that lost the device is a status-only batch once, at the change, so sinks
-        // that keep an inventory (postgres `devices`) see it go down.
-        let stateChanged = change.map { $0.0 != $0.1 } ?? false
-        if !outcome.samples.isEmpty || stateChanged {
-            var samples = outcome.samples
-            device.reuseTags(&samples)
-            let batch = SampleBatch(
-                id: Schedule.batchID(device: name, timestampNanos: timestamp), device: name,
-                deviceTags: device.config.tags, timestampNanos: timestamp, samples: samples,
-                poll: PollInfo(
-                    address: "\(device.config.address)", profiles: knownProfiles, state: outcome.state.rawValue))
-            queue.push(batch)
-        }
-        if let (before, after) = change, before != after {
-            var metadata: Logger.Metadata = .keys([
-                .device: "\(name)", .address: "\(device.config.address)", .state: "\(after.rawValue)",
-                .previousState: "\(before.rawValue)",
-            ])
-            if let firstError {
-                metadata[LogKey.errorType.rawValue] = "\(firstError.code.rawValue)"
-                metadata[LogKey.error.rawValue] = "\(firstError.message)"
-            }
-            if after == .up {
-                logger.info("device up", metadata: metadata)
-            } else {
-                logger.warning("device \(after.rawValue)", metadata: metadata)
-            }
-            metrics.setDevices(status.counts())
-        }
-    }
-
-    func recordOverrun(_ name: String, _ missed: Int) {
-        metrics.pollOverruns.increment(by: Int64(missed))
-        status.update(name) { $0.overruns += missed }
-    }
-
-    // MARK: HTTP
-
-    func handlers() -> HTTPHandlers {
-        HTTPHandlers(
-            metrics: { [self] in
-                metrics.pollLoopHeartbeatAge.set(engine.heartbeatAge)
-                runner.updateGauges()
-                return metrics.exposition()
-            },
-            devices: { [self] name in
-                if let name {
-                    guard live.withLock({ $0.devices[name] != nil }) else { return nil }
-                    return DeviceExposition.render(
-                        cache.latest(device: name), status: status.snapshot().filter { $0.name == name })
-                }
-                return DeviceExposition.render(cache.latest(), status: status.snapshot())
-            },
-            health: { [self] in
-                let age = engine.heartbeatAge
-                return age < 5 ? (true, "ok") : (false, String(format: "snmp io thread stalled for %.1fs", age))
-            },
-            ready: { [self] in readiness() },
-            status: { [self] in statusJSON() })
-    }
-
-    /// 200 while polling runs, even with sinks degraded ("ready, degraded: …"), unless `ready_requires_sinks`.
-    func readiness() -> (Bool, String) {
-        guard readyFlag.load(ordering: .acquiring) else { return (false, "not ready") }
-        let troubled = runner.status.filter { $0.state != "ok" }
-        guard !troubled.isEmpty else { return (true, "ready") }
-        let detail = troubled.map { "sink \($0.name) \($0.state)" }.joined(separator: ", ")
-        if config.agent.readyRequiresSinks { return (false, "not ready: \(detail)") }
-        return (true, "ready, degraded: \(detail)")
-    }
-
-    struct StatusDocument: Encodable {
-        struct AgentPart: Encodable {
-            var name: String
-            var version: String
-            var ready: Bool
-            var uptimeSeconds: Double
-            var configFiles: [String]
-            var configHash: String
-            var reload: ReloadStatus
-        }
-        struct QueuePart: Encodable {
-            var lengthSamples: Int
-            var capacitySamples: Int
-        }
-        var agent: AgentPart
-        var devices: [DeviceStatus]
-        var queue: QueuePart
-        var sinks: [SinkStatus]
-    }
-
-    func statusJSON() -> [UInt8] {
-        let config = self.config
-        let document = StatusDocument(
-            agent: .init(
-                name: config.agent.name, version: SelfMetrics.version, ready: readiness().0,
-                uptimeSeconds: Date().timeIntervalSince(startedAt), configFiles: config.files, configHash: config.hash,
-                reload: reloadState.withLock { $0 }),
-            devices: status.snapshot(),
-            queue: .init(lengthSamples: queue.count, capacitySamples: queue.capacity),
-            sinks: runner.status)
-        let encoder = JSONEncoder()
-        encoder.keyEncodingStrategy = .convertToSnakeCase
-        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-        return Array((try? encoder.encode(document)) ?? Data())
+        recorder.record(device, outcome, kind: kind, duration: ContinuousClock.now - start, timestamp: timestamp)
     }
 
     // MARK: Once
@@ -574,25 +365,10 @@ public final class Agent: Service {
         }
         queue.close()
         while let batch = await queue.next() { _ = await sink.write([batch]) }
-        await engine.shutdown()
+        await shutdownCollectors()
         return failures
     }
 
     /// Status of every device (for `once` error reporting).
     public func deviceStatuses() -> [DeviceStatus] { status.snapshot() }
-}
-
-/// Sinks kept across reloads, by name: the running one while its settings are unchanged (and it is open), else a new
-/// one made from the new settings.
-final class ReusableSinks<Options: Equatable & Sendable, S: Sink>: Sendable {
-    private let sinks = Mutex<[String: (options: Options, sink: S)]>([:])
-
-    func sink(_ name: String, _ options: Options, isClosed: (S) -> Bool, make: () -> S) -> S {
-        sinks.withLock { sinks in
-            if let running = sinks[name], running.options == options, !isClosed(running.sink) { return running.sink }
-            let sink = make()
-            sinks[name] = (options, sink)
-            return sink
-        }
-    }
 }

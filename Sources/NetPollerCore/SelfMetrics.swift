@@ -1,4 +1,5 @@
 import Prometheus
+import Synchronization
 
 /// Every self-metric of the agent, declared once (swift-prometheus stops the process if one name is registered twice
 /// with different help or type). Label values are bounded: codes, kinds, results and configured sink names.
@@ -12,10 +13,6 @@ public final class SelfMetrics: Sendable {
 
     public let registry: PrometheusCollectorRegistry
 
-    public let pollsOK: Counter
-    public let pollsPartial: Counter
-    public let pollsFailed: Counter
-    public let pollDuration: DurationHistogram
     public let pollOverruns: Counter
     public let snmpVarbinds: Counter
     public let snmpRequests: Counter
@@ -28,7 +25,7 @@ public final class SelfMetrics: Sendable {
     public let reloadsOK: Counter
     public let reloadsFailed: Counter
     public let lastReloadSuccessful: Gauge
-    private let pollErrors: [PollError.Code: Counter]
+    private let pollMetricsByKind = Mutex<[String: PollMetrics]>([:])
     private let walkErrors: [PollError.Code: Counter]
     private let devices: [DeviceState: Gauge]
 
@@ -38,25 +35,6 @@ public final class SelfMetrics: Sendable {
             descriptor: describe("netpoller_build_info", "Build information; the value is always 1."),
             labels: [("version", Self.version)])
         info.set(1.0)
-        func polls(_ result: String) -> Counter {
-            registry.makeCounter(
-                descriptor: describe(
-                    "netpoller_polls_total",
-                    "Device polls by kind and result (ok, partial: some data kept after an error, failed)."),
-                labels: [("kind", "snmp"), ("result", result)])
-        }
-        pollsOK = polls("ok")
-        pollsPartial = polls("partial")
-        pollsFailed = polls("failed")
-        pollDuration = registry.makeDurationHistogram(
-            descriptor: describe(
-                "netpoller_poll_duration_seconds", "Wall time of one device poll, from start to last answer."),
-            labels: [("kind", "snmp")],
-            buckets: [
-                .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
-                .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(5), .seconds(10),
-                .seconds(30), .seconds(60),
-            ])
         pollOverruns = registry.makeCounter(
             descriptor: describe(
                 "netpoller_poll_overruns_total",
@@ -74,19 +52,14 @@ public final class SelfMetrics: Sendable {
             descriptor: describe(
                 "netpoller_snmp_toobig_total",
                 "tooBig answers; each halves max-repetitions for the request and retries."), )
-        var pollErrors: [PollError.Code: Counter] = [:]
         var walkErrors: [PollError.Code: Counter] = [:]
         for code in PollError.Code.allCases {
-            pollErrors[code] = registry.makeCounter(
-                descriptor: describe("netpoller_poll_errors_total", "Poll errors by kind and error type."),
-                labels: [("kind", "snmp"), ("error_type", code.rawValue)])
             walkErrors[code] = registry.makeCounter(
                 descriptor: describe(
                     "netpoller_snmp_walk_errors_total",
                     "Table walks that ended early, by error type; data received before the error is kept."),
                 labels: [("error_type", code.rawValue)])
         }
-        self.pollErrors = pollErrors
         self.walkErrors = walkErrors
         queueLength = registry.makeGauge(
             descriptor: describe(
@@ -121,7 +94,16 @@ public final class SelfMetrics: Sendable {
         for reason in Self.dropReasons { _ = droppedSamples(reason: reason) }
     }
 
-    public func pollError(_ code: PollError.Code) { pollErrors[code]?.increment() }
+    /// The poll counters of one collector kind (`kind="snmp"`), made on first use; the agent asks for each
+    /// collector's at start, so every series is exported from the start (at 0).
+    public func polls(kind: String) -> PollMetrics {
+        pollMetricsByKind.withLock { byKind in
+            if let metrics = byKind[kind] { return metrics }
+            let metrics = PollMetrics(registry: registry, kind: kind)
+            byKind[kind] = metrics
+            return metrics
+        }
+    }
     public func walkError(_ code: PollError.Code) { walkErrors[code]?.increment() }
 
     public func setDevices(_ counts: [DeviceState: Int]) {
@@ -309,4 +291,54 @@ public struct InfluxMetrics: Sendable {
         registry.makeCounter(descriptor: descriptor, labels: [("sink", sink), ("stage", "sent")])
             .increment(by: Int64(sent))
     }
+}
+
+/// `netpoller_polls_total`, `netpoller_poll_duration_seconds` and `netpoller_poll_errors_total` of one collector kind.
+public struct PollMetrics: Sendable {
+    public let ok: Counter
+    public let partial: Counter
+    public let failed: Counter
+    public let duration: DurationHistogram
+    private let errors: [PollError.Code: Counter]
+
+    init(registry: PrometheusCollectorRegistry, kind: String) {
+        func polls(_ result: String) -> Counter {
+            registry.makeCounter(
+                descriptor: describe(
+                    "netpoller_polls_total",
+                    "Device polls by kind and result (ok, partial: some data kept after an error, failed)."),
+                labels: [("kind", kind), ("result", result)])
+        }
+        ok = polls("ok")
+        partial = polls("partial")
+        failed = polls("failed")
+        duration = registry.makeDurationHistogram(
+            descriptor: describe(
+                "netpoller_poll_duration_seconds", "Wall time of one device poll, from start to last answer."),
+            labels: [("kind", kind)],
+            buckets: [
+                .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
+                .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(5), .seconds(10),
+                .seconds(30), .seconds(60),
+            ])
+        var errors: [PollError.Code: Counter] = [:]
+        for code in PollError.Code.allCases {
+            errors[code] = registry.makeCounter(
+                descriptor: describe("netpoller_poll_errors_total", "Poll errors by kind and error type."),
+                labels: [("kind", kind), ("error_type", code.rawValue)])
+        }
+        self.errors = errors
+    }
+
+    /// Counts one finished poll by the state it left the device in.
+    public func record(_ state: DeviceState, duration: Duration) {
+        self.duration.record(duration)
+        switch state {
+        case .up: ok.increment()
+        case .degraded: partial.increment()
+        default: failed.increment()
+        }
+    }
+
+    public func error(_ code: PollError.Code) { errors[code]?.increment() }
 }

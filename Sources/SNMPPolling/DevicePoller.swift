@@ -1,34 +1,6 @@
 import NetPollerCore
 import Synchronization
 
-/// What one poll of one device produced.
-public struct PollOutcome: Sendable {
-    public var samples: [Sample]
-    /// Every error of this poll (a failed GET, walks that ended early), in order.
-    public var errors: [PollError]
-    /// The subset of `errors` that ended a walk early.
-    public var walkErrors: [PollError] = []
-    public var state: DeviceState
-    public var varbinds: Int
-    public var requests: Int
-    public var sysObjectID: OID?
-    public var profiles: [String]
-
-    public init(
-        samples: [Sample], errors: [PollError], walkErrors: [PollError] = [], state: DeviceState, varbinds: Int,
-        requests: Int, sysObjectID: OID?, profiles: [String]
-    ) {
-        self.samples = samples
-        self.errors = errors
-        self.walkErrors = walkErrors
-        self.state = state
-        self.varbinds = varbinds
-        self.requests = requests
-        self.sysObjectID = sysObjectID
-        self.profiles = profiles
-    }
-}
-
 /// Polls a device through an `SNMPTransport` according to its profiles. Stateless apart from a cache of compiled plans.
 public final class DevicePoller: Sendable {
     public static let sysObjectID = OID([1, 3, 6, 1, 2, 1, 1, 2, 0])

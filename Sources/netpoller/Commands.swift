@@ -64,8 +64,9 @@ struct Run: AsyncParsableCommand {
                 .devices: "\(config.devices.count)",
             ]))
         let options = self.options
+        let metrics = SelfMetrics()
         let agent = Agent(
-            config: config, logger: logger,
+            config: config, logger: logger, metrics: metrics, collectors: Plugins.collectors(metrics: metrics),
             reloadSource: { () throws(ConfigError) -> AgentConfiguration in try options.loadOrThrow() })
         let group = ServiceGroup(
             configuration: .init(
@@ -145,7 +146,9 @@ struct Once: AsyncParsableCommand {
             throw ExitCode(ConfigError.exitCode)
         }
         let logger = makeLogger(config)
-        let agent = Agent(config: config, logger: logger)
+        let metrics = SelfMetrics()
+        let agent = Agent(
+            config: config, logger: logger, metrics: metrics, collectors: Plugins.collectors(metrics: metrics))
         let failed = await agent.pollOnce(only: device, sink: StdoutSink(format: sinkFormat))
         for status in agent.deviceStatuses() where status.lastError != nil {
             FileHandle.standardError.write(

@@ -1,5 +1,3 @@
-import NetPollerCore
-
 /// A secret read from the config or a `*_file`. Prints as `<secret>` everywhere.
 public struct Secret: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible {
     public let value: String
@@ -18,6 +16,12 @@ public struct SNMPCredential: Sendable, Equatable {
     public var name: String
     public var version: SNMPVersion
     public var community: Secret
+
+    public init(name: String, version: SNMPVersion, community: Secret) {
+        self.name = name
+        self.version = version
+        self.community = community
+    }
 }
 
 /// A device or listen address: IPv4, IPv6 or DNS name, and a port.
@@ -50,10 +54,32 @@ public struct AgentSettings: Sendable, Equatable {
     public var defaultProfiles: [String]
     /// `/ready` also requires every sink to be ok (default false: polling is fine while a sink is degraded).
     public var readyRequiresSinks: Bool
+
+    public init(
+        name: String, interval: Duration, timeout: Duration, retries: Int, maxInFlight: Int, maxRepetitions: Int,
+        shutdownTimeout: Duration, stateDir: String, queueCapacity: Int, defaultProfiles: [String],
+        readyRequiresSinks: Bool
+    ) {
+        self.name = name
+        self.interval = interval
+        self.timeout = timeout
+        self.retries = retries
+        self.maxInFlight = maxInFlight
+        self.maxRepetitions = maxRepetitions
+        self.shutdownTimeout = shutdownTimeout
+        self.stateDir = stateDir
+        self.queueCapacity = queueCapacity
+        self.defaultProfiles = defaultProfiles
+        self.readyRequiresSinks = readyRequiresSinks
+    }
 }
 
 public struct HTTPSettings: Sendable, Equatable {
     public var listen: HostAddress
+
+    public init(listen: HostAddress) {
+        self.listen = listen
+    }
 }
 
 public enum LogFormat: String, Sendable, Equatable { case logfmt, json }
@@ -61,6 +87,11 @@ public enum LogFormat: String, Sendable, Equatable { case logfmt, json }
 public struct LogSettings: Sendable, Equatable {
     public var level: String
     public var format: LogFormat
+
+    public init(level: String, format: LogFormat) {
+        self.level = level
+        self.format = format
+    }
 }
 
 public struct DeviceConfig: Sendable, Equatable {
@@ -74,6 +105,24 @@ public struct DeviceConfig: Sendable, Equatable {
     public var retries: Int
     public var maxRepetitions: Int
     public var tags: [Tag]
+
+    /// The collector that polls this device (its `kind` label); every device is SNMP until another collector lands.
+    public var kind: String { "snmp" }
+
+    public init(
+        name: String, address: HostAddress, credential: String, profiles: [String]?, interval: Duration,
+        timeout: Duration, retries: Int, maxRepetitions: Int, tags: [Tag]
+    ) {
+        self.name = name
+        self.address = address
+        self.credential = credential
+        self.profiles = profiles
+        self.interval = interval
+        self.timeout = timeout
+        self.retries = retries
+        self.maxRepetitions = maxRepetitions
+        self.tags = tags
+    }
 }
 
 public enum StdoutFormat: String, Sendable, Equatable { case influx, json }
@@ -93,6 +142,11 @@ public struct StdoutOutput: Sendable, Equatable {
     public var name: String
     public var format: StdoutFormat
     public var delivery = OutputDelivery()
+
+    public init(name: String, format: StdoutFormat) {
+        self.name = name
+        self.format = format
+    }
 }
 
 public struct FileOutput: Sendable, Equatable {
@@ -100,6 +154,12 @@ public struct FileOutput: Sendable, Equatable {
     public var path: String
     public var format: StdoutFormat
     public var delivery = OutputDelivery()
+
+    public init(name: String, path: String, format: StdoutFormat) {
+        self.name = name
+        self.path = path
+        self.format = format
+    }
 }
 
 /// `[[outputs.postgres]]`: samples into PostgreSQL (see docs/postgres.md).
@@ -107,6 +167,8 @@ public struct PostgresOutput: Sendable, Equatable {
     /// Connection, schema, retention, cache; the conninfo and password print as `<secret>`.
     public var options: PostgresOptions
     public var delivery = OutputDelivery()
+
+    public init(options: PostgresOptions) { self.options = options }
 
     public var name: String { options.name }
 }
@@ -116,6 +178,8 @@ public struct InfluxOutput: Sendable, Equatable {
     /// URL, API, database or bucket, credentials, TLS; the password and the token never print.
     public var options: InfluxOptions
     public var delivery = OutputDelivery()
+
+    public init(options: InfluxOptions) { self.options = options }
 
     public var name: String { options.name }
 }
@@ -150,6 +214,21 @@ public struct AgentConfiguration: Sendable, Equatable {
     /// FNV-1a 64 of the files' bytes in merge order, in hex: which config an agent runs.
     public var hash: String
 
+    public init(
+        agent: AgentSettings, http: HTTPSettings, log: LogSettings, credentials: [String: SNMPCredential],
+        devices: [DeviceConfig], profiles: [Profile], outputs: OutputsConfig, files: [String], hash: String
+    ) {
+        self.agent = agent
+        self.http = http
+        self.log = log
+        self.credentials = credentials
+        self.devices = devices
+        self.profiles = profiles
+        self.outputs = outputs
+        self.files = files
+        self.hash = hash
+    }
+
     /// Built-in and user profiles by name.
     public var allProfiles: [String: Profile] {
         var all: [String: Profile] = [:]
@@ -165,6 +244,13 @@ public struct ConfigProblem: Sendable, Equatable, CustomStringConvertible {
     public var path: String
     public var message: String
 
+    public init(file: String, line: Int? = nil, path: String, message: String) {
+        self.file = file
+        self.line = line
+        self.path = path
+        self.message = message
+    }
+
     public var description: String {
         let location = line.map { "\(file):\($0)" } ?? file
         return path.isEmpty ? "\(location): \(message)" : "\(location): \(path): \(message)"
@@ -175,6 +261,8 @@ public struct ConfigProblem: Sendable, Equatable, CustomStringConvertible {
 public struct ConfigError: Error, Sendable, CustomStringConvertible {
     public var problems: [ConfigProblem]
     public static let exitCode: Int32 = 78
+
+    public init(problems: [ConfigProblem]) { self.problems = problems }
 
     public var description: String { problems.map(\.description).joined(separator: "\n") }
 }

@@ -1,0 +1,69 @@
+import Logging
+import NetPollerCore
+import Pipeline
+
+/// Turns one poll's outcome into what the rest of the agent sees: the device's status, the poll metrics of its
+/// collector's kind, a batch on the queue, and one log line when the device's state changes.
+struct PollRecorder: Sendable {
+    let metrics: SelfMetrics
+    let status: StatusBoard
+    let queue: SampleQueue
+    let logger: Logger
+
+    func record(
+        _ device: DeviceRuntime, _ outcome: PollOutcome, kind: String, duration: Duration, timestamp: Int64
+    ) {
+        let name = device.config.name
+        let polls = metrics.polls(kind: kind)
+        polls.record(outcome.state, duration: duration)
+        for error in outcome.errors { polls.error(error.code) }
+        for error in outcome.walkErrors { metrics.walkError(error.code) }
+        let firstError = outcome.errors.first
+        var knownProfiles: [String] = []
+        let change = status.update(name) { s in
+            s.state = outcome.state
+            s.lastPollTime = Double(timestamp) / 1e9
+            s.lastPollDurationSeconds = duration.seconds
+            s.lastError = firstError?.description
+            s.lastErrorType = firstError?.code.rawValue
+            s.samples = outcome.samples.count
+            s.polls += 1
+            if !outcome.profiles.isEmpty { s.profiles = outcome.profiles }
+            knownProfiles = s.profiles
+        }
+        // A poll with data is a batch; a poll that lost the device is a status-only batch once, at the change, so sinks
+        // that keep an inventory (postgres `devices`) see it go down.
+        let stateChanged = change.map { $0.0 != $0.1 } ?? false
+        if !outcome.samples.isEmpty || stateChanged {
+            var samples = outcome.samples
+            device.reuseTags(&samples)
+            let batch = SampleBatch(
+                id: Schedule.batchID(device: name, timestampNanos: timestamp), device: name,
+                deviceTags: device.config.tags, timestampNanos: timestamp, samples: samples,
+                poll: PollInfo(
+                    address: "\(device.config.address)", profiles: knownProfiles, state: outcome.state.rawValue))
+            queue.push(batch)
+        }
+        if let (before, after) = change, before != after {
+            var metadata: Logger.Metadata = .keys([
+                .device: "\(name)", .address: "\(device.config.address)", .state: "\(after.rawValue)",
+                .previousState: "\(before.rawValue)",
+            ])
+            if let firstError {
+                metadata[LogKey.errorType.rawValue] = "\(firstError.code.rawValue)"
+                metadata[LogKey.error.rawValue] = "\(firstError.message)"
+            }
+            if after == .up {
+                logger.info("device up", metadata: metadata)
+            } else {
+                logger.warning("device \(after.rawValue)", metadata: metadata)
+            }
+            metrics.setDevices(status.counts())
+        }
+    }
+
+    func recordOverrun(_ name: String, _ missed: Int) {
+        metrics.pollOverruns.increment(by: Int64(missed))
+        status.update(name) { $0.overruns += missed }
+    }
+}

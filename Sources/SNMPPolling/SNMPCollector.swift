@@ -1,0 +1,146 @@
+import Foundation
+import NetPollerCore
+import Synchronization
+
+/// The SNMP collector: the `Collector` seam over `DevicePoller` and its transport (the net-snmp engine in the agent,
+/// a fake in tests). It resolves each device's address to a numeric `SNMPTarget`, remembers each device's
+/// sysObjectID, and closes a device's session when the device goes away.
+public final class SNMPCollector: Collector {
+    /// What this collector learned about one device; dropped by `release`.
+    private struct DeviceState {
+        var target: SNMPTarget?
+        var resolvedAt: ContinuousClock.Instant?
+        var credential: SNMPCredential
+        var address: HostAddress
+        var sysObjectID: OID?
+    }
+
+    private struct Configured {
+        var poller: DevicePoller
+        var credentials: [String: SNMPCredential]
+    }
+
+    public let kind = "snmp"
+    private let transport: any SNMPTransport
+    private let engine: SNMPEngine?
+    private let configured: Mutex<Configured?> = Mutex(nil)
+    private let devices = Mutex<[String: DeviceState]>([:])
+    /// How long a resolved DNS name is used before it is looked up again.
+    static let resolveEvery: Duration = .seconds(300)
+
+    /// The collector on the real net-snmp engine (its I/O thread starts here).
+    public convenience init(metrics: SelfMetrics?) {
+        let engine = SNMPEngine(metrics: metrics)
+        self.init(transport: engine, engine: engine)
+    }
+
+    /// A collector on any transport (tests use `FakeTransport`).
+    public convenience init(transport: any SNMPTransport) {
+        self.init(transport: transport, engine: transport as? SNMPEngine)
+    }
+
+    private init(transport: any SNMPTransport, engine: SNMPEngine?) {
+        self.transport = transport
+        self.engine = engine
+    }
+
+    public func configure(_ config: AgentConfiguration) {
+        let poller = DevicePoller(
+            transport: transport, profiles: config.allProfiles, userProfiles: config.profiles,
+            defaultSet: config.agent.defaultProfiles)
+        configured.withLock { $0 = Configured(poller: poller, credentials: config.credentials) }
+    }
+
+    public func poll(_ device: DeviceConfig) async -> PollOutcome {
+        guard let configured = configured.withLock({ $0 }),
+            let credential = configured.credentials[device.credential]
+        else {
+            return .failed(PollError(.sessionFailed, "no SNMP credential \"\(device.credential)\""))
+        }
+        let target: SNMPTarget
+        do {
+            target = try await self.target(device, credential: credential)
+        } catch {
+            return .failed(error)
+        }
+        let known = devices.withLock { $0[device.name]?.sysObjectID }
+        let outcome = await configured.poller.poll(
+            target, explicitProfiles: device.profiles, knownSysObjectID: known,
+            maxRepetitions: device.maxRepetitions)
+        if let sysObjectID = outcome.sysObjectID {
+            devices.withLock { $0[device.name]?.sysObjectID = sysObjectID }
+        }
+        return outcome
+    }
+
+    public func release(_ device: String) {
+        let target = devices.withLock { $0.removeValue(forKey: device)?.target }
+        if let target { engine?.release(target) }
+    }
+
+    public func shutdown() async { await engine?.shutdown() }
+
+    public var heartbeatAge: Double? { engine?.heartbeatAge }
+
+    /// The numeric target; DNS names are resolved on a thread of their own (getaddrinfo blocks).
+    func target(_ device: DeviceConfig, credential: SNMPCredential) async throws(PollError) -> SNMPTarget {
+        let now = ContinuousClock.now
+        if let cached = devices.withLock({ devices -> SNMPTarget? in
+            guard let state = devices[device.name], state.credential == credential, state.address == device.address,
+                let target = state.target,
+                let at = state.resolvedAt, now - at < Self.resolveEvery
+            else { return nil }
+            return target
+        }) {
+            return cached
+        }
+        let address = device.address
+        var peer: String
+        switch address.family {
+        case .ipv4: peer = "udp:\(address.host):\(address.port)"
+        case .ipv6: peer = "udp6:[\(address.host)]:\(address.port)"
+        case .dns:
+            guard let resolved = await Resolver.resolve(address.host) else {
+                throw PollError(.sessionFailed, "cannot resolve \(address.host)")
+            }
+            peer = resolved.contains(":") ? "udp6:[\(resolved)]:\(address.port)" : "udp:\(resolved):\(address.port)"
+        }
+        let target = SNMPTarget(
+            peer: peer, version: credential.version == .v1 ? .v1 : .v2c, community: credential.community.value,
+            timeout: device.timeout, retries: device.retries)
+        devices.withLock { devices in
+            var state = devices[device.name] ?? DeviceState(credential: credential, address: address)
+            state.credential = credential
+            state.address = address
+            state.target = target
+            state.resolvedAt = now
+            devices[device.name] = state
+        }
+        return target
+    }
+}
+
+/// getaddrinfo on a dedicated thread, so a slow DNS server never blocks the cooperative pool or the SNMP I/O thread.
+enum Resolver {
+    static func resolve(_ host: String) async -> String? {
+        await withCheckedContinuation { continuation in
+            let thread = Thread {
+                var hints = addrinfo()
+                hints.ai_socktype = Int32(SOCK_DGRAM.rawValue)
+                var result: UnsafeMutablePointer<addrinfo>?
+                guard getaddrinfo(host, nil, &hints, &result) == 0, let first = result else {
+                    continuation.resume(returning: nil)
+                    return
+                }
+                defer { freeaddrinfo(result) }
+                var buffer = [CChar](repeating: 0, count: Int(NI_MAXHOST))
+                let rc = getnameinfo(
+                    first.pointee.ai_addr, first.pointee.ai_addrlen, &buffer, socklen_t(buffer.count), nil, 0,
+                    NI_NUMERICHOST)
+                let text = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                continuation.resume(returning: rc == 0 ? text : nil)
+            }
+            thread.start()
+        }
+    }
+}
