@@ -24,90 +24,68 @@ class Operation: @unchecked Sendable {
     }
 }
 
-/// GET of a list of OIDs in PDUs of at most `maxPerPDU` varbinds, one PDU in flight at a time.
+/// The status of an answer PDU, for the request machines.
+func answerStatus(_ pdu: UnsafeMutablePointer<netsnmp_pdu>) -> AnswerStatus {
+    let status = Int(pdu.pointee.errstat)
+    let index = Int(pdu.pointee.errindex)
+    switch status {
+    case Int(SNMP_ERR_NOERROR): return .noError
+    case Int(SNMP_ERR_TOOBIG): return .tooBig
+    case Int(SNMP_ERR_NOSUCHNAME): return .noSuchName(index: index)
+    default: return .other(status: status, index: index)
+    }
+}
+
+/// A GET on the wire: `GetMachine` decides, this class builds and reads the PDUs.
 final class GetOperation: Operation, @unchecked Sendable {
     private let oids: [OID]
-    private var values: [SNMPValue]
-    private var queue: [ArraySlice<Int>]
-    private var current: ArraySlice<Int> = []
-    private var requests = 0
+    private var machine: GetMachine
     private var completion: ((Result<GetResult, PollError>) -> Void)?
 
     init(target: SNMPTarget, oids: [OID], maxPerPDU: Int, completion: @escaping (Result<GetResult, PollError>) -> Void)
     {
         self.oids = oids
-        self.values = Array(repeating: .noSuchObject, count: oids.count)
-        let indices = Array(oids.indices)
-        self.queue = stride(from: 0, to: indices.count, by: max(1, maxPerPDU)).map {
-            indices[$0..<min($0 + maxPerPDU, indices.count)]
-        }
+        self.machine = GetMachine(count: oids.count, maxPerPDU: maxPerPDU)
         self.completion = completion
         super.init(target: target)
     }
 
-    override func start(session: Session) { sendNext(session) }
+    override func start(session: Session) { perform(machine.start(), session) }
 
-    private func sendNext(_ session: Session) {
-        guard let next = queue.popLast() else {
-            var result = GetResult(values: values)
-            result.requests = requests
-            finish(.success(result))
-            return
-        }
-        current = next
-        guard let pdu = snmp_pdu_create(Int32(NP_SNMP_MSG_GET)) else {
-            finish(.failure(PollError(.sendFailed, "out of memory")))
-            return
-        }
-        for index in current {
-            let oid = oids[index].components.map { CNetSNMP.oid($0) }
-            _ = oid.withUnsafeBufferPointer { snmp_add_null_var(pdu, $0.baseAddress, $0.count) }
-        }
-        requests += 1
-        guard let loop, loop.send(pdu, for: self, on: session) else {
-            finish(.failure(PollError(.sendFailed, "could not send to \(target.peer)")))
-            return
+    private func perform(_ action: GetMachine.Action, _ session: Session) {
+        switch action {
+        case .finish: finish(.success(machine.result))
+        case .fail(let error): finish(.failure(error))
+        case .send(let positions):
+            guard let pdu = snmp_pdu_create(Int32(NP_SNMP_MSG_GET)) else {
+                finish(.failure(PollError(.sendFailed, "out of memory")))
+                return
+            }
+            for position in positions {
+                let oid = oids[position].components.map { CNetSNMP.oid($0) }
+                _ = oid.withUnsafeBufferPointer { snmp_add_null_var(pdu, $0.baseAddress, $0.count) }
+            }
+            guard let loop, loop.send(pdu, for: self, on: session) else {
+                finish(.failure(PollError(.sendFailed, "could not send to \(target.peer)")))
+                return
+            }
         }
     }
 
     override func received(_ pdu: UnsafeMutablePointer<netsnmp_pdu>, session: Session) {
-        let status = pdu.pointee.errstat
-        let errorIndex = Int(pdu.pointee.errindex)
-        if status == SNMP_ERR_TOOBIG {
-            loop?.counters.tooBig()
-            guard current.count > 1 else {
-                finish(.failure(PollError(.errorStatus, "tooBig for a single varbind")))
-                return
+        let status = answerStatus(pdu)
+        var values: [SNMPValue] = []
+        if status == .noError {
+            var variable = pdu.pointee.variables
+            while let vb = variable {
+                values.append(decodeValue(vb))
+                variable = vb.pointee.next_variable
             }
-            let middle = current.startIndex + current.count / 2
-            queue.append(current[middle...])
-            queue.append(current[..<middle])
-            sendNext(session)
-            return
+            loop?.counters.varbinds(values.count)
+        } else if status == .tooBig {
+            loop?.counters.tooBig()
         }
-        if status == SNMP_ERR_NOSUCHNAME, (1...current.count).contains(errorIndex) {
-            // SNMPv1: one OID does not exist. Drop it and ask again for the rest.
-            var rest = Array(current)
-            values[rest.remove(at: errorIndex - 1)] = .noSuchObject
-            if !rest.isEmpty { queue.append(rest[...]) }
-            sendNext(session)
-            return
-        }
-        if status != SNMP_ERR_NOERROR {
-            finish(.failure(PollError(.errorStatus, "error status \(status) at index \(errorIndex)")))
-            return
-        }
-        var variable = pdu.pointee.variables
-        var position = current.startIndex
-        var count = 0
-        while let vb = variable, position < current.endIndex {
-            values[current[position]] = decodeValue(vb)
-            position += 1
-            count += 1
-            variable = vb.pointee.next_variable
-        }
-        loop?.counters.varbinds(count)
-        sendNext(session)
+        perform(machine.received(status, values: values), session)
     }
 
     override func timedOut(session: Session, sendFailed: Bool) {
@@ -122,110 +100,76 @@ final class GetOperation: Operation, @unchecked Sendable {
     }
 }
 
-/// A subtree walk: GETBULK (GETNEXT on v1) from `root` until the answers leave the subtree.
+/// A walk on the wire: `WalkMachine` decides, this class builds the PDUs and feeds it each varbind straight from
+/// net-snmp's memory (no OID is copied unless it is kept).
 final class WalkOperation: Operation, @unchecked Sendable {
-    private let root: [oid]
-    private var next: [oid]
-    private var maxRepetitions: Int
-    private var result: WalkResult
+    private var machine: WalkMachine
+    private var request: [oid] = []
     private var completion: ((WalkResult) -> Void)?
 
     init(target: SNMPTarget, root: OID, maxRepetitions: Int, completion: @escaping (WalkResult) -> Void) {
-        self.root = root.components.map { oid($0) }
-        self.next = self.root
-        self.maxRepetitions = max(1, maxRepetitions)
-        self.result = WalkResult(root: root)
+        self.machine = WalkMachine(root: root, version: target.version, maxRepetitions: maxRepetitions)
         self.completion = completion
         super.init(target: target)
     }
 
-    override func start(session: Session) { sendNext(session) }
+    override func start(session: Session) { perform(machine.start(), session) }
 
-    private func sendNext(_ session: Session) {
-        let bulk = target.version != .v1
-        guard let pdu = snmp_pdu_create(Int32(bulk ? NP_SNMP_MSG_GETBULK : NP_SNMP_MSG_GETNEXT)) else {
-            finish(PollError(.sendFailed, "out of memory"))
+    private func perform(_ action: WalkMachine.Action, _ session: Session) {
+        guard case .send(let from, let maxRepetitions, let bulk) = action else {
+            finish()
             return
         }
-        _ = next.withUnsafeBufferPointer { snmp_add_null_var(pdu, $0.baseAddress, $0.count) }
+        guard let pdu = snmp_pdu_create(Int32(bulk ? NP_SNMP_MSG_GETBULK : NP_SNMP_MSG_GETNEXT)) else {
+            machine.fail(PollError(.sendFailed, "out of memory"))
+            finish()
+            return
+        }
+        request.removeAll(keepingCapacity: true)
+        request.append(contentsOf: from.lazy.map { oid($0) })
+        _ = request.withUnsafeBufferPointer { snmp_add_null_var(pdu, $0.baseAddress, $0.count) }
         if bulk { np_pdu_set_bulk(pdu, 0, maxRepetitions) }
-        result.requests += 1
         guard let loop, loop.send(pdu, for: self, on: session) else {
-            finish(PollError(.sendFailed, "could not send to \(target.peer)"))
+            machine.fail(PollError(.sendFailed, "could not send to \(target.peer)"))
+            finish()
             return
         }
     }
 
     override func received(_ pdu: UnsafeMutablePointer<netsnmp_pdu>, session: Session) {
-        let status = pdu.pointee.errstat
-        if status == SNMP_ERR_TOOBIG {
-            result.tooBig += 1
-            loop?.counters.tooBig()
-            guard maxRepetitions > 1 else {
-                finish(PollError(.errorStatus, "tooBig with max-repetitions 1"))
-                return
-            }
-            maxRepetitions = max(1, maxRepetitions / 2)
-            sendNext(session)
-            return
-        }
-        if status == SNMP_ERR_NOSUCHNAME && target.version == .v1 {
-            finish(nil)  // SNMPv1's end of the MIB view.
-            return
-        }
-        if status != SNMP_ERR_NOERROR {
-            finish(PollError(.errorStatus, "error status \(status) at index \(pdu.pointee.errindex)"))
+        let status = answerStatus(pdu)
+        if status == .tooBig { loop?.counters.tooBig() }
+        if let action = machine.answer(status) {
+            perform(action, session)
             return
         }
         var variable = pdu.pointee.variables
         var received = 0
-        var ended = false
-        var error: PollError?
-        let rootCount = root.count
         while let vb = variable {
             received += 1
-            let type = Int32(vb.pointee.type)
-            if type == Int32(NP_SNMP_ENDOFMIBVIEW) {
-                ended = true
+            let name = UnsafeBufferPointer(
+                start: vb.pointee.name, count: vb.pointee.name == nil ? 0 : vb.pointee.name_length)
+            guard machine.varbind(name: name.lazy.map { UInt32(truncatingIfNeeded: $0) }, value: decodeValue(vb)) else {
                 break
             }
-            let name = vb.pointee.name
-            let length = vb.pointee.name_length
-            guard let name, length > rootCount,
-                root.withUnsafeBufferPointer({ netsnmp_oid_is_subtree($0.baseAddress, rootCount, name, length) }) == 0
-            else {
-                ended = true
-                break
-            }
-            let increasing = next.withUnsafeBufferPointer { snmp_oid_compare(name, length, $0.baseAddress, $0.count) }
-            guard increasing > 0 else {
-                error = PollError(.oidNotIncreasing, "the agent returned a non-increasing OID; walk stopped")
-                ended = true
-                break
-            }
-            let suffix = UnsafeBufferPointer(start: name + rootCount, count: length - rootCount)
-            result.append(suffix: suffix.lazy.map { UInt32(truncatingIfNeeded: $0) }, value: decodeValue(vb))
-            next.removeAll(keepingCapacity: true)
-            next.append(contentsOf: UnsafeBufferPointer(start: name, count: length))
             variable = vb.pointee.next_variable
         }
         loop?.counters.varbinds(received)
-        if received == 0 || ended {
-            finish(error)
-        } else {
-            sendNext(session)
-        }
+        perform(machine.endOfAnswer(), session)
     }
 
     override func timedOut(session: Session, sendFailed: Bool) {
-        finish(timeoutError(sendFailed: sendFailed))
+        machine.fail(timeoutError(sendFailed: sendFailed))
+        finish()
     }
 
-    override func fail(_ error: PollError) { finish(error) }
+    override func fail(_ error: PollError) {
+        machine.fail(error)
+        finish()
+    }
 
-    private func finish(_ error: PollError?) {
-        result.error = error
-        completion?(result)
+    private func finish() {
+        completion?(machine.result)
         completion = nil
     }
 }

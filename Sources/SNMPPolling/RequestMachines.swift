@@ -1,0 +1,174 @@
+import NetPollerCore
+
+/// An SNMP answer's error status, decoded from the PDU (`errstat`, `errindex`).
+public enum AnswerStatus: Sendable, Equatable {
+    case noError
+    case tooBig
+    case noSuchName(index: Int)
+    case other(status: Int, index: Int)
+}
+
+/// A subtree walk as a value: GETBULK (GETNEXT on v1) from the root until the answers leave the subtree. It is fed
+/// each answer's status, then its varbinds one by one, and answers with the next action. No I/O and no PDU: the
+/// net-snmp operation only translates, so tooBig, out-of-order, endOfMibView, v1 noSuchName and empty tables are
+/// tested as values.
+public struct WalkMachine: Sendable {
+    public enum Action: Sendable, Equatable {
+        /// Send a GETBULK (GETNEXT when `bulk` is false) for the OID after `from`.
+        case send(from: [UInt32], maxRepetitions: Int, bulk: Bool)
+        /// The walk is over: `result` holds the rows, with `error` set when it ended early.
+        case finish
+    }
+
+    public private(set) var result: WalkResult
+    public let root: [UInt32]
+    /// The last OID received (the root before any): the next request starts after it, and each answer must pass it.
+    public private(set) var next: [UInt32]
+    public private(set) var maxRepetitions: Int
+    private let bulk: Bool
+    private var received = 0
+    private var ended = false
+
+    public init(root: OID, version: SNMPTarget.Version, maxRepetitions: Int) {
+        self.root = root.components
+        next = root.components
+        self.maxRepetitions = max(1, maxRepetitions)
+        bulk = version != .v1
+        result = WalkResult(root: root)
+    }
+
+    public mutating func start() -> Action { request() }
+
+    private mutating func request() -> Action {
+        result.requests += 1
+        received = 0
+        return .send(from: next, maxRepetitions: maxRepetitions, bulk: bulk)
+    }
+
+    private mutating func finish(_ error: PollError?) -> Action {
+        result.error = error
+        ended = true
+        return .finish
+    }
+
+    /// An answer's status. nil: the varbinds follow (`varbind` for each, then `endOfAnswer`); else what to do.
+    public mutating func answer(_ status: AnswerStatus) -> Action? {
+        switch status {
+        case .noError:
+            received = 0
+            return nil
+        case .tooBig:
+            result.tooBig += 1
+            guard maxRepetitions > 1 else {
+                return finish(PollError(.errorStatus, "tooBig with max-repetitions 1"))
+            }
+            maxRepetitions = max(1, maxRepetitions / 2)
+            return request()
+        case .noSuchName where !bulk:
+            return finish(nil)  // SNMPv1's end of the MIB view.
+        case .noSuchName(let index):
+            return finish(PollError(.errorStatus, "error status 2 at index \(index)"))
+        case .other(let status, let index):
+            return finish(PollError(.errorStatus, "error status \(status) at index \(index)"))
+        }
+    }
+
+    /// One varbind of a good answer. Returns false when the walk has ended (feed no more of this answer): the OID left
+    /// the subtree, the agent said endOfMibView, or the OID did not increase (`oid_not_increasing`, rows kept).
+    public mutating func varbind(name: some Collection<UInt32>, value: SNMPValue) -> Bool {
+        guard !ended else { return false }
+        received += 1
+        if case .endOfMibView = value {
+            _ = finish(nil)
+            return false
+        }
+        guard name.count > root.count, name.starts(with: root) else {
+            _ = finish(nil)
+            return false
+        }
+        guard name.lexicographicallyPrecedes(next) == false, !name.elementsEqual(next) else {
+            _ = finish(PollError(.oidNotIncreasing, "the agent returned a non-increasing OID; walk stopped"))
+            return false
+        }
+        result.append(suffix: name.dropFirst(root.count), value: value)
+        next.removeAll(keepingCapacity: true)
+        next.append(contentsOf: name)
+        return true
+    }
+
+    /// After the varbinds of a good answer: the next request, or the end (also when an answer held no varbind).
+    public mutating func endOfAnswer() -> Action {
+        if ended || received == 0 { return ended ? .finish : finish(nil) }
+        return request()
+    }
+
+    /// The walk cannot go on (timeout, send failure, session closed): the rows so far are kept.
+    public mutating func fail(_ error: PollError) { _ = finish(error) }
+}
+
+/// A GET of a list of OIDs as a value: PDUs of at most `maxPerPDU` varbinds, one in flight at a time; tooBig splits a
+/// PDU in halves, and SNMPv1's noSuchName drops that one OID and asks again for the rest.
+public struct GetMachine: Sendable {
+    public enum Action: Sendable, Equatable {
+        /// Send a GET for these OIDs (positions in the requested list, in order).
+        case send([Int])
+        /// Done: `values` holds one value per requested OID (`noSuchObject` where none came).
+        case finish
+        /// The GET failed.
+        case fail(PollError)
+    }
+
+    public private(set) var values: [SNMPValue]
+    public private(set) var requests = 0
+    public private(set) var tooBig = 0
+    private var queue: [ArraySlice<Int>]
+    private var current: ArraySlice<Int> = []
+
+    public init(count: Int, maxPerPDU: Int) {
+        values = Array(repeating: .noSuchObject, count: count)
+        let perPDU = max(1, maxPerPDU)
+        let indices = Array(0..<count)
+        queue = stride(from: 0, to: count, by: perPDU).map { indices[$0..<min($0 + perPDU, count)] }.reversed()
+    }
+
+    public mutating func start() -> Action { sendNext() }
+
+    private mutating func sendNext() -> Action {
+        guard let next = queue.popLast() else { return .finish }
+        current = next
+        requests += 1
+        return .send(Array(current))
+    }
+
+    /// One answer: its status and, when good, its values in request order (extra ones are ignored, missing ones stay
+    /// `noSuchObject`).
+    public mutating func received(_ status: AnswerStatus, values answered: [SNMPValue]) -> Action {
+        switch status {
+        case .tooBig:
+            tooBig += 1
+            guard current.count > 1 else { return .fail(PollError(.errorStatus, "tooBig for a single varbind")) }
+            let middle = current.startIndex + current.count / 2
+            queue.append(current[middle...])
+            queue.append(current[..<middle])
+            return sendNext()
+        case .noSuchName(let index) where (1...max(1, current.count)).contains(index) && !current.isEmpty:
+            var rest = Array(current)
+            values[rest.remove(at: index - 1)] = .noSuchObject
+            if !rest.isEmpty { queue.append(rest[...]) }
+            return sendNext()
+        case .noSuchName(let index):
+            return .fail(PollError(.errorStatus, "error status 2 at index \(index)"))
+        case .other(let status, let index):
+            return .fail(PollError(.errorStatus, "error status \(status) at index \(index)"))
+        case .noError:
+            for (position, value) in zip(current, answered) { values[position] = value }
+            return sendNext()
+        }
+    }
+
+    public var result: GetResult {
+        var result = GetResult(values: values)
+        result.requests = requests
+        return result
+    }
+}
