@@ -27,7 +27,8 @@ let package = Package(
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
 
-        // Data model, seams, errors, self-metrics, log keys. No I/O.
+        // Data model (samples, config, profiles), seams (Collector, Sink, OutputSettings), error codes, self-metrics,
+        // log keys, status. No threads, no clocks, no I/O.
         .target(
             name: "NetPollerCore",
             dependencies: [
@@ -36,42 +37,97 @@ let package = Package(
             ],
             swiftSettings: swift6
         ),
-        // TOML -> validated model (libpq's own parser checks a postgres `conninfo`).
+        // Threads (DedicatedThread, SinkThread), clocks (WallClock, DeliveryClock), the blocking-work helper
+        // (DispatchQueue.run) and blocking file writes: what the core leaves to a runtime, as NIOPosix to NIOCore.
         .target(
-            name: "AgentConfig",
-            dependencies: ["NetPollerCore", "CLibPQ", .product(name: "TOMLKit", package: "TOMLKit")],
+            name: "NetPollerRuntime",
+            dependencies: ["NetPollerCore"],
             swiftSettings: swift6
         ),
-        // Queue, scheduler, sink runner with buffers, retries, breaker and disk spool; built-in sinks (stdout, file,
-        // latest-value cache). zlib gives the spool its CRC-32.
+        // Text encodings of samples: InfluxDB line protocol (an encoder that remembers series) and JSON lines.
+        .target(
+            name: "LineProtocol",
+            dependencies: ["NetPollerCore"],
+            swiftSettings: swift6
+        ),
+        // TOML -> validated model; `ConfigTable` (the table view plugins decode their keys with) and the plugin seam.
+        .target(
+            name: "AgentConfig",
+            dependencies: [
+                "NetPollerCore", .product(name: "TOMLKit", package: "TOMLKit"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swift6
+        ),
+        // Queue, scheduler, sink runner with buffers, retries, breaker and disk spool; latest-value cache. zlib gives
+        // the spool its CRC-32.
         .target(
             name: "Pipeline",
             dependencies: [
-                "NetPollerCore", "CZlib",
+                "NetPollerCore", "NetPollerRuntime", "LineProtocol", "CZlib",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swift6
         ),
-        // SNMP poller: net-snmp on one dedicated I/O thread.
+        // Inputs (collectors): each in Sources/Inputs/<Name>, depending on the core and its C library only.
+        // SNMP: net-snmp on one dedicated I/O thread.
         .target(
             name: "SNMPPolling",
-            dependencies: ["NetPollerCore", "CNetSNMP", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "NetPollerCore", "NetPollerRuntime", "CNetSNMP", .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/Inputs/SNMP",
+            exclude: ["README.md"],
             swiftSettings: swift6
         ),
+        // Outputs: each in Sources/Outputs/<Name> with its plugin (config keys, sink, metrics) and a README.
         // `[[outputs.postgres]]`: libpq on the sink's own thread, binary COPY, migrations, partitions.
         .target(
             name: "PostgresOutput",
             dependencies: [
-                "NetPollerCore", "CLibPQ", .product(name: "Logging", package: "swift-log"),
+                "NetPollerCore", "NetPollerRuntime", "AgentConfig", "CLibPQ",
+                .product(name: "Logging", package: "swift-log"),
             ],
+            path: "Sources/Outputs/Postgres",
+            exclude: ["README.md"],
             swiftSettings: swift6
         ),
         // `[[outputs.influxdb]]`: line protocol over libcurl (one easy handle on the sink's own thread), gzip by zlib.
         .target(
             name: "InfluxOutput",
-            dependencies: ["NetPollerCore", "CCurl", "CZlib", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "NetPollerCore", "NetPollerRuntime", "AgentConfig", "LineProtocol", "CCurl", "CZlib",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/Outputs/Influx",
+            exclude: ["README.md"],
+            swiftSettings: swift6
+        ),
+        // `[[outputs.file]]`: line protocol or JSON lines appended to a file.
+        .target(
+            name: "FileOutput",
+            dependencies: ["NetPollerCore", "NetPollerRuntime", "AgentConfig", "LineProtocol"],
+            path: "Sources/Outputs/File",
+            exclude: ["README.md"],
+            swiftSettings: swift6
+        ),
+        // `[[outputs.stdout]]` and `once`: line protocol or JSON lines on standard output.
+        .target(
+            name: "StdoutOutput",
+            dependencies: ["NetPollerCore", "NetPollerRuntime", "AgentConfig", "LineProtocol"],
+            path: "Sources/Outputs/Stdout",
+            exclude: ["README.md"],
+            swiftSettings: swift6
+        ),
+        // The registration point: the collectors and output plugins the agent ships, one line each.
+        .target(
+            name: "BuiltinPlugins",
+            dependencies: [
+                "NetPollerCore", "AgentConfig", "SNMPPolling", "PostgresOutput", "InfluxOutput", "FileOutput",
+                "StdoutOutput",
+            ],
             swiftSettings: swift6
         ),
         // /metrics, /metrics/devices, /health, /ready, /status.
@@ -85,12 +141,13 @@ let package = Package(
             ],
             swiftSettings: swift6
         ),
-        // Wires config, poller, pipeline and HTTP into services. Only the executables import it.
+        // The lifecycle: config, collectors, pipeline and HTTP as one service. It knows no plugin: the executable hands
+        // it the collectors and output plugins.
         .target(
             name: "NetPollerAgent",
             dependencies: [
-                "NetPollerCore", "AgentConfig", "Pipeline", "AgentHTTP", "PostgresOutput",
-                "InfluxOutput", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                "NetPollerCore", "NetPollerRuntime", "AgentConfig", "Pipeline", "AgentHTTP",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swift6
@@ -98,8 +155,8 @@ let package = Package(
         .executableTarget(
             name: "netpoller",
             dependencies: [
-                "NetPollerAgent", "AgentConfig", "AgentHTTP", "NetPollerCore", "Pipeline", "PostgresOutput",
-                "SNMPPolling", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "NetPollerAgent", "AgentConfig", "AgentHTTP", "NetPollerCore", "NetPollerRuntime", "Pipeline",
+                "BuiltinPlugins", "StdoutOutput", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -108,8 +165,9 @@ let package = Package(
         .executableTarget(
             name: "netpoller-bench",
             dependencies: [
-                "NetPollerAgent", "NetPollerCore", "SNMPPolling", "AgentConfig", "Pipeline", "PostgresOutput",
-                "InfluxOutput", .product(name: "Logging", package: "swift-log"),
+                "NetPollerAgent", "NetPollerCore", "NetPollerRuntime", "LineProtocol", "SNMPPolling", "AgentConfig",
+                "Pipeline", "PostgresOutput", "InfluxOutput", "StdoutOutput", "FileOutput", "BuiltinPlugins",
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swift6
         ),
@@ -117,15 +175,17 @@ let package = Package(
         .target(
             name: "NetPollerTesting",
             dependencies: [
-                "NetPollerCore", "Pipeline", "SNMPPolling", .product(name: "Logging", package: "swift-log"),
+                "NetPollerCore", "NetPollerRuntime", "Pipeline", "SNMPPolling",
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swift6
         ),
         .testTarget(
             name: "NetPollerTests",
             dependencies: [
-                "NetPollerCore", "AgentConfig", "Pipeline", "SNMPPolling", "AgentHTTP", "NetPollerAgent",
-                "NetPollerTesting", "PostgresOutput", "InfluxOutput", "CNetSNMP", "CLibSSH2", "CLibPQ", "CCurl",
+                "NetPollerCore", "NetPollerRuntime", "LineProtocol", "AgentConfig", "Pipeline", "SNMPPolling",
+                "AgentHTTP", "NetPollerAgent", "NetPollerTesting", "PostgresOutput", "InfluxOutput", "FileOutput",
+                "StdoutOutput", "BuiltinPlugins", "CNetSNMP", "CLibSSH2", "CLibPQ", "CCurl",
                 "CZlib",
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],

@@ -8,34 +8,24 @@ struct AddressError: Error {
     init(_ reason: String) { self.reason = reason }
 }
 
-struct ConfigDecoder {
+/// Every problem found so far; shared by a decoder and the table views made from it.
+final class ProblemLog {
     var problems: [ConfigProblem] = []
+}
+
+struct ConfigDecoder {
+    let log = ProblemLog()
     let environment: [String: String]
     let hostName: String
 
-    mutating func problem(_ node: Node?, _ path: String, _ message: String, fallbackFile: String = "") {
-        problems.append(
+    var problems: [ConfigProblem] { log.problems }
+
+    func problem(_ node: Node?, _ path: String, _ message: String, fallbackFile: String = "") {
+        log.problems.append(
             ConfigProblem(file: node?.file ?? fallbackFile, line: node?.line, path: path, message: message))
     }
 
     // MARK: Tables and keys
-
-    /// The entries of a table node; reports unknown keys with a suggestion.
-    mutating func table(_ node: Node?, _ path: String, allowed: [String]) -> Node? {
-        guard let node else { return nil }
-        guard case .table(let entries) = node.value else {
-            problem(node, path, "expected a table, found \(node.typeName)")
-            return nil
-        }
-        for (key, child) in entries where !allowed.contains(key) {
-            let childPath = path.isEmpty ? key : "\(path).\(key)"
-            var message = "unknown key"
-            if let suggestion = Self.closest(key, in: allowed) { message += " (did you mean \"\(suggestion)\"?)" }
-            message += "; known keys here: \(allowed.joined(separator: ", "))"
-            problem(child, childPath, message)
-        }
-        return node
-    }
 
     mutating func string(_ node: Node?, _ path: String) -> String? {
         guard let node else { return nil }

@@ -3,6 +3,7 @@ import AgentHTTP
 import Foundation
 import Logging
 import NetPollerCore
+import NetPollerRuntime
 import Pipeline
 import Prometheus
 import ServiceLifecycle
@@ -45,10 +46,12 @@ public final class Agent: Service {
     /// - Parameters:
     ///   - metrics: the registry the collectors were made with (their own counters go there too).
     ///   - collectors: one per device kind; each device is polled by the collector of its `kind`.
+    ///   - outputs: the output plugins that make the configured sinks (`BuiltinPlugins.outputs`).
     ///   - extraSinks: sinks beyond the configured outputs (tests), with the default delivery policy.
     public init(
         config: AgentConfiguration, logger: Logger, metrics: SelfMetrics = SelfMetrics(),
-        collectors: [any Collector], extraSinks: [any Sink] = [], clock: any DeliveryClock = SystemDeliveryClock(),
+        collectors: [any Collector], outputs: [any OutputPlugin] = [], extraSinks: [any Sink] = [],
+        clock: any DeliveryClock = SystemDeliveryClock(),
         reloadSource: (@Sendable () throws(ConfigError) -> AgentConfiguration)? = nil
     ) {
         self.logger = logger
@@ -56,7 +59,7 @@ public final class Agent: Service {
         self.reloadSource = reloadSource
         self.metrics = metrics
         self.collectors = Dictionary(collectors.map { ($0.kind, $0) }, uniquingKeysWith: { first, _ in first })
-        sinks = SinkFactory(metrics: metrics, logger: logger, extraSinks: extraSinks)
+        sinks = SinkFactory(metrics: metrics, logger: logger, plugins: outputs, extraSinks: extraSinks)
         queue = SampleQueue(capacity: config.agent.queueCapacity, metrics: metrics)
         scheduler = DeviceScheduler(maxInFlight: config.agent.maxInFlight)
         recorder = PollRecorder(metrics: metrics, status: status, queue: queue, logger: logger)
@@ -288,6 +291,7 @@ public final class Agent: Service {
         // Sinks: kept → new settings in place; replaced or removed → stopped (spool kept); new → started.
         for name in plan.sinksReplaced + plan.sinksRemoved {
             await runner.remove(name, grace: applied.agent.shutdownTimeout)
+            sinks.forget(name)
         }
         let stillRunning = Set(runner.status.map(\.name))
         for sinkPlan in sinks.plans(applied) {
@@ -298,6 +302,7 @@ public final class Agent: Service {
                     try await runner.add(
                         sinkPlan.sink, type: sinkPlan.type, policy: sinkPlan.policy, onStartUnavailable: .retry)
                 } catch {
+                    sinks.forget(sinkPlan.sink.name)
                     await sinkPlan.sink.close()
                     logger.error(
                         "config reload: cannot start sink",

@@ -1,8 +1,7 @@
-import InfluxOutput
+import AgentConfig
 import Logging
 import NetPollerCore
 import Pipeline
-import PostgresOutput
 import Synchronization
 
 /// One sink a config asks for, with its delivery policy.
@@ -13,58 +12,63 @@ struct SinkPlan {
     var start: StartPolicy
 }
 
-/// Makes the sinks a config asks for. PostgreSQL and InfluxDB sinks whose settings did not change are kept across
-/// reloads (with their connections) instead of being made anew.
+/// Makes the sinks a config asks for through their output plugins. A running sink whose settings did not change is
+/// kept across reloads (with its connection) instead of being made anew.
 final class SinkFactory: Sendable {
+    private struct Running {
+        var type: String
+        var settings: any OutputSettings
+        var agentName: String
+        var sink: any Sink
+    }
+
     let metrics: SelfMetrics
     let logger: Logger
     let extraSinks: [any Sink]
-    private let postgresSinks = ReusableSinks<PostgresOptions, PostgresSink>()
-    private let influxSinks = ReusableSinks<InfluxOptions, InfluxSink>()
+    private let plugins: [String: any OutputPlugin]
+    private let running = Mutex<[String: Running]>([:])
 
-    init(metrics: SelfMetrics, logger: Logger, extraSinks: [any Sink]) {
+    init(metrics: SelfMetrics, logger: Logger, plugins: [any OutputPlugin], extraSinks: [any Sink]) {
         self.metrics = metrics
         self.logger = logger
         self.extraSinks = extraSinks
+        self.plugins = Dictionary(plugins.map { ($0.type, $0) }, uniquingKeysWith: { first, _ in first })
     }
 
     func plans(_ config: AgentConfiguration) -> [SinkPlan] {
+        let context = SinkContext(agentName: config.agent.name, metrics: metrics, logger: logger)
         var plans: [SinkPlan] = []
-        func add(_ sink: any Sink, _ type: String, _ delivery: OutputDelivery) {
+        for output in config.outputs.all {
+            guard let plugin = plugins[output.type] else {
+                logger.error("no plugin for this output type", metadata: .keys([.sink: "\(output.name)"]))
+                continue
+            }
+            let sink = running.withLock { running -> any Sink in
+                if let kept = running[output.name], kept.type == output.type,
+                    kept.settings.isEqual(to: output.settings), kept.agentName == context.agentName
+                {
+                    return kept.sink
+                }
+                let sink = plugin.makeSink(name: output.name, settings: output.settings, context: context)
+                running[output.name] = Running(
+                    type: output.type, settings: output.settings, agentName: context.agentName, sink: sink)
+                return sink
+            }
             plans.append(
                 SinkPlan(
-                    sink: sink, type: type, policy: policy(sink.name, delivery, config),
-                    start: delivery.onStartUnavailable))
-        }
-        for output in config.outputs.stdout {
-            add(
-                StdoutSink(name: output.name, format: output.format == .json ? .json : .influx), "stdout",
-                output.delivery)
-        }
-        for output in config.outputs.file {
-            add(
-                FileSink(name: output.name, path: output.path, format: output.format == .json ? .json : .influx),
-                "file", output.delivery)
-        }
-        for output in config.outputs.postgres {
-            var options = output.options
-            options.agentName = config.agent.name
-            let sink = postgresSinks.sink(output.name, options, isClosed: \.isClosed) {
-                PostgresSink(options: options, metrics: metrics.postgres(output.name), logger: logger)
-            }
-            add(sink, "postgres", output.delivery)
-        }
-        for output in config.outputs.influxdb {
-            let sink = influxSinks.sink(output.name, output.options, isClosed: \.isClosed) {
-                InfluxSink(options: output.options, metrics: metrics, logger: logger)
-            }
-            add(sink, "influxdb", output.delivery)
+                    sink: sink, type: output.type, policy: policy(output.name, output.delivery, config),
+                    start: output.delivery.onStartUnavailable))
         }
         for sink in extraSinks {
             plans.append(
                 SinkPlan(sink: sink, type: "extra", policy: policy(sink.name, OutputDelivery(), config), start: .retry))
         }
         return plans
+    }
+
+    /// The sink was stopped (removed or replaced by a reload, or it could not start): the next plan makes a new one.
+    func forget(_ name: String) {
+        running.withLock { _ = $0.removeValue(forKey: name) }
     }
 
     /// The configured policy with the paths that depend on the running `state_dir` filled in.
@@ -74,20 +78,5 @@ final class SinkFactory: Sendable {
         if policy.deadLetterPath == nil { policy.deadLetterPath = "\(state)/dead-letter/\(name).jsonl" }
         policy.spool?.directory = "\(state)/spool/\(name)"
         return policy
-    }
-}
-
-/// Sinks kept across reloads, by name: the running one while its settings are unchanged (and it is open), else a new
-/// one made from the new settings.
-final class ReusableSinks<Options: Equatable & Sendable, S: Sink>: Sendable {
-    private let sinks = Mutex<[String: (options: Options, sink: S)]>([:])
-
-    func sink(_ name: String, _ options: Options, isClosed: (S) -> Bool, make: () -> S) -> S {
-        sinks.withLock { sinks in
-            if let running = sinks[name], running.options == options, !isClosed(running.sink) { return running.sink }
-            let sink = make()
-            sinks[name] = (options, sink)
-            return sink
-        }
     }
 }

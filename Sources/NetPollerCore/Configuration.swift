@@ -125,8 +125,6 @@ public struct DeviceConfig: Sendable, Equatable {
     }
 }
 
-public enum StdoutFormat: String, Sendable, Equatable { case influx, json }
-
 /// Keys every `[[outputs.*]]` table takes: batching, retries, circuit breaker, buffer, spool, dead letters.
 public struct OutputDelivery: Sendable, Equatable {
     /// The pipeline's policy as configured; the agent fills in the spool directory and the default dead-letter path.
@@ -138,64 +136,57 @@ public struct OutputDelivery: Sendable, Equatable {
     }
 }
 
-public struct StdoutOutput: Sendable, Equatable {
-    public var name: String
-    public var format: StdoutFormat
-    public var delivery = OutputDelivery()
+/// What an output plugin decoded from its own keys of one `[[outputs.<type>]]` table. The agent keeps a running sink
+/// across a reload while its settings are equal.
+public protocol OutputSettings: Sendable {
+    func isEqual(to other: any OutputSettings) -> Bool
+}
 
-    public init(name: String, format: StdoutFormat) {
+extension OutputSettings where Self: Equatable {
+    public func isEqual(to other: any OutputSettings) -> Bool { (other as? Self) == self }
+}
+
+/// One configured output: its plugin's type, its name (unique over all outputs), its settings and delivery keys.
+public struct ConfiguredOutput: Sendable, Equatable {
+    public var type: String
+    public var name: String
+    public var settings: any OutputSettings
+    public var delivery: OutputDelivery
+
+    public init(type: String, name: String, settings: any OutputSettings, delivery: OutputDelivery) {
+        self.type = type
         self.name = name
-        self.format = format
+        self.settings = settings
+        self.delivery = delivery
+    }
+
+    public static func == (a: ConfiguredOutput, b: ConfiguredOutput) -> Bool {
+        a.type == b.type && a.name == b.name && a.delivery == b.delivery && a.settings.isEqual(to: b.settings)
     }
 }
 
-public struct FileOutput: Sendable, Equatable {
+/// One output with its settings typed, for a plugin's own accessor (`config.outputs.influxdb`).
+public struct TypedOutput<Settings: OutputSettings>: Sendable {
     public var name: String
-    public var path: String
-    public var format: StdoutFormat
-    public var delivery = OutputDelivery()
-
-    public init(name: String, path: String, format: StdoutFormat) {
-        self.name = name
-        self.path = path
-        self.format = format
-    }
-}
-
-/// `[[outputs.postgres]]`: samples into PostgreSQL (see docs/postgres.md).
-public struct PostgresOutput: Sendable, Equatable {
-    /// Connection, schema, retention, cache; the conninfo and password print as `<secret>`.
-    public var options: PostgresOptions
-    public var delivery = OutputDelivery()
-
-    public init(options: PostgresOptions) { self.options = options }
-
-    public var name: String { options.name }
-}
-
-/// `[[outputs.influxdb]]`: line protocol to InfluxDB or anything that speaks its write API (see docs/influxdb.md).
-public struct InfluxOutput: Sendable, Equatable {
-    /// URL, API, database or bucket, credentials, TLS; the password and the token never print.
-    public var options: InfluxOptions
-    public var delivery = OutputDelivery()
-
-    public init(options: InfluxOptions) { self.options = options }
-
-    public var name: String { options.name }
+    public var options: Settings
+    public var delivery: OutputDelivery
 }
 
 public struct OutputsConfig: Sendable, Equatable {
-    public var stdout: [StdoutOutput] = []
-    public var file: [FileOutput] = []
-    public var postgres: [PostgresOutput] = []
-    public var influxdb: [InfluxOutput] = []
+    /// Every output in config order.
+    public var all: [ConfiguredOutput] = []
 
-    public init() {}
+    public init(_ all: [ConfiguredOutput] = []) { self.all = all }
 
     /// Every configured sink name with its type.
-    public var names: [(name: String, type: String)] {
-        stdout.map { ($0.name, "stdout") } + file.map { ($0.name, "file") } + postgres.map { ($0.name, "postgres") }
-            + influxdb.map { ($0.name, "influxdb") }
+    public var names: [(name: String, type: String)] { all.map { ($0.name, $0.type) } }
+
+    /// The outputs of one type, with their settings typed.
+    public func of<Settings: OutputSettings>(_ type: String, as: Settings.Type) -> [TypedOutput<Settings>] {
+        all.compactMap { output in
+            guard output.type == type, let options = output.settings as? Settings else { return nil }
+            return TypedOutput(name: output.name, options: options, delivery: output.delivery)
+        }
     }
 }
 

@@ -1,7 +1,3 @@
-#if canImport(Glibc)
-    import Glibc
-#endif
-
 extension Duration {
     /// Whole nanoseconds (truncated).
     @inlinable
@@ -13,14 +9,5 @@ extension Duration {
     @inlinable
     public var seconds: Double {
         Double(components.seconds) + Double(components.attoseconds) / 1e18
-    }
-}
-
-/// The wall clock (CLOCK_REALTIME) in nanoseconds since the Unix epoch: sample timestamps.
-public enum WallClock {
-    public static func nanos() -> Int64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
     }
 }

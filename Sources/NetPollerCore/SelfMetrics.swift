@@ -1,13 +1,14 @@
 import Prometheus
 import Synchronization
 
-/// Every self-metric of the agent, declared once (swift-prometheus stops the process if one name is registered twice
-/// with different help or type). Label values are bounded: codes, kinds, results and configured sink names.
-/// A full metric name with its help text (the unit is part of the name).
-private func describe(_ name: String, _ help: String) -> MetricNameDescriptor {
+/// A full metric name with its help text (the unit is part of the name). Plugins declare their metrics with it too.
+public func metricDescriptor(_ name: String, _ help: String) -> MetricNameDescriptor {
     MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
 }
 
+/// Every self-metric of the agent, declared once (swift-prometheus stops the process if one name is registered twice
+/// with different help or type). Label values are bounded: codes, kinds, results and configured sink names. Each output
+/// plugin declares its own metrics in its folder, on this registry.
 public final class SelfMetrics: Sendable {
     public static let version = "0.1.0"
 
@@ -32,62 +33,64 @@ public final class SelfMetrics: Sendable {
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
         let info = registry.makeGauge(
-            descriptor: describe("netpoller_build_info", "Build information; the value is always 1."),
+            descriptor: metricDescriptor("netpoller_build_info", "Build information; the value is always 1."),
             labels: [("version", Self.version)])
         info.set(1.0)
         pollOverruns = registry.makeCounter(
-            descriptor: describe(
+            descriptor: metricDescriptor(
                 "netpoller_poll_overruns_total",
                 "Polls skipped because the previous poll of the same device was still running when the next was due."),
         )
         snmpVarbinds = registry.makeCounter(
-            descriptor: describe("netpoller_snmp_varbinds_total", "Variable bindings received from SNMP agents."), )
+            descriptor: metricDescriptor(
+                "netpoller_snmp_varbinds_total", "Variable bindings received from SNMP agents."), )
         snmpRequests = registry.makeCounter(
-            descriptor: describe(
+            descriptor: metricDescriptor(
                 "netpoller_snmp_requests_total", "SNMP request PDUs sent (retries by timeout not included)."), )
         snmpTimeouts = registry.makeCounter(
-            descriptor: describe("netpoller_snmp_timeouts_total", "SNMP requests that got no answer after all retries."),
+            descriptor: metricDescriptor(
+                "netpoller_snmp_timeouts_total", "SNMP requests that got no answer after all retries."),
         )
         snmpTooBig = registry.makeCounter(
-            descriptor: describe(
+            descriptor: metricDescriptor(
                 "netpoller_snmp_toobig_total",
                 "tooBig answers; each halves max-repetitions for the request and retries."), )
         var walkErrors: [PollError.Code: Counter] = [:]
         for code in PollError.Code.allCases {
             walkErrors[code] = registry.makeCounter(
-                descriptor: describe(
+                descriptor: metricDescriptor(
                     "netpoller_snmp_walk_errors_total",
                     "Table walks that ended early, by error type; data received before the error is kept."),
                 labels: [("error_type", code.rawValue)])
         }
         self.walkErrors = walkErrors
         queueLength = registry.makeGauge(
-            descriptor: describe(
+            descriptor: metricDescriptor(
                 "netpoller_queue_length_samples", "Samples waiting in the queue between pollers and sinks."), )
         queueCapacity = registry.makeGauge(
-            descriptor: describe("netpoller_queue_capacity_samples", "Capacity of the queue in samples."), )
+            descriptor: metricDescriptor("netpoller_queue_capacity_samples", "Capacity of the queue in samples."), )
         var devices: [DeviceState: Gauge] = [:]
         for state in DeviceState.allCases {
             devices[state] = registry.makeGauge(
-                descriptor: describe("netpoller_devices", "Configured devices by state."),
+                descriptor: metricDescriptor("netpoller_devices", "Configured devices by state."),
                 labels: [("state", state.rawValue)])
         }
         self.devices = devices
         pollLoopHeartbeatAge = registry.makeGauge(
-            descriptor: describe(
+            descriptor: metricDescriptor(
                 "netpoller_poll_loop_heartbeat_age_seconds",
                 "Seconds since the SNMP I/O thread last answered a heartbeat."), )
         ready = registry.makeGauge(
-            descriptor: describe("netpoller_ready", "1 when the agent is ready (see /ready), else 0."), )
+            descriptor: metricDescriptor("netpoller_ready", "1 when the agent is ready (see /ready), else 0."), )
         func reloads(_ result: String) -> Counter {
             registry.makeCounter(
-                descriptor: describe("netpoller_config_reloads_total", "Config reloads (SIGHUP) by result."),
+                descriptor: metricDescriptor("netpoller_config_reloads_total", "Config reloads (SIGHUP) by result."),
                 labels: [("result", result)])
         }
         reloadsOK = reloads("success")
         reloadsFailed = reloads("failure")
         lastReloadSuccessful = registry.makeGauge(
-            descriptor: describe(
+            descriptor: metricDescriptor(
                 "netpoller_config_last_reload_successful", "1 if the last config reload succeeded (or none was tried)."
             ), )
         lastReloadSuccessful.set(1.0)
@@ -118,7 +121,7 @@ public final class SelfMetrics: Sendable {
     /// Counter of dropped samples by reason. Drops in a sink's buffer or spool count once per sink.
     public func droppedSamples(reason: String) -> Counter {
         registry.makeCounter(
-            descriptor: describe(
+            descriptor: metricDescriptor(
                 "netpoller_dropped_samples_total",
                 "Samples dropped before reaching a sink, by reason (a drop in one sink's buffer counts once)."),
             labels: [("reason", reason)])
@@ -127,16 +130,10 @@ public final class SelfMetrics: Sendable {
     /// The metrics of one sink (label values come from the configured sink names).
     public func sink(_ name: String) -> SinkMetrics { SinkMetrics(registry: registry, sink: name) }
 
-    /// The InfluxDB sink's own metrics (`[[outputs.influxdb]]`), labelled `sink`.
-    public func influx(_ name: String) -> InfluxMetrics { InfluxMetrics(registry: registry, sink: name) }
-
-    /// The PostgreSQL sink's own metrics (`[[outputs.postgres]]`), labelled `sink`.
-    public func postgres(_ name: String) -> PostgresMetrics { PostgresMetrics(registry: registry, sink: name) }
-
     /// `netpoller_config_info{hash}`: 1 for the running config. Returns the gauge so a reload can remove it.
     public func configInfo(hash: String) -> Gauge {
         let gauge = registry.makeGauge(
-            descriptor: describe(
+            descriptor: metricDescriptor(
                 "netpoller_config_info", "The running configuration's hash (FNV-1a 64 of the files); always 1."),
             labels: [("hash", hash)])
         gauge.set(1.0)
@@ -177,10 +174,10 @@ public struct SinkMetrics: Sendable {
 
     init(registry: PrometheusCollectorRegistry, sink: String) {
         func counter(_ name: String, _ help: String, _ labels: [(String, String)] = []) -> Counter {
-            registry.makeCounter(descriptor: describe(name, help), labels: [("sink", sink)] + labels)
+            registry.makeCounter(descriptor: metricDescriptor(name, help), labels: [("sink", sink)] + labels)
         }
         func gauge(_ name: String, _ help: String, _ labels: [(String, String)] = []) -> Gauge {
-            registry.makeGauge(descriptor: describe(name, help), labels: [("sink", sink)] + labels)
+            registry.makeGauge(descriptor: metricDescriptor(name, help), labels: [("sink", sink)] + labels)
         }
         let writesHelp = "Writes (one request or transaction of one or more batches) by sink and result."
         writesAccepted = counter("netpoller_sink_writes_total", writesHelp, [("result", "accepted")])
@@ -225,74 +222,6 @@ public struct SinkMetrics: Sendable {
     }
 }
 
-/// The PostgreSQL sink's metrics beyond the common sink ones, all labelled `sink`.
-public struct PostgresMetrics: Sendable {
-    public let seriesCacheHits: Counter
-    public let seriesCacheMisses: Counter
-    public let seriesCacheEntries: Gauge
-    public let rows: Counter
-    public let duplicateBatches: Counter
-    public let connectsOK: Counter
-    public let connectsFailed: Counter
-    public let partitionsCreated: Counter
-    public let partitionsDropped: Counter
-    public let schemaVersion: Gauge
-
-    init(registry: PrometheusCollectorRegistry, sink: String) {
-        func counter(_ name: String, _ help: String, _ labels: [(String, String)] = []) -> Counter {
-            registry.makeCounter(descriptor: describe(name, help), labels: [("sink", sink)] + labels)
-        }
-        seriesCacheHits = counter(
-            "netpoller_postgres_series_cache_hits_total", "Series ids found in the agent's series cache.")
-        seriesCacheMisses = counter(
-            "netpoller_postgres_series_cache_misses_total",
-            "Series ids not in the agent's series cache (looked up or created in the database).")
-        seriesCacheEntries = registry.makeGauge(
-            descriptor: describe("netpoller_postgres_series_cache_entries", "Series ids held in the agent's cache."),
-            labels: [("sink", sink)])
-        rows = counter("netpoller_postgres_rows_total", "Rows written to the samples table.")
-        duplicateBatches = counter(
-            "netpoller_postgres_duplicate_batches_total",
-            "Redelivered batches skipped because the batch ledger shows them written.")
-        let connectsHelp = "Connection attempts to PostgreSQL by result."
-        connectsOK = counter("netpoller_postgres_connects_total", connectsHelp, [("result", "ok")])
-        connectsFailed = counter("netpoller_postgres_connects_total", connectsHelp, [("result", "failed")])
-        let partitionsHelp = "Daily samples partitions created ahead or dropped by retention."
-        partitionsCreated = counter("netpoller_postgres_partitions_total", partitionsHelp, [("action", "created")])
-        partitionsDropped = counter("netpoller_postgres_partitions_total", partitionsHelp, [("action", "dropped")])
-        schemaVersion = registry.makeGauge(
-            descriptor: describe(
-                "netpoller_postgres_schema_version", "Schema version of the database after the agent's migrations."),
-            labels: [("sink", sink)])
-    }
-}
-
-/// The InfluxDB sink's metrics beyond the common sink ones, all labelled `sink`.
-public struct InfluxMetrics: Sendable {
-    let registry: PrometheusCollectorRegistry
-    let sink: String
-
-    /// One answer: its HTTP status (`204`, `400`, `503` …) or `error` for a transport failure.
-    public func response(_ status: String) {
-        registry.makeCounter(
-            descriptor: describe(
-                "netpoller_influxdb_responses_total",
-                "Write requests by the server's HTTP status, or error when no answer came (transport failure)."),
-            labels: [("sink", sink), ("status", status)]
-        ).increment()
-    }
-
-    /// Request body sizes: line protocol before (`raw`) and after gzip (`sent`).
-    public func bytes(raw: Int, sent: Int) {
-        let descriptor = describe(
-            "netpoller_influxdb_body_bytes_total", "Request body bytes: line protocol (raw) and as sent (after gzip).")
-        registry.makeCounter(descriptor: descriptor, labels: [("sink", sink), ("stage", "raw")])
-            .increment(by: Int64(raw))
-        registry.makeCounter(descriptor: descriptor, labels: [("sink", sink), ("stage", "sent")])
-            .increment(by: Int64(sent))
-    }
-}
-
 /// `netpoller_polls_total`, `netpoller_poll_duration_seconds` and `netpoller_poll_errors_total` of one collector kind.
 public struct PollMetrics: Sendable {
     public let ok: Counter
@@ -304,7 +233,7 @@ public struct PollMetrics: Sendable {
     init(registry: PrometheusCollectorRegistry, kind: String) {
         func polls(_ result: String) -> Counter {
             registry.makeCounter(
-                descriptor: describe(
+                descriptor: metricDescriptor(
                     "netpoller_polls_total",
                     "Device polls by kind and result (ok, partial: some data kept after an error, failed)."),
                 labels: [("kind", kind), ("result", result)])
@@ -313,7 +242,7 @@ public struct PollMetrics: Sendable {
         partial = polls("partial")
         failed = polls("failed")
         duration = registry.makeDurationHistogram(
-            descriptor: describe(
+            descriptor: metricDescriptor(
                 "netpoller_poll_duration_seconds", "Wall time of one device poll, from start to last answer."),
             labels: [("kind", kind)],
             buckets: [
@@ -324,7 +253,7 @@ public struct PollMetrics: Sendable {
         var errors: [PollError.Code: Counter] = [:]
         for code in PollError.Code.allCases {
             errors[code] = registry.makeCounter(
-                descriptor: describe("netpoller_poll_errors_total", "Poll errors by kind and error type."),
+                descriptor: metricDescriptor("netpoller_poll_errors_total", "Poll errors by kind and error type."),
                 labels: [("kind", kind), ("error_type", code.rawValue)])
         }
         self.errors = errors

@@ -1,4 +1,5 @@
 import Foundation
+import NetPollerRuntime
 
 /// A real server started for a test on loopback, under a temporary directory; stopped by `stop()` or at deinit.
 public final class LabProcess: Sendable {

@@ -1,5 +1,7 @@
 import Glibc
+import LineProtocol
 import NetPollerCore
+import NetPollerRuntime
 import Synchronization
 
 /// Keeps the latest batch of every device, behind `/metrics/devices`. The sink runner updates it as batches leave the

@@ -1,6 +1,7 @@
 import Dispatch
 import Logging
 import NetPollerCore
+import NetPollerRuntime
 import Prometheus
 import Synchronization
 

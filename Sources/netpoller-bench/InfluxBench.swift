@@ -1,7 +1,9 @@
 import Foundation
 import InfluxOutput
+import LineProtocol
 import Logging
 import NetPollerCore
+import NetPollerRuntime
 import Pipeline
 
 /// `make bench-influx`, the agent's half: real poll batches (a warm-up cycle of a narrow interface profile) replayed

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NetPollerCore
+import NetPollerRuntime
 import Pipeline
 import PostgresOutput
 import Synchronization

@@ -1,6 +1,8 @@
+import FileOutput
 import Foundation
 import Logging
 import NetPollerCore
+import NetPollerRuntime
 import Pipeline
 import SNMPPolling
 import Synchronization

@@ -1,13 +1,15 @@
 import AgentConfig
 import AgentHTTP
 import ArgumentParser
+import BuiltinPlugins
 import Foundation
 import Logging
 import NetPollerAgent
 import NetPollerCore
+import NetPollerRuntime
 import Pipeline
-import PostgresOutput
 import ServiceLifecycle
+import StdoutOutput
 
 struct ConfigOptions: ParsableArguments {
     @Option(name: .long, help: "Config file (TOML).")
@@ -66,7 +68,8 @@ struct Run: AsyncParsableCommand {
         let options = self.options
         let metrics = SelfMetrics()
         let agent = Agent(
-            config: config, logger: logger, metrics: metrics, collectors: Plugins.collectors(metrics: metrics),
+            config: config, logger: logger, metrics: metrics, collectors: BuiltinPlugins.collectors(metrics: metrics),
+            outputs: BuiltinPlugins.outputs,
             reloadSource: { () throws(ConfigError) -> AgentConfiguration in try options.loadOrThrow() })
         let group = ServiceGroup(
             configuration: .init(
@@ -114,11 +117,10 @@ struct Check: AsyncParsableCommand {
         }
         print("profiles: \(config.allProfiles.keys.sorted().joined(separator: ", "))")
         print("state_dir: \(config.agent.stateDir)")
+        let plugins = Dictionary(BuiltinPlugins.outputs.map { ($0.type, $0) }, uniquingKeysWith: { a, _ in a })
         let sinks =
-            ["cache (/metrics/devices)"] + config.outputs.stdout.map { "stdout \($0.name) (\($0.format.rawValue))" }
-            + config.outputs.file.map { "file \($0.name) \($0.path) (\($0.format.rawValue))" }
-            + config.outputs.postgres.map { "postgres \($0.name) (\(Conninfo.redacted($0.options.conninfo)))" }
-            + config.outputs.influxdb.map { "influxdb \($0.name) (\($0.options.url), api \($0.options.api.rawValue))" }
+            ["cache (/metrics/devices)"]
+            + config.outputs.all.map { plugins[$0.type]?.summary(name: $0.name, settings: $0.settings) ?? $0.name }
         print("sinks: \(sinks.joined(separator: ", "))")
         print("config hash: \(config.hash)")
     }
@@ -148,7 +150,7 @@ struct Once: AsyncParsableCommand {
         let logger = makeLogger(config)
         let metrics = SelfMetrics()
         let agent = Agent(
-            config: config, logger: logger, metrics: metrics, collectors: Plugins.collectors(metrics: metrics))
+            config: config, logger: logger, metrics: metrics, collectors: BuiltinPlugins.collectors(metrics: metrics))
         let failed = await agent.pollOnce(only: device, sink: StdoutSink(format: sinkFormat))
         for status in agent.deviceStatuses() where status.lastError != nil {
             FileHandle.standardError.write(

@@ -1,8 +1,10 @@
 import AgentConfig
+import BuiltinPlugins
 import Foundation
 import Logging
 import NetPollerAgent
 import NetPollerCore
+import NetPollerRuntime
 import NetPollerTesting
 import ServiceLifecycle
 import Testing

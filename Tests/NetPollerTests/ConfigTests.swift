@@ -1,4 +1,5 @@
 import AgentConfig
+import BuiltinPlugins
 import Foundation
 import NetPollerCore
 import NetPollerTesting

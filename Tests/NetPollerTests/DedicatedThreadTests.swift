@@ -1,5 +1,6 @@
 import Foundation
 import NetPollerCore
+import NetPollerRuntime
 import Testing
 
 @Suite struct DedicatedThreadTests {

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NetPollerAgent
 import NetPollerCore
+import NetPollerRuntime
 import NetPollerTesting
 import Pipeline
 import Synchronization

@@ -1,4 +1,5 @@
 import Foundation
+import NetPollerRuntime
 import NetPollerTesting
 import Testing
 

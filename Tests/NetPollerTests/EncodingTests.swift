@@ -1,5 +1,7 @@
 import Foundation
+import LineProtocol
 import NetPollerCore
+import NetPollerRuntime
 import NetPollerTesting
 import Pipeline
 import SNMPPolling

@@ -1,6 +1,8 @@
+import BuiltinPlugins
 import Foundation
 import Logging
 import NetPollerCore
+import NetPollerRuntime
 import NetPollerTesting
 import Pipeline
 import Testing

@@ -1,4 +1,5 @@
 import NetPollerCore
+import NetPollerRuntime
 import Pipeline
 import Testing
 

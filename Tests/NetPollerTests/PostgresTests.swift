@@ -1,7 +1,9 @@
 import AgentConfig
+import BuiltinPlugins
 import Foundation
 import Logging
 import NetPollerCore
+import NetPollerRuntime
 import NetPollerTesting
 import Pipeline
 import Testing

@@ -1,5 +1,7 @@
 import Foundation
+import LineProtocol
 import NetPollerCore
+import NetPollerRuntime
 
 /// Appends rejected batches to a JSON-lines file, one object per batch:
 /// `{"batch_id":"…","device":"…","lines":"<line protocol>","reason":"…","samples":N,"sink":"…","time":"…"}`.

@@ -1,6 +1,7 @@
 import DequeModule
 import Dispatch
 import NetPollerCore
+import NetPollerRuntime
 import Synchronization
 
 /// What a sink buffer reports as it goes (wired to metrics and logs by the runner).

@@ -1,5 +1,6 @@
 import Logging
 import NetPollerCore
+import NetPollerRuntime
 import Synchronization
 
 /// What `/status` shows of a sink.

@@ -1,5 +1,4 @@
-/// Settings of one `[[outputs.postgres]]` sink: decoded by the config, used by the PostgreSQL sink (like
-/// `DeliveryPolicy`, kept in the core so neither depends on the other).
+/// Settings of one `[[outputs.postgres]]` sink: decoded by `PostgresPlugin`, used by the PostgreSQL sink.
 public struct PostgresOptions: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible {
     /// How a redelivered batch is kept from being written twice.
     public enum Idempotency: Sendable, Equatable {

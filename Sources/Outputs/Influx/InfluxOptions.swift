@@ -1,5 +1,6 @@
-/// Settings of one `[[outputs.influxdb]]` sink: decoded by the config, used by the InfluxDB sink (kept in the core,
-/// like `PostgresOptions`, so neither depends on the other).
+import LineProtocol
+
+/// Settings of one `[[outputs.influxdb]]` sink: decoded by `InfluxPlugin`, used by the InfluxDB sink.
 public struct InfluxOptions: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible {
     public enum API: String, Sendable, Equatable {
         /// `POST /write?db=&rp=&precision=` (InfluxDB 1.x, VictoriaMetrics, and 2.x's compatibility API).

@@ -1,4 +1,5 @@
 import Foundation
+import NetPollerCore
 import Synchronization
 
 /// One OS thread of its own that runs blocking jobs (C library calls) in order, off Swift's cooperative pool. A sink

@@ -1,7 +1,9 @@
 import CCurl
 import Foundation
+import LineProtocol
 import Logging
 import NetPollerCore
+import NetPollerRuntime
 import Synchronization
 
 /// `[[outputs.influxdb]]`: batches as line protocol, one HTTP request per write, over one reused libcurl handle on the

@@ -1,4 +1,6 @@
-import NetPollerCore
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Time as the delivery machinery sees it. A seam so tests drive backoff, circuit breakers and flush deadlines with a
 /// manual clock instead of waiting.
@@ -22,5 +24,14 @@ public struct SystemDeliveryClock: DeliveryClock {
 
     public func sleep(until deadline: Duration) async throws {
         try await ContinuousClock().sleep(until: origin + deadline)
+    }
+}
+
+/// The wall clock (CLOCK_REALTIME) in nanoseconds since the Unix epoch: sample timestamps.
+public enum WallClock {
+    public static func nanos() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
     }
 }

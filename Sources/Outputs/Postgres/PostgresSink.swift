@@ -2,6 +2,7 @@ import CLibPQ
 import Foundation
 import Logging
 import NetPollerCore
+import NetPollerRuntime
 
 /// `[[outputs.postgres]]`: samples into PostgreSQL with binary COPY, one transaction per write.
 ///

@@ -1,3 +1,5 @@
+import NetPollerCore
+
 /// InfluxDB line protocol encoder, appending bytes to a buffer (no allocation per field for integers and strings).
 ///
 /// Escaping follows what InfluxDB 1.x (and VictoriaMetrics) parse back exactly: the measurement escapes `,` and space;

@@ -1,6 +1,7 @@
 import CNetSNMP
 import Glibc
 import NetPollerCore
+import NetPollerRuntime
 
 /// One open net-snmp single session. Owned by the `IOLoop`, which closes it; only the I/O thread touches it.
 final class Session {

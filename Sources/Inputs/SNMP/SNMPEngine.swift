@@ -1,5 +1,6 @@
 import Foundation
 import NetPollerCore
+import NetPollerRuntime
 import Synchronization
 
 /// The SNMP transport on net-snmp: every net-snmp call runs on ONE dedicated I/O thread with a poll loop over all

@@ -1,0 +1,108 @@
+import NetPollerCore
+
+/// `[credentials.snmp.<name>]` and `[[devices]]`.
+extension ConfigDecoder {
+    func decodeCredentials(_ table: ConfigTable?) -> [String: SNMPCredential] {
+        var result: [String: SNMPCredential] = [:]
+        guard var t = table else { return result }
+        defer { t.finish() }
+        guard var snmp = t.table("snmp") else { return result }
+        for name in snmp.presentKeys {
+            guard var entry = snmp.table(name) else { continue }
+            defer { entry.finish() }
+            var version = SNMPVersion.v2c
+            if entry.has("version"), case .int(1) = entry.node["version"]?.value {
+                version = .v1
+            } else if let text = entry.string("version") {
+                if let v = SNMPVersion(rawValue: text) {
+                    version = v
+                } else {
+                    entry.problem(
+                        "version", "\"\(text)\" is not supported (use \"1\" or \"2c\"; SNMPv3 comes in a later release)"
+                    )
+                }
+            }
+            if let community = entry.secret("community") {
+                result[name] = SNMPCredential(name: name, version: version, community: community)
+            }
+        }
+        snmp.finish()
+        return result
+    }
+
+    func decodeDevices(
+        _ root: inout ConfigTable, agent: AgentSettings, credentials: [String: SNMPCredential], profiles: Set<String>
+    ) -> [DeviceConfig] {
+        var devices: [DeviceConfig] = []
+        var seen: [String: Int] = [:]
+        for (index, var entry) in root.tables("devices").enumerated() {
+            defer { entry.finish() }
+            let name = entry.string("name")
+            if !entry.has("name") { entry.problem("name", "missing (every device needs a unique name)") }
+            if let name {
+                if name.isEmpty { entry.problem("name", "must not be empty") }
+                if let first = seen[name] {
+                    entry.problem(
+                        "name", "duplicate device name \"\(name)\" (also devices[\(first)]); names must be unique")
+                } else {
+                    seen[name] = index
+                }
+            }
+            var address: HostAddress?
+            if let text = entry.string("address") {
+                switch Self.parseAddress(text, defaultPort: ConfigLoader.defaultPort) {
+                case .success(let a): address = a
+                case .failure(let error):
+                    entry.problem("address", "\(error.reason) (examples: 192.0.2.1, [2001:db8::1]:161, r1.example.net)")
+                }
+            } else if !entry.has("address") {
+                entry.problem("address", "missing (host or host:port)")
+            }
+            let credentialName = entry.string("snmp") ?? "default"
+            if credentials[credentialName] == nil {
+                let known = credentials.keys.sorted()
+                let hint =
+                    known.isEmpty
+                    ? "define [credentials.snmp.\(credentialName)]"
+                    : "known: \(known.joined(separator: ", "))"
+                entry.problem(
+                    "snmp",
+                    entry.has("snmp")
+                        ? "unknown credential \"\(credentialName)\" (\(hint))"
+                        : "missing, and no credential named \"default\" exists (\(hint))")
+            }
+            var deviceProfiles: [String]?
+            if let list = entry.stringArray("profiles") {
+                for (i, p) in list.enumerated() where !profiles.contains(p) {
+                    entry.problem(
+                        "profiles", path: "\(entry.keyPath("profiles"))[\(i)]",
+                        "unknown profile \"\(p)\" (known: \(profiles.sorted().joined(separator: ", ")))")
+                }
+                deviceProfiles = list
+            }
+            var tags: [Tag] = []
+            for (key, value) in entry.entries("tags", wrongType: "expected a table (tags = { site = \"ams1\" })") ?? []
+            {
+                let path = "\(entry.keyPath("tags")).\(key)"
+                if key == "device" {
+                    problem(value, path, "\"device\" is reserved for the device name")
+                } else if let text = entry.decoder.string(value, path) {
+                    tags.append(Tag(key, text))
+                }
+            }
+            tags.sort { $0.key < $1.key }
+            let interval = entry.duration("interval", minimum: .seconds(1)) ?? agent.interval
+            let timeout = entry.duration("timeout", minimum: .milliseconds(10)) ?? agent.timeout
+            let retries = entry.int("retries", range: 0...10) ?? agent.retries
+            let maxRepetitions = entry.int("max_repetitions", range: 1...200) ?? agent.maxRepetitions
+            if let name, let address {
+                devices.append(
+                    DeviceConfig(
+                        name: name, address: address, credential: credentialName, profiles: deviceProfiles,
+                        interval: interval, timeout: timeout, retries: retries, maxRepetitions: maxRepetitions,
+                        tags: tags))
+            }
+        }
+        return devices
+    }
+}

@@ -1,0 +1,134 @@
+import AgentConfig
+import BuiltinPlugins
+import Foundation
+import NetPollerCore
+import NetPollerTesting
+import Testing
+
+/// A hypothetical output, as a third party would add one: its settings, its keys and its sink.
+struct EchoSettings: OutputSettings, Equatable {
+    var prefix: String
+    var copies: Int
+}
+
+struct EchoPlugin: OutputPlugin {
+    let type = "echo"
+
+    func decode(_ table: inout ConfigTable, name: String) -> (any OutputSettings)? {
+        let prefix = table.string("prefix")
+        let copies = table.int("copies", range: 1...3) ?? 1
+        guard let prefix else {
+            table.problem("prefix", "is required")
+            return nil
+        }
+        return EchoSettings(prefix: prefix, copies: copies)
+    }
+
+    func makeSink(name: String, settings: any OutputSettings, context: SinkContext) -> any Sink {
+        ScriptedSink(name: name)
+    }
+
+    func summary(name: String, settings: any OutputSettings) -> String { "echo \(name)" }
+}
+
+/// Output plugins decode their own tables through `ConfigTable`; unknown keys come from the keys read.
+@Suite struct OutputPluginTests {
+    func load(_ text: String, outputs: [any OutputPlugin] = BuiltinPlugins.outputs) throws -> AgentConfiguration {
+        let dir = try Lab.temporaryDirectory("plugins")
+        let path = dir.appendingPathComponent("agent.conf").path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return try ConfigLoader.load(files: [path], outputs: outputs, environment: [:], hostName: "h")
+    }
+
+    func problems(_ text: String, outputs: [any OutputPlugin] = BuiltinPlugins.outputs) -> String {
+        do {
+            _ = try load(text, outputs: outputs)
+            return ""
+        } catch let error as ConfigError {
+            return error.description
+        } catch {
+            return "\(error)"
+        }
+    }
+
+    @Test func aPluginDecodesItsOwnKeysAndTheLoaderTheDeliveryKeys() throws {
+        let config = try load(
+            """
+            [[outputs.echo]]
+            name = "e1"
+            prefix = ">"
+            copies = 2
+            batch_size = 7
+            [outputs.echo.spool]
+            enabled = false
+            """, outputs: BuiltinPlugins.outputs + [EchoPlugin()])
+        let echo = config.outputs.of("echo", as: EchoSettings.self)
+        #expect(echo.map(\.name) == ["e1"])
+        #expect(echo.first?.options == EchoSettings(prefix: ">", copies: 2))
+        #expect(echo.first?.delivery.policy.batchSize == 7)
+        #expect(echo.first?.delivery.policy.spool == nil)
+        #expect(config.outputs.names.map(\.type) == ["echo"])
+    }
+
+    @Test func aKeyNoDecoderReadIsUnknownWithASuggestionFromTheKeysRead() {
+        let text = problems(
+            """
+            [[outputs.influxdb]]
+            url = "http://127.0.0.1:8086"
+            databse = "x"
+            [[outputs.file]]
+            path = "/tmp/x"
+            fromat = "json"
+            [outputs.file.spool]
+            max_byte = "1MiB"
+            """)
+        #expect(text.contains("agent.conf:3: outputs.influxdb[0].databse: unknown key (did you mean \"database\"?)"))
+        #expect(text.contains("outputs.file[0].fromat: unknown key (did you mean \"format\"?)"))
+        #expect(text.contains("outputs.file[0].spool.max_byte: unknown key (did you mean \"max_bytes\"?)"))
+        // The known keys listed are exactly what the decoders read: the plugin's and the delivery keys.
+        #expect(text.contains("known keys here: name, batch_size"))
+        #expect(text.contains("retention_policy"))
+    }
+
+    @Test func anOutputTypeWithoutAPluginIsAnUnknownKey() {
+        let text = problems(
+            """
+            [[outputs.kafka]]
+            brokers = ["x"]
+            """)
+        #expect(text.contains("outputs.kafka: unknown key"))
+        #expect(text.contains("known keys here: stdout, file, postgres, influxdb"))
+        let registered = problems(
+            """
+            [[outputs.echo]]
+            copies = 9
+            """, outputs: [EchoPlugin()])
+        #expect(registered.contains("outputs.echo[0].prefix: is required"))
+        #expect(registered.contains("outputs.echo[0].copies: 9 is out of range"))
+    }
+
+    @Test func unknownKeysAreFoundInEverySectionWithoutAKeyList() {
+        let text = problems(
+            """
+            [agent]
+            intervall = "1m"
+            [http]
+            lisen = "127.0.0.1:1"
+            [credentials.snmp.default]
+            comunity = "x"
+            [[devices]]
+            name = "a"
+            adress = "127.0.0.1"
+            [[profiles]]
+            name = "p"
+            [[profiles.tables]]
+            measurment = "m"
+            fields = { a = "1.3.6.1" }
+            """)
+        #expect(text.contains("agent.intervall: unknown key (did you mean \"interval\"?)"))
+        #expect(text.contains("http.lisen: unknown key (did you mean \"listen\"?)"))
+        #expect(text.contains("credentials.snmp.default.comunity: unknown key (did you mean \"community\"?)"))
+        #expect(text.contains("devices[0].adress: unknown key (did you mean \"address\"?)"))
+        #expect(text.contains("profiles[0].tables[0].measurment: unknown key (did you mean \"measurement\"?)"))
+    }
+}
