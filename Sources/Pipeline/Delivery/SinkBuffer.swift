@@ -28,8 +28,8 @@ public struct BufferEvents: Sendable {
 ///
 /// Safe: every mutable stored property below `queue` is touched only on `queue` (a serial dispatch queue that also
 /// does the blocking file I/O, so none of it runs on the cooperative pool); `stats` is a Mutex and `pending` atomic.
-/// Only a buffer without a spool, whose queue never does I/O, is also entered with `queue.sync` (by `offer`, `take`
-/// and `takeReady`).
+/// Only a buffer without a spool, whose queue never does I/O, is also entered with `queue.sync` (by `offer` and
+/// `take`).
 public final class SinkBuffer: @unchecked Sendable {
     public struct Entry: Sendable {
         public var seq: UInt64
@@ -250,20 +250,6 @@ public final class SinkBuffer: @unchecked Sendable {
             }
         } onCancel: {
             queue.async { [self] in releaseWaiter(id) }
-        }
-    }
-
-    /// For a write that follows the last one at once (see `SinkWorker`): the next batches, only when the run loop
-    /// would send them without waiting — a write's worth (`maxSamples`), the oldest in the buffer since `flushBefore`
-    /// or earlier, or the buffer closed — taken with `done` acknowledged in the same step. Otherwise nil, and nothing
-    /// is acknowledged. Always nil for a buffer with a spool (its queue does file I/O). Called from any thread.
-    public func takeReady(maxSamples: Int, flushBefore: Duration, acknowledging done: [Entry]) -> [Entry]? {
-        guard spoolPolicy == nil else { return nil }
-        return queue.sync { () -> [Entry]? in
-            guard let first = memory.first,
-                memorySamples >= maxSamples || first.enqueuedAt <= flushBefore || closed
-            else { return nil }
-            return acknowledgeAndTake(done, maxSamples: maxSamples)
         }
     }
 

@@ -40,8 +40,6 @@ public final class SinkWorker: Sendable {
         var status: SinkStatus
         /// A write that outlived `write_timeout`; the next write waits for it (a sink never sees two at once).
         var straggler: InFlightWrite?
-        /// Counts sink replacements (reload): a write follows another at once only on the same sink.
-        var generation = 0
     }
 
     public let name: String
@@ -82,7 +80,6 @@ public final class SinkWorker: Sendable {
         let replaced = state.withLock { s -> (any Sink)? in
             let old = s.sink
             s.sink = sink
-            s.generation += 1
             if s.policy.breakerFailures != policy.breakerFailures || s.policy.breakerCooldown != policy.breakerCooldown
             {
                 s.breaker = CircuitBreaker(threshold: policy.breakerFailures, cooldown: policy.breakerCooldown)
@@ -150,28 +147,17 @@ public final class SinkWorker: Sendable {
                 for entry in more { _ = batcher.add(entry.batch.count, enqueuedAt: entry.enqueuedAt, now: now) }
                 chunk += more
             }
-            // The writes that followed this one at once (see `follow`) leave the last one's entries in `chunk`.
-            var written: [SinkBuffer.Entry]? = chunk
-            guard await deliver(chunk.map(\.batch), following: &written), let written else { return }
-            done = written
+            guard await deliver(chunk.map(\.batch)) else { return }
+            done = chunk
         }
         buffer.acknowledge(done)
     }
 
     /// Writes until accepted or dead-lettered; false if cancelled first.
     func deliver(_ batches: [SampleBatch]) async -> Bool {
-        var none: [SinkBuffer.Entry]? = nil
-        return await deliver(batches, following: &none)
-    }
-
-    /// Writes until accepted or dead-lettered; false if cancelled first. With `entries` (the buffer entries of
-    /// `batches`), an accepted write may be followed at once by the next from the buffer (see `follow`): `entries` is
-    /// then what the last write took, and what this delivers from there on.
-    private func deliver(_ batches: [SampleBatch], following entries: inout [SinkBuffer.Entry]?) async -> Bool {
         let fresh = {
             self.state.withLock { Backoff(initial: $0.policy.retryBackoff, maximum: $0.policy.retryBackoffMax) }
         }
-        var batches = batches
         var backoff = fresh()
         while !Task.isCancelled {
             let permit = state.withLock { $0.breaker.permit(now: clock.now) }
@@ -179,13 +165,7 @@ public final class SinkWorker: Sendable {
                 do { try await clock.sleep(until: until) } catch { return false }
                 continue
             }
-            let written = await write(batches, entries: entries)
-            if let moved = written.followedBy {
-                entries = moved
-                batches = moved.map(\.batch)
-                backoff = fresh()
-            }
-            guard let result = written.result else { return false }
+            guard let result = await write(batches) else { return false }
             switch result {
             case .accepted:
                 succeeded(batches)
@@ -215,68 +195,32 @@ public final class SinkWorker: Sendable {
         return false
     }
 
-    /// One write, bounded by `write_timeout`: its result (nil if cancelled while waiting), and the entries of the last
-    /// write that followed it at once, if one did (the result is that write's).
-    private func write(_ batches: [SampleBatch], entries: [SinkBuffer.Entry]?) async -> (
-        result: SinkResult?, followedBy: [SinkBuffer.Entry]?
-    ) {
-        let (sink, timeout, straggler, generation) = state.withLock {
-            ($0.sink, $0.policy.writeTimeout, $0.straggler, $0.generation)
-        }
+    /// One write, bounded by `write_timeout`: its result, or nil if cancelled while waiting.
+    private func write(_ batches: [SampleBatch]) async -> SinkResult? {
+        let (sink, timeout, straggler) = state.withLock { ($0.sink, $0.policy.writeTimeout, $0.straggler) }
         if let straggler {
             // The timed-out write of these same batches: if it got through after all, it is not sent again.
-            guard case .finished(let late) = await straggler.outcome() else { return (nil, nil) }
+            guard case .finished(let late) = await straggler.outcome() else { return nil }
             state.withLock { $0.straggler = nil }
-            if late == .accepted { return (.accepted, nil) }
+            if late == .accepted { return .accepted }
         }
         // The sink reports straight to `flight` (from its own thread, for a sink that has one), and the worker's one
         // watch stands in for a timer per write; a write that hangs is left behind as the straggler.
-        let flight = InFlightWrite(entries: entries)
-        sink.startWrite(batches) { [self] in finished($0, flight, sink: sink, generation: generation) }
+        let flight = InFlightWrite()
+        sink.startWrite(batches) { flight.complete($0) }
         watch.arm(deadline: clock.now + timeout, flight)
         let outcome = await flight.outcome()
         watch.disarm(flight)
-        let followedBy = flight.followedBy
         switch outcome {
         case .finished(let result):
-            return (result, followedBy)
+            return result
         case .timedOut:
             state.withLock { $0.straggler = flight }
-            return (.retryable(SinkError(.timeout, "write took longer than write_timeout (\(timeout))")), followedBy)
+            return .retryable(SinkError(.timeout, "write took longer than write_timeout (\(timeout))"))
         case .cancelled:
             state.withLock { $0.straggler = flight }
-            return (nil, followedBy)
+            return nil
         }
-    }
-
-    /// A write's result, on whatever thread the sink reports it.
-    private func finished(_ result: SinkResult, _ flight: InFlightWrite, sink: any Sink, generation: Int) {
-        if case .accepted = result, follow(flight, sink: sink, generation: generation) { return }
-        flight.complete(result)
-    }
-
-    /// After an accepted write: when the buffer already holds the next write's worth (what the run loop would send
-    /// at once), takes it and starts it right here, from the sink's completion, with the last one acknowledged in the
-    /// same step. A busy sink then goes from write to write on its own thread: no task resumes between them. The
-    /// worker's wait goes on, now for the new write (`flight` moves to it), unless it was interrupted first
-    /// (timeout, cancellation); a failure ends the run of writes and goes to `deliver` as usual.
-    private func follow(_ flight: InFlightWrite, sink: any Sink, generation: Int) -> Bool {
-        guard !buffer.spooled else { return false }
-        // No straggler to check: a write is left behind only after its wait was interrupted, which closes `flight`.
-        let (policy, current) = state.withLock { s in (s.policy, s.generation == generation) }
-        guard current else { return false }
-        let now = clock.now
-        var previous: [SampleBatch] = []
-        let next = flight.follow { entries in
-            previous = entries.map(\.batch)
-            return buffer.takeReady(
-                maxSamples: policy.batchSize, flushBefore: now - policy.flushInterval, acknowledging: entries)
-        }
-        guard let next else { return false }
-        succeeded(previous)
-        watch.arm(deadline: now + policy.writeTimeout, flight)
-        sink.startWrite(next.map(\.batch)) { [self] in finished($0, flight, sink: sink, generation: generation) }
-        return true
     }
 
     private func succeeded(_ batches: [SampleBatch], refused: Int = 0) {
@@ -382,8 +326,6 @@ public final class SinkWorker: Sendable {
 
 /// One write in flight: its result when the sink reports it, for whoever waits. The worker waits for it until the
 /// write's deadline; a write that outlives that is waited for again by the next write (which must not overlap it).
-/// A write that took its batches from the buffer may be followed by the next one from its completion (`follow`): the
-/// wait goes on for that one, and the result is the last write's.
 final class InFlightWrite: Sendable {
     enum Outcome: Sendable {
         case finished(SinkResult)
@@ -396,32 +338,9 @@ final class InFlightWrite: Sendable {
         var waiter: CheckedContinuation<Outcome, Never>?
         /// An interruption that came before anyone waited (the next wait returns it).
         var interrupted: Outcome?
-        /// The buffer entries of the write now in flight; nil for a write that cannot be followed (a retry's half).
-        var entries: [SinkBuffer.Entry]?
-        /// Whether another write followed the first.
-        var followed = false
-        /// Set by the first interruption: from then on no write follows.
-        var closed = false
     }
 
-    private let state: Mutex<State>
-
-    init(entries: [SinkBuffer.Entry]? = nil) { state = Mutex(State(entries: entries)) }
-
-    /// The entries of the last write, if another followed the first.
-    var followedBy: [SinkBuffer.Entry]? { state.withLock { $0.followed ? $0.entries : nil } }
-
-    /// Moves on to a following write: `take` gets the entries just written and returns the next write's (nil: none).
-    /// Runs under the lock, so an interruption comes either before (nothing is taken) or after (it applies to the new
-    /// write); nil when the wait was already interrupted or the write cannot be followed.
-    func follow(_ take: ([SinkBuffer.Entry]) -> [SinkBuffer.Entry]?) -> [SinkBuffer.Entry]? {
-        state.withLock { s in
-            guard !s.closed, s.result == nil, let entries = s.entries, let next = take(entries) else { return nil }
-            s.entries = next
-            s.followed = true
-            return next
-        }
-    }
+    private let state = Mutex(State())
 
     /// The sink's result (called once, from any thread).
     func complete(_ result: SinkResult) {
@@ -437,7 +356,6 @@ final class InFlightWrite: Sendable {
     func interrupt(_ why: Outcome) {
         let waiter = state.withLock { s -> CheckedContinuation<Outcome, Never>? in
             guard s.result == nil else { return nil }
-            s.closed = true
             guard let waiter = s.waiter else {
                 s.interrupted = why
                 return nil
