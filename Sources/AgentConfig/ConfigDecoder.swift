@@ -1,7 +1,6 @@
 import Foundation
 import NetPollerCore
 
-/// Turns a merged node tree into `AgentConfiguration`, collecting every problem instead of stopping at the first.
 /// Why an address did not parse.
 struct AddressError: Error {
     var reason: String
@@ -13,6 +12,8 @@ final class ProblemLog {
     var problems: [ConfigProblem] = []
 }
 
+/// Turns a merged node tree into `AgentConfiguration`, collecting every problem instead of stopping at the first. The
+/// sections (AgentSection.swift, DevicesSection.swift …) read their tables through `ConfigTable`.
 struct ConfigDecoder {
     let log = ProblemLog()
     let environment: [String: String]

@@ -45,9 +45,6 @@ public final class StateDirectory: Sendable {
 
     deinit { close(lockFD) }
 
-    public func spool(sink: String) -> String { "\(path)/spool/\(sink)" }
-    public func deadLetter(sink: String) -> String { "\(path)/dead-letter/\(sink).jsonl" }
-
     private static func errnoText(of error: any Error) -> String {
         let nsError = error as NSError
         if let underlying = nsError.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain

@@ -51,20 +51,6 @@ public struct TableSpec: Sendable, Equatable {
         self.indexTag = indexTag
         self.walk = walk
     }
-
-    /// The subtrees to walk for this table, in order, without duplicates.
-    public var walkRoots: [OID] {
-        var roots: [OID] = []
-        for spec in fields + indexTags {
-            let root: OID
-            switch walk {
-            case .entry: root = OID(Array(spec.oid.components.dropLast()))
-            case .columns: root = spec.oid
-            }
-            if !roots.contains(root) { roots.append(root) }
-        }
-        return roots
-    }
 }
 
 /// A profile: what to fetch from a device and how to name it.

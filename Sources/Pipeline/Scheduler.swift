@@ -1,3 +1,4 @@
+import NetPollerRuntime
 import Synchronization
 
 /// Limits concurrent polls (`max_in_flight`). FIFO, so no device starves.
@@ -81,10 +82,13 @@ public final class DeviceScheduler: Sendable {
     private let limiter: AsyncLimiter
     private let maxInFlight: Mutex<Int>
     private let loops = Mutex<[String: Loop]>([:])
-    private let clock = ContinuousClock()
+    private let clock: any DeliveryClock
 
-    public init(maxInFlight: Int, startSpread: Duration = .seconds(5)) {
+    /// - Parameter clock: the time slots are kept on (a manual clock in tests).
+    public init(maxInFlight: Int, startSpread: Duration = .seconds(5), clock: any DeliveryClock = SystemDeliveryClock())
+    {
         self.startSpread = startSpread
+        self.clock = clock
         self.maxInFlight = Mutex(maxInFlight)
         limiter = AsyncLimiter(limit: maxInFlight)
     }

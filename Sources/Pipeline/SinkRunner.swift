@@ -54,9 +54,6 @@ public final class SinkRunner: Sendable {
         return workers.map { $0.status(wallNanos: now) }
     }
 
-    /// True when every sink's last write succeeded (what `ready_requires_sinks` asks for).
-    public var allSinksOK: Bool { status.allSatisfy { $0.state == "ok" } }
-
     public func updateGauges() {
         let now = clock.wallNanos
         for worker in workers { worker.updateGauges(wallNanos: now) }

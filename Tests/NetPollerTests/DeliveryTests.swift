@@ -359,9 +359,10 @@ func spoolDirectory(_ name: String) throws -> String {
         // Open: nothing goes out during the cooldown, whatever arrives.
         h.queue.push(numberedBatch(2))
         h.clock.advance(by: .seconds(20))
-        try await Task.sleep(for: .milliseconds(50))
+        // The worker is back asleep until the cooldown ends, with batch 2 buffered behind batch 1.
+        #expect(
+            await eventually { h.clock.hasSleeper(within: .seconds(10)) && h.status("db")?.bufferedSamples == 6 })
         #expect(sink.attempts.count == 3)
-        #expect(h.status("db")?.bufferedSamples == 6)
         // After the cooldown one probe goes out; it succeeds and the circuit closes.
         sink.set(.accept)
         h.clock.advance(by: .seconds(11))
@@ -482,12 +483,12 @@ func spoolDirectory(_ name: String) throws -> String {
         #expect(h.metricsText().contains("netpoller_sink_errors_total{sink=\"slow\",error_type=\"timeout\"} 1"))
         // Released, it catches up with everything, in order.
         slow.set(.accept)
-        for _ in 0..<50 where slow.accepted.count < 200 {
-            h.clock.advance(by: .seconds(8))
-            try await Task.sleep(for: .milliseconds(10))
-        }
         // The timed-out write got through late: it counts, and is not sent a second time.
-        #expect(await eventually { slow.accepted.count == 200 })
+        #expect(
+            await eventually {
+                h.clock.advance(by: .seconds(8))
+                return slow.accepted.count == 200
+            })
         #expect(slow.accepted.map(\.id) == (1...200).map(UInt64.init))
         await h.stop()
     }
@@ -506,7 +507,7 @@ func spoolDirectory(_ name: String) throws -> String {
         #expect(h.clock.sleepsStarted - before == 1)
         // When it fires, no write is in flight: nothing times out, and the next write sets it again.
         h.clock.advance(by: .seconds(30))
-        try await Task.sleep(for: .milliseconds(20))
+        #expect(await eventually { h.clock.sleepers == 0 }, "the watch fired and, with no write in flight, rests")
         #expect(h.status("db")?.state == "ok")
         #expect(h.status("db")?.failedWrites == 0)
         h.queue.push(numberedBatch(41))
@@ -530,9 +531,8 @@ func spoolDirectory(_ name: String) throws -> String {
         h.queue.push(numberedBatch(2))
         #expect(await eventually { sink.hanging == 1 })
         h.clock.advance(by: .seconds(10))
-        try await Task.sleep(for: .milliseconds(30))
-        #expect(h.status("db")?.state == "ok", "timed out at the first write's deadline")
         #expect(await eventually { h.clock.nextDeadline == .seconds(1050) })
+        #expect(h.status("db")?.state == "ok", "timed out at the first write's deadline")
         h.clock.advance(by: .seconds(20))
         #expect(await eventually { h.status("db")?.state == "degraded" })
         #expect(h.status("db")?.lastError?.contains("write_timeout") == true)
@@ -547,8 +547,8 @@ func spoolDirectory(_ name: String) throws -> String {
         policy.flushInterval = .seconds(2)
         try await h.add(sink, policy)
         for seq in 1...3 { h.queue.push(numberedBatch(seq)) }
+        // Taken into the write being gathered, and the worker asleep until the flush interval passes.
         #expect(await eventually { h.clock.sleepers > 0 && h.status("db")?.memorySamples == 0 })
-        try await Task.sleep(for: .milliseconds(30))
         #expect(sink.attempts.isEmpty)
         h.clock.advance(by: .seconds(2))
         #expect(await eventually { sink.attempts.count == 1 })

@@ -1,5 +1,6 @@
 import NetPollerCore
 import NetPollerRuntime
+import NetPollerTesting
 import Pipeline
 import Testing
 
@@ -87,34 +88,54 @@ import Testing
             var running: Set<String> = []
             var overlap = false
             var polls = 0
+            var ended = 0
             var overruns = 0
             func start(_ n: String) {
                 if running.contains(n) { overlap = true }
                 running.insert(n)
                 polls += 1
             }
-            func end(_ n: String) { running.remove(n) }
+            func end(_ n: String) {
+                running.remove(n)
+                ended += 1
+            }
             func overrun(_ k: Int) { overruns += k }
         }
         let record = Record()
-        let scheduler = DeviceScheduler(maxInFlight: 4, startSpread: .milliseconds(10))
+        let clock = ManualClock()
+        let scheduler = DeviceScheduler(maxInFlight: 4, startSpread: .milliseconds(10), clock: clock)
+        // Every poll takes 350 ms of the manual clock against an interval of 100 ms.
         let task = Task {
             await scheduler.run(
                 devices: [.init(name: "slow", interval: .milliseconds(100))],
                 poll: { name in
                     await record.start(name)
-                    try? await Task.sleep(for: .milliseconds(350))
+                    try? await clock.sleep(until: clock.now + .milliseconds(350))
                     await record.end(name)
                 },
                 overrun: { _, missed in Task { await record.overrun(missed) } })
         }
-        try? await Task.sleep(for: .milliseconds(1200))
-        task.cancel()
-        await task.value
-        try? await Task.sleep(for: .milliseconds(50))
+        // The first slot lies within the start spread.
+        #expect(await eventually { clock.hasSleeper(within: .milliseconds(10)) })
+        clock.advance(by: .milliseconds(10))
+        #expect(await eventually { await record.polls == 1 && clock.hasSleeper(within: .milliseconds(350)) })
+        // The poll ends 350 ms later: the three slots it covered are overruns, not polls started alongside it.
+        clock.advance(by: .milliseconds(350))
+        #expect(
+            await eventually {
+                let ended = await record.ended
+                let overruns = await record.overruns
+                return ended == 1 && overruns == 3
+            })
+        #expect(await eventually { clock.hasSleeper(within: .milliseconds(100)) })
+        clock.advance(by: .milliseconds(100))
+        #expect(await eventually { await record.polls == 2 })
         #expect(await record.overlap == false)
-        #expect(await record.polls >= 2)
-        #expect(await record.overruns >= 3)
+        #expect(await record.overruns == 3)
+        task.cancel()
+        clock.advance(by: .milliseconds(350))
+        await task.value
+        #expect(await record.polls == 2, "no poll starts once the schedule is cancelled")
     }
 
     @Test func latestValueCacheExpiresStaleDevices() async {

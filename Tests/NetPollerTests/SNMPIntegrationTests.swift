@@ -133,7 +133,9 @@ enum TestEngine {
         let before = String(decoding: TestEngine.metrics.exposition(), as: UTF8.self)
         let snmpd = try await Lab.startSnmpd()
         defer { snmpd.stop() }
-        _ = await TestEngine.shared.walk(target(snmpd.port), root: OID("1.3.6.1.2.1.2.2")!, maxRepetitions: 25)
+        let walk = await TestEngine.shared.walk(
+            target(snmpd.port), root: OID("1.3.6.1.2.1.2.2")!, maxRepetitions: 25)
+        #expect(walk.requests > 1, "a walk of ifTable takes several GETBULKs")
         let dead = SNMPTarget(
             peer: "udp:127.0.0.1:\(Lab.freePort(udp: true))", version: .v2c, community: "x",
             timeout: .milliseconds(100), retries: 0)
@@ -146,6 +148,10 @@ enum TestEngine {
         }
         #expect(value(after, "netpoller_snmp_varbinds_total") > value(before, "netpoller_snmp_varbinds_total") + 20)
         #expect(value(after, "netpoller_snmp_timeouts_total") >= value(before, "netpoller_snmp_timeouts_total") + 1)
+        // Every GETBULK of the walk and the GET to the dead agent (no retries) were counted as sent.
+        #expect(
+            value(after, "netpoller_snmp_requests_total")
+                >= value(before, "netpoller_snmp_requests_total") + Double(walk.requests + 1))
         #expect(TestEngine.shared.heartbeatAge < 2)
     }
 
