@@ -51,6 +51,20 @@ import Testing
         #expect(backwards.result.error?.code == .oidNotIncreasing)
     }
 
+    @Test func aLongerOIDBelowTheLastIsNextAndAShorterOneIsNot() {
+        var walk = WalkMachine(root: root, version: .v2c, maxRepetitions: 10)
+        _ = walk.start()
+        #expect(
+            feed(&walk, [(oid(1, 2), .integer(1)), (oid(1, 2, 5), .integer(2)), (oid(1, 2), .integer(3))]) == .finish)
+        #expect(walk.result.count == 2)
+        #expect(walk.result.error?.code == .oidNotIncreasing)
+        var ancestor = WalkMachine(root: root, version: .v2c, maxRepetitions: 10)
+        _ = ancestor.start()
+        // The root itself, or an OID beside the subtree, is outside it.
+        #expect(feed(&ancestor, [(root.components, .integer(1))]) == .finish)
+        #expect(ancestor.result.count == 0 && ancestor.result.error == nil)
+    }
+
     @Test func endOfMibViewEndsTheWalkWithoutAnError() {
         var walk = WalkMachine(root: root, version: .v2c, maxRepetitions: 10)
         _ = walk.start()

@@ -82,18 +82,46 @@ public struct WalkMachine: Sendable {
             _ = finish(nil)
             return false
         }
-        guard name.count > root.count, name.starts(with: root) else {
+        switch Self.place(name, root: root, after: next) {
+        case .outside:
             _ = finish(nil)
             return false
-        }
-        guard name.lexicographicallyPrecedes(next) == false, !name.elementsEqual(next) else {
+        case .notIncreasing:
             _ = finish(PollError(.oidNotIncreasing, "the agent returned a non-increasing OID; walk stopped"))
             return false
+        case .next:
+            break
         }
         result.append(suffix: name.dropFirst(root.count), value: value)
         next.removeAll(keepingCapacity: true)
         next.append(contentsOf: name)
         return true
+    }
+
+    enum Place { case outside, notIncreasing, next }
+
+    /// Where an OID stands, in one pass over it: outside the subtree (the walk is over), not after the last OID (a
+    /// broken agent), or the next row.
+    @inline(__always)
+    static func place(_ name: some Collection<UInt32>, root: [UInt32], after last: [UInt32]) -> Place {
+        guard name.count > root.count else { return .outside }
+        // -1: before `last`, 1: after it, 0: equal so far.
+        var order = 0
+        var i = 0
+        for component in name {
+            if i < root.count, component != root[i] { return .outside }
+            if order == 0 {
+                if i >= last.count {
+                    order = 1
+                } else if component != last[i] {
+                    order = component < last[i] ? -1 : 1
+                }
+            }
+            i += 1
+            if i >= root.count && order != 0 { break }
+        }
+        if order == 0 && name.count > last.count { order = 1 }
+        return order > 0 ? .next : .notIncreasing
     }
 
     /// After the varbinds of a good answer: the next request, or the end (also when an answer held no varbind).
