@@ -31,3 +31,13 @@ public protocol OutputPlugin: Sendable {
     /// One line about the output for `check`: where it writes, never a secret.
     func summary(name: String, settings: any OutputSettings) -> String
 }
+
+extension OutputPlugin {
+    /// The settings this plugin decoded, with their type (the loader hands each plugin only its own).
+    public func settings<Settings: OutputSettings>(_ settings: any OutputSettings, as: Settings.Type) -> Settings {
+        guard let typed = settings as? Settings else {
+            preconditionFailure("\(type): the loader hands each plugin only the settings it decoded")
+        }
+        return typed
+    }
+}

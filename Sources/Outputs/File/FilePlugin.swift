@@ -30,14 +30,12 @@ public struct FilePlugin: OutputPlugin {
     }
 
     public func makeSink(name: String, settings: any OutputSettings, context: SinkContext) -> any Sink {
-        guard let settings = settings as? FileSettings else {
-            preconditionFailure("the loader pairs each plugin with the settings it decoded")
-        }
+        let settings = self.settings(settings, as: FileSettings.self)
         return FileSink(name: name, path: settings.path, format: settings.format)
     }
 
     public func summary(name: String, settings: any OutputSettings) -> String {
-        guard let s = settings as? FileSettings else { return "file \(name)" }
+        let s = self.settings(settings, as: FileSettings.self)
         return "file \(name) \(s.path) (\(s.format.rawValue))"
     }
 }

@@ -80,14 +80,12 @@ public struct InfluxPlugin: OutputPlugin {
     }
 
     public func makeSink(name: String, settings: any OutputSettings, context: SinkContext) -> any Sink {
-        guard let options = settings as? InfluxOptions else {
-            preconditionFailure("the loader pairs each plugin with the settings it decoded")
-        }
+        let options = self.settings(settings, as: InfluxOptions.self)
         return InfluxSink(options: options, metrics: context.metrics, logger: context.logger)
     }
 
     public func summary(name: String, settings: any OutputSettings) -> String {
-        guard let o = settings as? InfluxOptions else { return "influxdb \(name)" }
+        let o = self.settings(settings, as: InfluxOptions.self)
         return "influxdb \(name) (\(o.url), api \(o.api.rawValue))"
     }
 }

@@ -44,15 +44,13 @@ public struct PostgresPlugin: OutputPlugin {
     }
 
     public func makeSink(name: String, settings: any OutputSettings, context: SinkContext) -> any Sink {
-        guard var options = settings as? PostgresOptions else {
-            preconditionFailure("the loader pairs each plugin with the settings it decoded")
-        }
+        var options = self.settings(settings, as: PostgresOptions.self)
         options.agentName = context.agentName
         return PostgresSink(options: options, metrics: context.metrics.postgres(name), logger: context.logger)
     }
 
     public func summary(name: String, settings: any OutputSettings) -> String {
-        guard let o = settings as? PostgresOptions else { return "postgres \(name)" }
+        let o = self.settings(settings, as: PostgresOptions.self)
         return "postgres \(name) (\(Conninfo.redacted(o.conninfo)))"
     }
 }

@@ -20,11 +20,11 @@ public struct StdoutPlugin: OutputPlugin {
     }
 
     public func makeSink(name: String, settings: any OutputSettings, context: SinkContext) -> any Sink {
-        StdoutSink(name: name, format: (settings as? StdoutSettings)?.format ?? .influx)
+        StdoutSink(name: name, format: self.settings(settings, as: StdoutSettings.self).format)
     }
 
     public func summary(name: String, settings: any OutputSettings) -> String {
-        "stdout \(name) (\((settings as? StdoutSettings)?.format.rawValue ?? "influx"))"
+        "stdout \(name) (\(self.settings(settings, as: StdoutSettings.self).format.rawValue))"
     }
 }
 
