@@ -12,7 +12,9 @@ extension ConfigDecoder {
         if let v = t.string("name") {
             if v.isEmpty { t.problem("name", "must not be empty") } else { settings.name = v }
         }
-        if let v = t.duration("interval", minimum: .seconds(1)) { settings.interval = v }
+        if let v = t.duration("interval", minimum: .seconds(1), maximum: (.seconds(7 * 86_400), "7d")) {
+            settings.interval = v
+        }
         if let v = t.duration("timeout", minimum: .milliseconds(10)) { settings.timeout = v }
         if let v = t.int("retries", range: 0...10) { settings.retries = v }
         if let v = t.int("max_in_flight", range: 1...100_000) { settings.maxInFlight = v }

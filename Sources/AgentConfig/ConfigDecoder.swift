@@ -76,14 +76,22 @@ struct ConfigDecoder {
         return nil
     }
 
-    mutating func duration(_ node: Node?, _ path: String, minimum: Duration = .milliseconds(1)) -> Duration? {
+    mutating func duration(
+        _ node: Node?, _ path: String, minimum: Duration = .milliseconds(1),
+        maximum: (Duration, String) = (ConfigTable.longestDuration, "10 years")
+    ) -> Duration? {
         guard let text = string(node, path) else {
             return nil
         }
-        guard let value = Self.parseDuration(text) else {
+        guard let seconds = Self.parseSeconds(text) else {
             problem(node, path, "\"\(text)\" is not a duration (examples: 500ms, 30s, 5m, 1h30m)")
             return nil
         }
+        guard seconds <= maximum.0.seconds else {
+            problem(node, path, "\"\(text)\" is too long (maximum \(maximum.1))")
+            return nil
+        }
+        let value = Duration.milliseconds(Int64((seconds * 1000).rounded()))
         guard value >= minimum else {
             problem(node, path, "\"\(text)\" is too short (minimum \(minimum))")
             return nil
@@ -228,10 +236,17 @@ struct ConfigDecoder {
 
     // MARK: Parsers
 
+    /// A duration no longer than `longestDuration`; nil for anything else.
     static func parseDuration(_ text: String) -> Duration? {
+        guard let seconds = parseSeconds(text), seconds <= ConfigTable.longestDuration.seconds else { return nil }
+        return .milliseconds(Int64((seconds * 1000).rounded()))
+    }
+
+    /// `500ms`, `30s`, `5m`, `1h30m`, `2d` in seconds; nil when it is not a duration or not a finite number.
+    static func parseSeconds(_ text: String) -> Double? {
         let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86400)]
         var rest = Substring(text.trimmingCharacters(in: .whitespaces))
-        guard !rest.isEmpty else { return nil }
+        guard !rest.isEmpty, rest.count <= 64 else { return nil }
         var total = 0.0
         while !rest.isEmpty {
             let number = rest.prefix { $0.isNumber || $0 == "." }
@@ -242,7 +257,7 @@ struct ConfigDecoder {
             rest = rest.dropFirst(unitText.count)
             total += value * unit.1
         }
-        return .milliseconds(Int64((total * 1000).rounded()))
+        return total.isFinite ? total : nil
     }
 
     /// `host`, `host:port`, `[v6]:port` or a bare IPv6 address.

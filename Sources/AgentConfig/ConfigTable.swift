@@ -8,6 +8,9 @@ import NetPollerCore
 /// and key path. Output plugins get one of these for their `[[outputs.<type>]]` table.
 public struct ConfigTable {
     let node: Node
+    /// The longest duration any key takes (ten years); longer values, and values that overflow, are refused.
+    public static let longestDuration: Duration = .seconds(10 * 365 * 86_400)
+
     /// The table's key path (`outputs.influxdb[0]`), the prefix of every problem's path.
     public let path: String
     var decoder: ConfigDecoder
@@ -59,9 +62,13 @@ public struct ConfigTable {
         return decoder.bool(child, keyPath(key))
     }
 
-    public mutating func duration(_ key: String, minimum: Duration = .milliseconds(1)) -> Duration? {
+    /// A duration (`500ms`, `30s`, `5m`, `1h30m`, `2d`) between `minimum` and `maximum` (its value and how to say it).
+    public mutating func duration(
+        _ key: String, minimum: Duration = .milliseconds(1),
+        maximum: (Duration, String) = (ConfigTable.longestDuration, "10 years")
+    ) -> Duration? {
         let child = read(key)
-        return decoder.duration(child, keyPath(key), minimum: minimum)
+        return decoder.duration(child, keyPath(key), minimum: minimum, maximum: maximum)
     }
 
     /// A size: bytes as an integer, or a string with a unit (512KiB, 64MiB, 1GiB, 100MB).

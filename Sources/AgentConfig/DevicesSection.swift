@@ -91,7 +91,9 @@ extension ConfigDecoder {
                 }
             }
             tags.sort { $0.key < $1.key }
-            let interval = entry.duration("interval", minimum: .seconds(1)) ?? agent.interval
+            let interval =
+                entry.duration("interval", minimum: .seconds(1), maximum: (.seconds(7 * 86_400), "7d"))
+                ?? agent.interval
             let timeout = entry.duration("timeout", minimum: .milliseconds(10)) ?? agent.timeout
             let retries = entry.int("retries", range: 0...10) ?? agent.retries
             let maxRepetitions = entry.int("max_repetitions", range: 1...200) ?? agent.maxRepetitions

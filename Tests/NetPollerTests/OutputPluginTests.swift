@@ -132,3 +132,35 @@ struct EchoPlugin: OutputPlugin {
         #expect(text.contains("profiles[0].tables[0].measurment: unknown key (did you mean \"measurement\"?)"))
     }
 }
+
+/// Durations are parsed with overflow checks and upper bounds (no crash on any value).
+@Suite struct DurationBoundsTests {
+    func problems(_ text: String) -> String {
+        OutputPluginTests().problems(text)
+    }
+
+    @Test func anIntervalLongerThanSevenDaysIsRefusedNamingTheKey() {
+        let text = problems(
+            """
+            [agent]
+            interval = "854016h"
+            [[devices]]
+            name = "a"
+            address = "127.0.0.1"
+            interval = "8d"
+            """)
+        #expect(text.contains("agent.conf:2: agent.interval: \"854016h\" is too long (maximum 7d)"))
+        #expect(text.contains("devices[0].interval: \"8d\" is too long (maximum 7d)"))
+    }
+
+    @Test func aDurationThatWouldOverflowIsAProblemNotACrash() {
+        let text = problems(
+            """
+            [agent]
+            shutdown_timeout = "99999999999999999999999999h"
+            timeout = "1e400s"
+            """)
+        #expect(text.contains("agent.shutdown_timeout: \"99999999999999999999999999h\" is too long (maximum 10 years)"))
+        #expect(text.contains("agent.timeout: \"1e400s\" is not a duration"))
+    }
+}
