@@ -16,9 +16,9 @@ public enum FileWriting {
         }
     }
 
-    /// Appends to `path` (created if missing); nil on success.
-    public static func append(_ path: String, _ bytes: [UInt8]) -> SinkError? {
-        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
+    /// Appends to `path` (created with `mode` if missing); nil on success.
+    public static func append(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o644) -> SinkError? {
+        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, mode)
         guard fd >= 0 else {
             return SinkError(.unavailable, "cannot open \(path): \(String(cString: strerror(errno)))")
         }

@@ -152,6 +152,14 @@ func spoolDirectory(_ name: String) throws -> String {
         #expect(delivered.map(\.batch.id) == Array(batches.prefix(20)).map(\.id))
         first.acknowledge(delivered)
         #expect(await first.finish() == 240)
+        // Spooled samples are the agent user's alone: the directory 0700, every file 0600.
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory)
+        #expect(!files.isEmpty)
+        for file in files {
+            let mode = try FileManager.default.attributesOfItem(atPath: "\(directory)/\(file)")[.posixPermissions]
+            #expect(mode as? Int == 0o600, "\(file)")
+        }
+        #expect(try FileManager.default.attributesOfItem(atPath: directory)[.posixPermissions] as? Int == 0o700)
 
         let (second, corruptions) = try open(directory)
         #expect(second.recoveredSamples == 240)
@@ -398,6 +406,9 @@ func spoolDirectory(_ name: String) throws -> String {
         #expect(record?["samples"] as? Int == 3)
         #expect((record?["lines"] as? String)?.hasPrefix("interface,device=bad,") == true)
         #expect(h.metricsText().contains("netpoller_sink_rejected_samples_total{sink=\"db\"} 3"))
+        // What the server rejected may echo data or credentials: the file is the agent user's alone.
+        let mode = try FileManager.default.attributesOfItem(atPath: policy.deadLetterPath!)[.posixPermissions] as? Int
+        #expect(mode == 0o600)
         await h.stop()
     }
 

@@ -72,9 +72,11 @@ public final class DeadLetterFile: Sendable {
         return await writer.run {
             let directory = (path as NSString).deletingLastPathComponent
             if !directory.isEmpty {
-                try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+                try? FileManager.default.createDirectory(
+                    atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
             }
-            return FileWriting.append(path, bytes)?.message
+            // Rejected data may hold what the server echoed back: readable by the agent's user only.
+            return FileWriting.append(path, bytes, mode: 0o600)?.message
         }
     }
 }

@@ -97,19 +97,20 @@ final class SpoolFiles {
         directory = policy.directory
         ack = SpoolLocation(segment: 0, offset: 0)
         do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         } catch {
             throw SpoolError(
                 path: directory, message: "cannot create the spool directory (\(error.localizedDescription))")
         }
-        lockFD = open(directory + "/lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        lockFD = open(directory + "/lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard lockFD >= 0 else { throw .system(directory + "/lock", "cannot create") }
         // On a throw from here on, deinit runs (every property is set) and closes what is open: never close twice,
         // or a descriptor number another thread has reused since would be closed under it.
         guard flock(lockFD, LOCK_EX | LOCK_NB) == 0 else {
             throw SpoolError(path: directory, message: "in use by another netpoller process (lock held)")
         }
-        ackFD = open(directory + "/ack", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        ackFD = open(directory + "/ack", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard ackFD >= 0 else { throw .system(directory + "/ack", "cannot open") }
     }
 
@@ -270,7 +271,7 @@ final class SpoolFiles {
             fdatasync(activeFD)
             close(activeFD)
         }
-        activeFD = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0o644)
+        activeFD = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0o600)
         guard activeFD >= 0 else { throw .system(file, "cannot create a spool segment") }
         try writeAll(activeFD, Self.segmentMagic, file)
         fsyncDirectory()
