@@ -339,6 +339,9 @@ public final class Agent: Service {
         let kind = device.config.kind
         let start = ContinuousClock.now
         let timestamp = WallClock.nanos()
+        status.update(name) { $0.pollStarted = Double(timestamp) / 1e9 }
+        cache.setPolling(device: name, true)
+        defer { cache.setPolling(device: name, false) }
         let outcome: PollOutcome
         if let collector = collectors[kind] {
             outcome = await collector.poll(device.config)

@@ -22,7 +22,8 @@ struct PollRecorder: Sendable {
         var knownProfiles: [String] = []
         let change = status.update(name) { s in
             s.state = outcome.state
-            s.lastPollTime = Double(timestamp) / 1e9
+            s.lastPollTime = Double(timestamp) / 1e9 + duration.seconds
+            s.pollStarted = nil
             s.lastPollDurationSeconds = duration.seconds
             s.lastError = firstError?.description
             s.lastErrorType = firstError?.code.rawValue

@@ -20,6 +20,8 @@ public struct DeviceStatus: Sendable, Codable, Equatable {
     public var state: DeviceState
     /// Unix seconds of the end of the last poll.
     public var lastPollTime: Double?
+    /// Unix seconds when the poll now in progress started; nil between polls.
+    public var pollStarted: Double?
     public var lastPollDurationSeconds: Double?
     public var lastError: String?
     public var lastErrorType: String?

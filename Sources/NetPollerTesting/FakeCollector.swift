@@ -11,6 +11,7 @@ public final class FakeCollector: Collector {
         var released: [String] = []
         var shutdown = false
         var failing: Set<String> = []
+        var delays: [String: Duration] = [:]
     }
 
     public let kind: String
@@ -32,16 +33,22 @@ public final class FakeCollector: Collector {
         }
     }
 
+    /// From now on, polls of `device` take this long (nil: answer at once).
+    public func setDelay(_ device: String, _ delay: Duration?) {
+        state.withLock { $0.delays[device] = delay }
+    }
+
     public func configure(_ config: AgentConfiguration) {
         state.withLock { $0.configured.append(config.hash) }
     }
 
     public func poll(_ device: DeviceConfig) async -> PollOutcome {
-        let failing = state.withLock { s in
+        let (failing, delay) = state.withLock { s in
             s.polls[device.name, default: 0] += 1
             s.polledAddresses[device.name] = device.address.description
-            return s.failing.contains(device.name)
+            return (s.failing.contains(device.name), s.delays[device.name])
         }
+        if let delay { try? await Task.sleep(for: delay) }
         if failing { return .failed(PollError(.timeout, "no answer from \(device.address)")) }
         let sample = Sample(
             measurement: "fake", tags: [Tag("address", device.address.description)],

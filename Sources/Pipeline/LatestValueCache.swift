@@ -5,12 +5,18 @@ import NetPollerRuntime
 import Synchronization
 
 /// Keeps the latest batch of every device, behind `/metrics/devices`. The sink runner updates it as batches leave the
-/// queue (it is in memory: no buffer, retry or spool needed), HTTP reads it, and nothing ever polls on demand. Entries older than their time-to-live (3 × the device interval by
-/// default) are not served, so a dead device's last values do not look current.
+/// queue (it is in memory: no buffer, retry or spool needed), HTTP reads it, and nothing ever polls on demand.
+///
+/// An entry's age runs from when it was stored (the end of its poll, not its start), and entries older than their
+/// time-to-live (3 × the device interval plus the time a dead device takes to time out) are not served, so a dead
+/// device's last values do not look current. While a device's poll is in progress its last complete data is served
+/// whatever its age: a slow device stays visible.
 public final class LatestValueCache: Sendable {
     private struct Entry {
         var batches: [String: SampleBatch] = [:]
+        var storedAt: [String: Int64] = [:]
         var ttlNanos: [String: Int64] = [:]
+        var polling: Set<String> = []
     }
 
     private let state = Mutex(Entry())
@@ -27,12 +33,25 @@ public final class LatestValueCache: Sendable {
     public func remove(device: String) {
         state.withLock {
             $0.batches.removeValue(forKey: device)
+            $0.storedAt.removeValue(forKey: device)
             $0.ttlNanos.removeValue(forKey: device)
+            $0.polling.remove(device)
         }
     }
 
     public func store(_ batch: SampleBatch) {
-        state.withLock { $0.batches[batch.device] = batch }
+        let t = now()
+        state.withLock {
+            $0.batches[batch.device] = batch
+            $0.storedAt[batch.device] = t
+        }
+    }
+
+    /// A poll of the device started (true) or ended (false): while it runs, the last data does not expire.
+    public func setPolling(device: String, _ polling: Bool) {
+        state.withLock { s in
+            if polling { s.polling.insert(device) } else { s.polling.remove(device) }
+        }
     }
 
     /// The fresh batches, for one device or all, sorted by device name.
@@ -42,7 +61,11 @@ public final class LatestValueCache: Sendable {
             let names = device.map { [$0] } ?? Array(s.batches.keys)
             return names.compactMap { name -> SampleBatch? in
                 guard let batch = s.batches[name] else { return nil }
-                if let ttl = s.ttlNanos[name], t - batch.timestampNanos > ttl { return nil }
+                if let ttl = s.ttlNanos[name], !s.polling.contains(name),
+                    t - (s.storedAt[name] ?? batch.timestampNanos) > ttl
+                {
+                    return nil
+                }
                 return batch
             }
         }.sorted { $0.device < $1.device }

@@ -152,6 +152,16 @@ import Testing
         #expect(exposition.contains("netpoller_polls_total{kind=\"snmp\",result=\"ok\"}"))
         #expect(exposition.contains("netpoller_config_reloads_total{result=\"success\"} 1"))
 
+        // A poll that outlasts the interval: /status shows it in progress and its last data stays served.
+        collector.setDelay("c", .seconds(3))
+        let inProgress = await Lab.waitForHTTP("http://127.0.0.1:\(http)/status", seconds: 10) { body in
+            body.contains("\"poll_started\"")
+        }
+        #expect(inProgress != nil, "poll_started shown while a poll runs")
+        let devices = await Lab.httpGet("http://127.0.0.1:\(http)/metrics/devices")
+        #expect(devices?.1.contains("device=\"c\"") == true)
+        collector.setDelay("c", nil)
+
         await group.triggerGracefulShutdown()
         try await running.value
         #expect(collector.isShutdown)

@@ -149,6 +149,26 @@ import Testing
         now.value = 31_000_000_000
         #expect(cache.latest().isEmpty)
     }
+
+    @Test func aSlowDevicesDataAgesFromItsPollsEndAndStaysWhileAPollRuns() {
+        let now = NowBox()
+        let cache = LatestValueCache(now: { now.value })
+        cache.setTimeToLive(device: "slow", .seconds(30))
+        // A poll that started at 0 and ended 100 s later: its data is fresh when stored, although it is stamped 0.
+        var b = batch("slow", samples: 1)
+        b.timestampNanos = 0
+        now.value = 100_000_000_000
+        cache.store(b)
+        #expect(cache.latest().map(\.device) == ["slow"])
+        // The next poll starts at 110 s and outlasts the time-to-live: the last complete data is served meanwhile.
+        now.value = 110_000_000_000
+        cache.setPolling(device: "slow", true)
+        now.value = 200_000_000_000
+        #expect(cache.latest(device: "slow").count == 1)
+        // It ends without data (the device died): from then on the data expires as usual.
+        cache.setPolling(device: "slow", false)
+        #expect(cache.latest().isEmpty)
+    }
 }
 
 final class NowBox: @unchecked Sendable {
