@@ -53,7 +53,7 @@ extension ConfigDecoder {
         return result
     }
 
-    /// `fields = { name = "1.3.6…" }`.
+    /// `fields = { name = "1.3.6…" }`, or with a declared text type: `name = { oid = "1.3.6…", type = "mac" }`.
     func fieldSpecs(_ table: inout ConfigTable, _ key: String, required: Bool) -> [FieldSpec] {
         let path = table.keyPath(key)
         guard let pairs = table.entries(key, wrongType: "expected a table of name = \"OID\"") else {
@@ -63,11 +63,19 @@ extension ConfigDecoder {
         var specs: [FieldSpec] = []
         var decoder = table.decoder
         for (name, value) in pairs {
-            guard let text = decoder.string(value, "\(path).\(name)") else { continue }
+            var oidNode: Node? = value
+            var display: TextDisplay?
+            if case .table = value.value, var spec = ConfigTable(value, path: "\(path).\(name)", decoder: decoder) {
+                oidNode = spec.read("oid")
+                display = spec.choice("type", "a text type")
+                if oidNode == nil { spec.problem("oid", "missing (the column's or scalar's OID)") }
+                spec.finish()
+            }
+            guard let oidNode, let text = decoder.string(oidNode, "\(path).\(name)") else { continue }
             if let oid = OID(text) {
-                specs.append(FieldSpec(name, oid))
+                specs.append(FieldSpec(name, oid, display: display))
             } else {
-                problem(value, "\(path).\(name)", "\"\(text)\" is not an OID (example: 1.3.6.1.2.1.2.2.1.10)")
+                problem(oidNode, "\(path).\(name)", "\"\(text)\" is not an OID (example: 1.3.6.1.2.1.2.2.1.10)")
             }
         }
         if required && specs.isEmpty && pairs.isEmpty { table.problem(key, "must list at least one field") }

@@ -5,9 +5,12 @@ public enum BuiltinProfiles {
         return oid
     }
 
+    /// Columns of one entry; the text of these names is shown as declared.
+    private static let displays: [String: TextDisplay] = ["ifPhysAddress": .mac]
+
     private static func columns(_ base: String, _ names: [(UInt32, String)]) -> [FieldSpec] {
         let root = oid(base)
-        return names.map { FieldSpec($0.1, root.appending($0.0)) }
+        return names.map { FieldSpec($0.1, root.appending($0.0), display: displays[$0.1]) }
     }
 
     /// sysUpTime, sysName, sysDescr, sysObjectID, sysContact, sysLocation.

@@ -1,11 +1,28 @@
-/// A named field and the OID it comes from.
+/// How an OCTET STRING is shown (a field's or tag's declared `type`).
+public enum TextDisplay: String, Sendable, Equatable, CaseIterable {
+    /// `aa:bb:cc:dd:ee:ff`, for any length (an all-zero value is `00:00:00:00:00:00`, never empty).
+    case mac
+    /// `0x` and two lower-case hex digits a byte.
+    case hex
+    /// UTF-8 with trailing NULs trimmed; hex when it is not valid UTF-8 or holds control characters.
+    case text
+    /// InetAddress or IpAddress: 4 bytes dotted, 16 bytes IPv6; hex otherwise.
+    case ip
+    /// RFC 2579 DateAndTime (8 or 11 bytes) as `2026-11-30T10:00:00.0+01:00`; hex otherwise.
+    case dateAndTime = "date_and_time"
+}
+
+/// A named field and the OID it comes from, with how its text is shown when it is an OCTET STRING (nil: the value
+/// decides, see `ValueMapping.text`).
 public struct FieldSpec: Sendable, Equatable {
     public var name: String
     public var oid: OID
+    public var display: TextDisplay?
 
-    public init(_ name: String, _ oid: OID) {
+    public init(_ name: String, _ oid: OID, display: TextDisplay? = nil) {
         self.name = name
         self.oid = oid
+        self.display = display
     }
 }
 

@@ -72,6 +72,32 @@ import Testing
         #expect(ValueMapping.text(Array("Zürich".utf8)) == "Zürich")
     }
 
+    @Test func binaryAndAllZeroMACsAreNeverMisreadAsText() {
+        // Valid UTF-8 by chance ("l)ҤȀ"), a newline inside, all zero: each is a MAC, never text or empty.
+        #expect(ValueMapping.text([0x6c, 0x29, 0xd2, 0xa4, 0xc8, 0x80]) == "6c:29:d2:a4:c8:80")
+        #expect(ValueMapping.text([0x0a, 0x41, 0x42, 0x43, 0x44, 0x45]) == "0a:41:42:43:44:45")
+        #expect(ValueMapping.text([0, 0, 0, 0, 0, 0]) == "00:00:00:00:00:00")
+        #expect(ValueMapping.text([0, 0]) == "0x0000")
+        #expect(ValueMapping.text([]) == "")
+        // A declared type wins over the heuristic, whatever the bytes.
+        let ascii = Array("ABCDEF".utf8)
+        #expect(ValueMapping.text(ascii) == "ABCDEF")
+        #expect(ValueMapping.tagText(.octets(ascii), display: .mac) == "41:42:43:44:45:46")
+        #expect(ValueMapping.show([0, 0, 0, 0, 0, 0, 0, 1], as: .mac) == "00:00:00:00:00:00:00:01")
+        #expect(ValueMapping.show([0x0a, 0x0b], as: .hex) == "0x0a0b")
+        #expect(ValueMapping.show(Array("Gi0/1".utf8) + [0], as: .text) == "Gi0/1")
+        #expect(ValueMapping.show([0xff, 0xfe], as: .text) == "0xfffe")
+        #expect(ValueMapping.show([192, 0, 2, 1], as: .ip) == "192.0.2.1")
+        #expect(
+            ValueMapping.show([0x20, 0x01, 0x0d, 0xb8] + Array(repeating: 0, count: 11) + [1], as: .ip) == "2001:db8::1"
+        )
+        #expect(
+            ValueMapping.show([0x07, 0xea, 11, 30, 10, 5, 9, 3, UInt8(ascii: "+"), 1, 0], as: .dateAndTime)
+                == "2026-11-30T10:05:09.3+01:00")
+        #expect(ValueMapping.show([1, 2, 3], as: .dateAndTime) == "0x010203")
+        #expect(BuiltinProfiles.ifMIB.tables[0].fields.first { $0.name == "ifPhysAddress" }?.display == .mac)
+    }
+
     @Test func valuesMapFaithfully() {
         #expect(ValueMapping.field(.counter32(5))! == (.uint(5), .counter))
         #expect(ValueMapping.field(.counter64(1 << 40))! == (.uint(1 << 40), .counter))

@@ -164,3 +164,35 @@ struct EchoPlugin: OutputPlugin {
         #expect(text.contains("agent.timeout: \"1e400s\" is not a duration"))
     }
 }
+
+/// A profile field can declare how its OCTET STRING is shown.
+@Suite struct DeclaredTextTypeTests {
+    @Test func aFieldDeclaresItsTextTypeInAnInlineTable() throws {
+        let dir = try Lab.temporaryDirectory("texttype")
+        let path = dir.appendingPathComponent("agent.conf").path
+        try """
+        [[profiles]]
+        name = "lldp"
+        [[profiles.tables]]
+        measurement = "lldp_remote"
+        fields = { chassis = { oid = "1.0.8802.1.1.2.1.4.1.1.5", type = "mac" }, port = "1.0.8802.1.1.2.1.4.1.1.7" }
+        """.write(toFile: path, atomically: true, encoding: .utf8)
+        let config = try ConfigLoader.load(files: [path], environment: [:], hostName: "h")
+        let fields = try #require(config.profiles.first?.tables.first?.fields)
+        #expect(fields.first { $0.name == "chassis" }?.display == .mac)
+        #expect(fields.first { $0.name == "port" }?.display == nil)
+        let bad = OutputPluginTests().problems(
+            """
+            [[profiles]]
+            name = "x"
+            [[profiles.tables]]
+            fields = { a = { oid = "1.3.6.1.2", type = "macaddr", typo = 1 }, b = { type = "hex" } }
+            """)
+        #expect(
+            bad.contains(
+                "profiles[0].tables[0].fields.a.type: \"macaddr\" is not a text type (mac, hex, text, ip or date_and_time)"
+            ))
+        #expect(bad.contains("profiles[0].tables[0].fields.a.typo: unknown key"))
+        #expect(bad.contains("profiles[0].tables[0].fields.b.oid: missing"))
+    }
+}

@@ -1,19 +1,24 @@
 import NetPollerCore
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// The compiled form of a device's profiles: which OIDs to GET, which subtrees to walk, and how each answer becomes a
 /// field or tag. Built once per profile set, used every poll.
 public struct PollPlan: Sendable {
     struct ScalarGroupPlan: Sendable {
         var measurement: String
-        /// (field name, index into `scalarOIDs`)
-        var fields: [(String, Int)]
-        var tags: [(String, Int)]
+        /// (field name, index into `scalarOIDs`, declared text display)
+        var fields: [(String, Int, TextDisplay?)]
+        var tags: [(String, Int, TextDisplay?)]
     }
 
     struct ColumnPlan: Sendable {
         var name: String
         var isTag: Bool
         var slot: Int
+        var display: TextDisplay?
     }
 
     struct TablePlan: Sendable {
@@ -52,8 +57,9 @@ public struct PollPlan: Sendable {
             for group in profile.scalars {
                 groups.append(
                     ScalarGroupPlan(
-                        measurement: group.measurement, fields: group.fields.map { ($0.name, scalar($0.oid)) },
-                        tags: group.tags.map { ($0.name, scalar($0.oid)) }))
+                        measurement: group.measurement,
+                        fields: group.fields.map { ($0.name, scalar($0.oid), $0.display) },
+                        tags: group.tags.map { ($0.name, scalar($0.oid), $0.display) }))
             }
             for table in profile.tables {
                 var plan = TablePlan(
@@ -61,10 +67,17 @@ public struct PollPlan: Sendable {
                     tagNames: table.indexTags.map(\.name), fieldNames: table.fields.map(\.name), walks: [])
                 let columns =
                     table.fields.enumerated().map {
-                        ($0.element, ColumnPlan(name: $0.element.name, isTag: false, slot: $0.offset))
+                        (
+                            $0.element,
+                            ColumnPlan(
+                                name: $0.element.name, isTag: false, slot: $0.offset, display: $0.element.display)
+                        )
                     }
                     + table.indexTags.enumerated().map {
-                        ($0.element, ColumnPlan(name: $0.element.name, isTag: true, slot: $0.offset))
+                        (
+                            $0.element,
+                            ColumnPlan(name: $0.element.name, isTag: true, slot: $0.offset, display: $0.element.display)
+                        )
                     }
                 for (spec, column) in columns {
                     switch table.walk {
@@ -93,15 +106,17 @@ public struct PollPlan: Sendable {
             for group in groups {
                 var fields: [Field] = []
                 fields.reserveCapacity(group.fields.count)
-                for (name, index) in group.fields {
-                    if let (value, kind) = ValueMapping.field(scalars[index]) {
+                for (name, index, display) in group.fields {
+                    if let (value, kind) = ValueMapping.field(scalars[index], display: display) {
                         fields.append(Field(name: name, value: value, kind: kind))
                     }
                 }
                 guard !fields.isEmpty else { continue }
                 var tags: [Tag] = []
-                for (name, index) in group.tags {
-                    if let text = ValueMapping.tagText(scalars[index]) { tags.append(Tag(name, text)) }
+                for (name, index, display) in group.tags {
+                    if let text = ValueMapping.tagText(scalars[index], display: display) {
+                        tags.append(Tag(name, text))
+                    }
                 }
                 tags.sort { $0.key < $1.key }
                 samples.append(Sample(measurement: group.measurement, tags: tags, fields: fields))
@@ -153,9 +168,9 @@ public struct PollPlan: Sendable {
                 guard !index.isEmpty else { continue }
                 let r = row(for: index)
                 if column.isTag {
-                    rows[r].tags[column.slot] = ValueMapping.tagText(walk.values[i])
+                    rows[r].tags[column.slot] = ValueMapping.tagText(walk.values[i], display: column.display)
                 } else {
-                    rows[r].fields[column.slot] = ValueMapping.field(walk.values[i])
+                    rows[r].fields[column.slot] = ValueMapping.field(walk.values[i], display: column.display)
                 }
             }
         }
@@ -181,7 +196,7 @@ public struct PollPlan: Sendable {
 /// SNMP value → field value and kind, and → tag text. The one place where wire types meet the data model.
 public enum ValueMapping {
     @inlinable
-    public static func field(_ value: SNMPValue) -> (FieldValue, MetricKind)? {
+    public static func field(_ value: SNMPValue, display: TextDisplay? = nil) -> (FieldValue, MetricKind)? {
         switch value {
         case .integer(let v): return (.int(v), .gauge)
         case .counter32(let v): return (.uint(UInt64(v)), .counter)
@@ -189,7 +204,7 @@ public enum ValueMapping {
         case .timeticks(let v): return (.uint(UInt64(v)), .gauge)
         case .counter64(let v): return (.uint(v), .counter)
         case .float(let v): return (.double(v), .gauge)
-        case .octets(let bytes): return (.text(text(bytes)), .info)
+        case .octets(let bytes): return (.text(display.map { show(bytes, as: $0) } ?? text(bytes)), .info)
         case .ipAddress(let a, let b, let c, let d): return (.text("\(a).\(b).\(c).\(d)"), .info)
         case .oid(let oid): return (.text(oid.description), .info)
         case .opaque(let bytes): return (.text(hex(bytes)), .info)
@@ -197,8 +212,8 @@ public enum ValueMapping {
         }
     }
 
-    public static func tagText(_ value: SNMPValue) -> String? {
-        switch field(value) {
+    public static func tagText(_ value: SNMPValue, display: TextDisplay? = nil) -> String? {
+        switch field(value, display: display) {
         case .some((.text(let s), _)): return s
         case .some((.int(let v), _)): return String(v)
         case .some((.uint(let v), _)): return String(v)
@@ -207,28 +222,77 @@ public enum ValueMapping {
         }
     }
 
-    /// Printable UTF-8 stays text (trailing NULs dropped); anything else becomes hex:
-    /// `aa:bb:cc:dd:ee:ff` for 6 bytes (a MAC address), `0x…` otherwise.
+    /// Without a declared type: printable UTF-8 stays text (trailing NULs dropped); anything else becomes hex,
+    /// `aa:bb:cc:dd:ee:ff` for 6 bytes (a MAC address), `0x…` otherwise. A 6-byte value is text only when every byte is
+    /// printable ASCII (binary MACs are often valid UTF-8), and a value of NULs only is hex, never empty.
     public static func text(_ bytes: [UInt8]) -> String {
         var end = bytes.count
         while end > 0 && bytes[end - 1] == 0 { end -= 1 }
         let body = bytes[..<end]
+        if body.isEmpty { return bytes.isEmpty ? "" : hex(bytes) }
+        if bytes.count == 6 {
+            return body.allSatisfy { (0x20...0x7E).contains($0) } ? String(decoding: body, as: UTF8.self) : hex(bytes)
+        }
         let printable = body.allSatisfy { $0 >= 0x20 && $0 != 0x7F || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D }
         if printable, let s = String(validating: body, as: UTF8.self) { return s }
         return hex(bytes)
     }
 
-    public static func hex(_ bytes: [UInt8]) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        if bytes.count == 6 {
-            var out: [UInt8] = []
-            for (i, b) in bytes.enumerated() {
-                if i > 0 { out.append(UInt8(ascii: ":")) }
-                out.append(digits[Int(b >> 4)])
-                out.append(digits[Int(b & 0xF)])
+    /// An OCTET STRING shown as its field declares.
+    public static func show(_ bytes: [UInt8], as display: TextDisplay) -> String {
+        switch display {
+        case .mac: return separatedHex(bytes)
+        case .hex: return prefixedHex(bytes)
+        case .text:
+            var end = bytes.count
+            while end > 0 && bytes[end - 1] == 0 { end -= 1 }
+            let body = bytes[..<end]
+            let printable = body.allSatisfy { $0 >= 0x20 && $0 != 0x7F || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D }
+            if printable, let s = String(validating: body, as: UTF8.self) { return s }
+            return prefixedHex(bytes)
+        case .ip:
+            if bytes.count == 4 { return bytes.map(String.init).joined(separator: ".") }
+            if bytes.count == 16 {
+                var address = in6_addr()
+                var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+                withUnsafeMutableBytes(of: &address) { $0.copyBytes(from: bytes) }
+                if inet_ntop(AF_INET6, &address, &buffer, socklen_t(buffer.count)) != nil {
+                    return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                }
             }
-            return String(decoding: out, as: UTF8.self)
+            return prefixedHex(bytes)
+        case .dateAndTime:
+            guard bytes.count == 8 || bytes.count == 11 else { return prefixedHex(bytes) }
+            let year = Int(bytes[0]) << 8 | Int(bytes[1])
+            func two(_ v: UInt8) -> String { v < 10 ? "0\(v)" : "\(v)" }
+            var out =
+                "\(year)-\(two(bytes[2]))-\(two(bytes[3]))T\(two(bytes[4])):\(two(bytes[5])):\(two(bytes[6])).\(bytes[7])"
+            if bytes.count == 11 {
+                out += "\(bytes[8] == UInt8(ascii: "-") ? "-" : "+")\(two(bytes[9])):\(two(bytes[10]))"
+            }
+            return out
         }
+    }
+
+    /// `0x…` for most binary values, `aa:bb:…` for 6 bytes (a MAC address).
+    public static func hex(_ bytes: [UInt8]) -> String {
+        bytes.count == 6 ? separatedHex(bytes) : prefixedHex(bytes)
+    }
+
+    private static let digits = Array("0123456789abcdef".utf8)
+
+    static func separatedHex(_ bytes: [UInt8]) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count * 3)
+        for (i, b) in bytes.enumerated() {
+            if i > 0 { out.append(UInt8(ascii: ":")) }
+            out.append(digits[Int(b >> 4)])
+            out.append(digits[Int(b & 0xF)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    static func prefixedHex(_ bytes: [UInt8]) -> String {
         var out: [UInt8] = Array("0x".utf8)
         for b in bytes {
             out.append(digits[Int(b >> 4)])
