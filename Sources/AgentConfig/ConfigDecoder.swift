@@ -206,10 +206,14 @@ struct ConfigDecoder {
                 rest = rest[rest.index(after: after)...]
                 continue
             }
-            guard after < rest.endIndex, rest[after] == "{", let close = rest[after...].firstIndex(of: "}") else {
+            guard after < rest.endIndex, rest[after] == "{" else {
                 out += "$"
                 rest = rest[after...]
                 continue
+            }
+            guard let close = rest[after...].firstIndex(of: "}") else {
+                problem(node, path, "unclosed ${ (close it with }, or write $$ for a literal $)")
+                return nil
             }
             let body = rest[rest.index(after: after)..<close]
             let name: Substring

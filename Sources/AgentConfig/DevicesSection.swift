@@ -23,7 +23,11 @@ extension ConfigDecoder {
                 }
             }
             if let community = entry.secret("community") {
-                result[name] = SNMPCredential(name: name, version: version, community: community)
+                if community.value.isEmpty {
+                    entry.problem("community", "must not be empty")
+                } else {
+                    result[name] = SNMPCredential(name: name, version: version, community: community)
+                }
             }
         }
         snmp.finish()
@@ -41,6 +45,9 @@ extension ConfigDecoder {
             if !entry.has("name") { entry.problem("name", "missing (every device needs a unique name)") }
             if let name {
                 if name.isEmpty { entry.problem("name", "must not be empty") }
+                if Self.hasControlCharacters(name) {
+                    entry.problem("name", "must not hold a newline or another control character")
+                }
                 if let first = seen[name] {
                     entry.problem(
                         "name", "duplicate device name \"\(name)\" (also devices[\(first)]); names must be unique")
@@ -86,8 +93,17 @@ extension ConfigDecoder {
                 let path = "\(entry.keyPath("tags")).\(key)"
                 if key == "device" {
                     problem(value, path, "\"device\" is reserved for the device name")
+                } else if !Self.isLabelName(key) {
+                    problem(
+                        value, path,
+                        "\"\(key)\" is not a usable label name (letters, digits and '_', not starting with a digit or \"__\")"
+                    )
                 } else if let text = entry.decoder.string(value, path) {
-                    tags.append(Tag(key, text))
+                    if Self.hasControlCharacters(text) {
+                        problem(value, path, "must not hold a newline or another control character")
+                    } else {
+                        tags.append(Tag(key, text))
+                    }
                 }
             }
             tags.sort { $0.key < $1.key }
@@ -106,5 +122,17 @@ extension ConfigDecoder {
             }
         }
         return devices
+    }
+
+    /// Whether text holds a character that would break a log line, a label or line protocol.
+    static func hasControlCharacters(_ text: String) -> Bool {
+        text.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F || (0x80..<0xA0).contains($0.value) }
+    }
+
+    /// A Prometheus label name: `[a-zA-Z_][a-zA-Z0-9_]*`, not starting with `__` (reserved).
+    static func isLabelName(_ name: String) -> Bool {
+        guard let first = name.unicodeScalars.first, !name.hasPrefix("__") else { return false }
+        func letter(_ c: Unicode.Scalar) -> Bool { ("a"..."z").contains(c) || ("A"..."Z").contains(c) || c == "_" }
+        return letter(first) && name.unicodeScalars.allSatisfy { letter($0) || ("0"..."9").contains($0) }
     }
 }

@@ -196,3 +196,27 @@ struct EchoPlugin: OutputPlugin {
         #expect(bad.contains("profiles[0].tables[0].fields.b.oid: missing"))
     }
 }
+
+/// What can only break later is refused at load time, naming the key.
+@Suite struct RefusedAtLoadTests {
+    @Test func controlCharactersBadLabelNamesEmptyCommunitiesAndUnclosedVariablesAreRefused() {
+        let text = OutputPluginTests().problems(
+            """
+            [credentials.snmp.default]
+            community = ""
+            [credentials.snmp.other]
+            community = "${SNMP_COMMUNITY"
+            [[devices]]
+            name = "r1\\nr2"
+            address = "127.0.0.1"
+            tags = { "site-code" = "ams", "__meta" = "x", rack = "r\\u0007", ok_1 = "fine" }
+            """)
+        #expect(text.contains("credentials.snmp.default.community: must not be empty"))
+        #expect(text.contains("credentials.snmp.other.community: unclosed ${"))
+        #expect(text.contains("devices[0].name: must not hold a newline or another control character"))
+        #expect(text.contains("devices[0].tags.site-code: \"site-code\" is not a usable label name"))
+        #expect(text.contains("devices[0].tags.__meta: \"__meta\" is not a usable label name"))
+        #expect(text.contains("devices[0].tags.rack: must not hold a newline or another control character"))
+        #expect(!text.contains("ok_1"))
+    }
+}
