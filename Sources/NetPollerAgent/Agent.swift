@@ -277,9 +277,9 @@ public final class Agent: Service {
             cache.remove(device: name)
         }
         // A changed device's old session and what was learned about it go; it is polled anew from its next slot.
+        let previousKinds = Dictionary(current.devices.map { ($0.name, $0.kind) }, uniquingKeysWith: { a, _ in a })
         for name in plan.devicesRemoved + plan.devicesChanged {
-            let kind = current.devices.first { $0.name == name }?.kind
-            if let kind { collectors[kind]?.release(name) }
+            if let kind = previousKinds[name] { collectors[kind]?.release(name) }
         }
         let (started, stopped) = scheduler.apply(
             applied.devices.map { DeviceScheduler.Entry(name: $0.name, interval: $0.interval) },

@@ -226,16 +226,22 @@ public enum ValueMapping {
     /// `aa:bb:cc:dd:ee:ff` for 6 bytes (a MAC address), `0x…` otherwise. A 6-byte value is text only when every byte is
     /// printable ASCII (binary MACs are often valid UTF-8), and a value of NULs only is hex, never empty.
     public static func text(_ bytes: [UInt8]) -> String {
+        guard !bytes.isEmpty else { return "" }
+        guard let text = printableText(bytes), !text.isEmpty else { return hex(bytes) }
+        if bytes.count == 6 && !text.utf8.allSatisfy({ (0x20...0x7E).contains($0) }) { return hex(bytes) }
+        return text
+    }
+
+    /// The value as UTF-8 text with trailing NULs trimmed, when it is valid UTF-8 without control characters (tab,
+    /// newline and carriage return allowed); else nil.
+    static func printableText(_ bytes: [UInt8]) -> String? {
         var end = bytes.count
         while end > 0 && bytes[end - 1] == 0 { end -= 1 }
         let body = bytes[..<end]
-        if body.isEmpty { return bytes.isEmpty ? "" : hex(bytes) }
-        if bytes.count == 6 {
-            return body.allSatisfy { (0x20...0x7E).contains($0) } ? String(decoding: body, as: UTF8.self) : hex(bytes)
+        guard body.allSatisfy({ $0 >= 0x20 && $0 != 0x7F || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D }) else {
+            return nil
         }
-        let printable = body.allSatisfy { $0 >= 0x20 && $0 != 0x7F || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D }
-        if printable, let s = String(validating: body, as: UTF8.self) { return s }
-        return hex(bytes)
+        return String(validating: body, as: UTF8.self)
     }
 
     /// An OCTET STRING shown as its field declares.
@@ -243,13 +249,7 @@ public enum ValueMapping {
         switch display {
         case .mac: return separatedHex(bytes)
         case .hex: return prefixedHex(bytes)
-        case .text:
-            var end = bytes.count
-            while end > 0 && bytes[end - 1] == 0 { end -= 1 }
-            let body = bytes[..<end]
-            let printable = body.allSatisfy { $0 >= 0x20 && $0 != 0x7F || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D }
-            if printable, let s = String(validating: body, as: UTF8.self) { return s }
-            return prefixedHex(bytes)
+        case .text: return printableText(bytes) ?? prefixedHex(bytes)
         case .ip:
             if bytes.count == 4 { return bytes.map(String.init).joined(separator: ".") }
             if bytes.count == 16 {
