@@ -24,6 +24,10 @@ extension ConfigDecoder {
         if let v = t.int("queue_capacity", range: 1...100_000_000) { settings.queueCapacity = v }
         if let v = t.stringArray("default_profiles") { settings.defaultProfiles = v }
         if let v = t.bool("ready_requires_sinks") { settings.readyRequiresSinks = v }
+        if let v = t.int("max_walk_varbinds", range: 1...10_000_000) { settings.maxWalkVarbinds = v }
+        if let v = t.duration("poll_budget", minimum: .seconds(1), maximum: (.seconds(7 * 86_400), "7d")) {
+            settings.pollBudget = v
+        }
         return settings
     }
 

@@ -113,12 +113,18 @@ extension ConfigDecoder {
             let timeout = entry.duration("timeout", minimum: .milliseconds(10)) ?? agent.timeout
             let retries = entry.int("retries", range: 0...10) ?? agent.retries
             let maxRepetitions = entry.int("max_repetitions", range: 1...200) ?? agent.maxRepetitions
+            let maxWalkVarbinds = entry.int("max_walk_varbinds", range: 1...10_000_000) ?? agent.maxWalkVarbinds
+            let pollBudget =
+                entry.duration("poll_budget", minimum: .seconds(1), maximum: (.seconds(7 * 86_400), "7d"))
+                ?? agent.pollBudget
             if let name, let address {
-                devices.append(
-                    DeviceConfig(
-                        name: name, address: address, credential: credentialName, profiles: deviceProfiles,
-                        interval: interval, timeout: timeout, retries: retries, maxRepetitions: maxRepetitions,
-                        tags: tags))
+                var device = DeviceConfig(
+                    name: name, address: address, credential: credentialName, profiles: deviceProfiles,
+                    interval: interval, timeout: timeout, retries: retries, maxRepetitions: maxRepetitions,
+                    tags: tags)
+                device.maxWalkVarbinds = maxWalkVarbinds
+                device.pollBudget = pollBudget
+                devices.append(device)
             }
         }
         return devices

@@ -53,7 +53,8 @@ extension ConfigDecoder {
         return result
     }
 
-    /// `fields = { name = "1.3.6…" }`, or with a declared text type: `name = { oid = "1.3.6…", type = "mac" }`.
+    /// `fields = { name = "1.3.6…" }`, or with a declared type: `name = { oid = "1.3.6…", type = "mac" }` (a metric
+    /// type, `counter` or `gauge`, or a text type).
     func fieldSpecs(_ table: inout ConfigTable, _ key: String, required: Bool) -> [FieldSpec] {
         let path = table.keyPath(key)
         guard let pairs = table.entries(key, wrongType: "expected a table of name = \"OID\"") else {
@@ -64,16 +65,16 @@ extension ConfigDecoder {
         var decoder = table.decoder
         for (name, value) in pairs {
             var oidNode: Node? = value
-            var display: TextDisplay?
+            var type: FieldType?
             if case .table = value.value, var spec = ConfigTable(value, path: "\(path).\(name)", decoder: decoder) {
                 oidNode = spec.read("oid")
-                display = spec.choice("type", "a text type")
+                type = spec.choice("type", "a field type")
                 if oidNode == nil { spec.problem("oid", "missing (the column's or scalar's OID)") }
                 spec.finish()
             }
             guard let oidNode, let text = decoder.string(oidNode, "\(path).\(name)") else { continue }
             if let oid = OID(text) {
-                specs.append(FieldSpec(name, oid, display: display))
+                specs.append(FieldSpec(name, oid, type: type))
             } else {
                 problem(oidNode, "\(path).\(name)", "\"\(text)\" is not an OID (example: 1.3.6.1.2.1.2.2.1.10)")
             }

@@ -2,6 +2,7 @@ import AgentConfig
 import FileOutput
 import Foundation
 import InfluxOutput
+import Logging
 import NetPollerCore
 import PostgresOutput
 import SNMPPolling
@@ -14,8 +15,9 @@ public enum BuiltinPlugins {
     public static let outputs: [any OutputPlugin] = [StdoutPlugin(), FilePlugin(), PostgresPlugin(), InfluxPlugin()]
 
     /// The collectors, one per device kind; their I/O threads start here.
-    public static func collectors(metrics: SelfMetrics) -> [any Collector] {
-        [SNMPCollector(metrics: metrics)]
+    public static func collectors(metrics: SelfMetrics, logger: Logger = Logger(label: "netpoller")) -> [any Collector]
+    {
+        [SNMPCollector(metrics: metrics, logger: logger)]
     }
 }
 

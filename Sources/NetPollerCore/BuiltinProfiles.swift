@@ -5,12 +5,36 @@ public enum BuiltinProfiles {
         return oid
     }
 
-    /// Columns of one entry; the text of these names is shown as declared.
-    private static let displays: [String: TextDisplay] = ["ifPhysAddress": .mac]
+    /// The declared type of every built-in field that has one: counters are counters and everything else numeric is a
+    /// gauge whatever the device sends, and ifPhysAddress is a MAC address.
+    static let types: [String: FieldType] = {
+        var types: [String: FieldType] = ["ifPhysAddress": .mac]
+        let counters = [
+            "ifInOctets", "ifInUcastPkts", "ifInNUcastPkts", "ifInDiscards", "ifInErrors", "ifInUnknownProtos",
+            "ifOutOctets", "ifOutUcastPkts", "ifOutNUcastPkts", "ifOutDiscards", "ifOutErrors", "ifInMulticastPkts",
+            "ifInBroadcastPkts", "ifOutMulticastPkts", "ifOutBroadcastPkts", "ifHCInOctets", "ifHCInUcastPkts",
+            "ifHCInMulticastPkts", "ifHCInBroadcastPkts", "ifHCOutOctets", "ifHCOutUcastPkts", "ifHCOutMulticastPkts",
+            "ifHCOutBroadcastPkts", "hrStorageAllocationFailures", "ssCpuRawUser", "ssCpuRawNice", "ssCpuRawSystem",
+            "ssCpuRawIdle", "ssCpuRawWait", "ssCpuRawInterrupt", "ssCpuRawSoftIRQ",
+        ]
+        let gauges = [
+            "sysUpTime", "ifType", "ifMtu", "ifSpeed", "ifAdminStatus", "ifOperStatus", "ifLastChange", "ifOutQLen",
+            "ifLinkUpDownTrapEnable", "ifHighSpeed", "ifPromiscuousMode", "ifConnectorPresent",
+            "ifCounterDiscontinuityTime", "hrSystemUptime", "hrSystemNumUsers", "hrSystemProcesses", "hrProcessorLoad",
+            "hrStorageAllocationUnits", "hrStorageSize", "hrStorageUsed", "memTotalSwap", "memAvailSwap",
+            "memTotalReal", "memAvailReal", "memTotalFree", "memMinimumSwap", "memShared", "memBuffer", "memCached",
+            "laLoadInt", "laLoadFloat",
+        ]
+        for name in counters { types[name] = .counter }
+        for name in gauges { types[name] = .gauge }
+        return types
+    }()
+
+    private static func field(_ name: String, _ oid: OID) -> FieldSpec { FieldSpec(name, oid, type: types[name]) }
 
     private static func columns(_ base: String, _ names: [(UInt32, String)]) -> [FieldSpec] {
         let root = oid(base)
-        return names.map { FieldSpec($0.1, root.appending($0.0), display: displays[$0.1]) }
+        return names.map { field($0.1, root.appending($0.0)) }
     }
 
     /// sysUpTime, sysName, sysDescr, sysObjectID, sysContact, sysLocation.
@@ -25,7 +49,7 @@ public enum BuiltinProfiles {
                         (1, "sysDescr"), (2, "sysObjectID"), (3, "sysUpTime"), (4, "sysContact"), (5, "sysName"),
                         (6, "sysLocation"),
                     ]
-                ).map { FieldSpec($0.name, $0.oid.appending(0)) })
+                ).map { field($0.name, $0.oid.appending(0)) })
         ],
         builtIn: true)
 
@@ -69,15 +93,15 @@ public enum BuiltinProfiles {
             ScalarGroup(
                 measurement: "hr_system",
                 fields: [
-                    FieldSpec("hrSystemUptime", oid("1.3.6.1.2.1.25.1.1.0")),
-                    FieldSpec("hrSystemNumUsers", oid("1.3.6.1.2.1.25.1.5.0")),
-                    FieldSpec("hrSystemProcesses", oid("1.3.6.1.2.1.25.1.6.0")),
+                    field("hrSystemUptime", oid("1.3.6.1.2.1.25.1.1.0")),
+                    field("hrSystemNumUsers", oid("1.3.6.1.2.1.25.1.5.0")),
+                    field("hrSystemProcesses", oid("1.3.6.1.2.1.25.1.6.0")),
                 ])
         ],
         tables: [
             TableSpec(
                 measurement: "hr_processor",
-                fields: [FieldSpec("hrProcessorLoad", oid("1.3.6.1.2.1.25.3.3.1.2"))],
+                fields: [field("hrProcessorLoad", oid("1.3.6.1.2.1.25.3.3.1.2"))],
                 indexTags: [], indexTag: "hrDeviceIndex", walk: .columns),
             TableSpec(
                 measurement: "hr_storage",
@@ -105,7 +129,7 @@ public enum BuiltinProfiles {
                         (11, "memTotalFree"), (12, "memMinimumSwap"), (13, "memShared"), (14, "memBuffer"),
                         (15, "memCached"),
                     ]
-                ).map { FieldSpec($0.name, $0.oid.appending(0)) }),
+                ).map { field($0.name, $0.oid.appending(0)) }),
             ScalarGroup(
                 measurement: "ucd_cpu",
                 fields: columns(
@@ -114,7 +138,7 @@ public enum BuiltinProfiles {
                         (50, "ssCpuRawUser"), (51, "ssCpuRawNice"), (52, "ssCpuRawSystem"), (53, "ssCpuRawIdle"),
                         (54, "ssCpuRawWait"), (56, "ssCpuRawInterrupt"), (61, "ssCpuRawSoftIRQ"),
                     ]
-                ).map { FieldSpec($0.name, $0.oid.appending(0)) }),
+                ).map { field($0.name, $0.oid.appending(0)) }),
         ],
         tables: [
             TableSpec(

@@ -54,6 +54,10 @@ public struct AgentSettings: Sendable, Equatable {
     public var defaultProfiles: [String]
     /// `/ready` also requires every sink to be ok (default false: polling is fine while a sink is degraded).
     public var readyRequiresSinks: Bool
+    /// Varbinds one walk may hold (`max_walk_varbinds`); a device's default.
+    public var maxWalkVarbinds = 100_000
+    /// Wall time one poll may take before no more requests are sent (`poll_budget`); nil: the device's interval.
+    public var pollBudget: Duration?
 
     public init(
         name: String, interval: Duration, timeout: Duration, retries: Int, maxInFlight: Int, maxRepetitions: Int,
@@ -105,6 +109,13 @@ public struct DeviceConfig: Sendable, Equatable {
     public var retries: Int
     public var maxRepetitions: Int
     public var tags: [Tag]
+    /// Varbinds one walk of this device may hold before it ends as `walk_capped`.
+    public var maxWalkVarbinds = 100_000
+    /// Wall time one poll may take; nil: the interval.
+    public var pollBudget: Duration?
+
+    /// The poll budget in force: `poll_budget`, else the interval.
+    public var effectivePollBudget: Duration { pollBudget ?? interval }
 
     /// The collector that polls this device (its `kind` label); every device is SNMP until another collector lands.
     public var kind: String { "snmp" }

@@ -15,6 +15,10 @@ public struct PollError: Error, Sendable, Equatable, CustomStringConvertible {
         case badResponse = "bad_response"
         /// Abandoned at shutdown.
         case cancelled
+        /// A walk reached `max_walk_varbinds`, or the poll its `poll_budget`: the rows so far are kept.
+        case walkCapped = "walk_capped"
+        /// An entry walk ended (endOfMibView) before a listed column arrived: the device's table is cut short.
+        case walkTruncated = "walk_truncated"
     }
 
     public var code: Code

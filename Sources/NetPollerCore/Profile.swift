@@ -12,17 +12,47 @@ public enum TextDisplay: String, Sendable, Equatable, CaseIterable {
     case dateAndTime = "date_and_time"
 }
 
+/// A field's declared `type` in a profile: a metric type (`counter`, `gauge`) or how its text is shown.
+public enum FieldType: String, Sendable, Equatable, CaseIterable {
+    case counter
+    case gauge
+    case mac
+    case hex
+    case text
+    case ip
+    case dateAndTime = "date_and_time"
+
+    /// The text display this type declares, if it is one.
+    public var display: TextDisplay? { TextDisplay(rawValue: rawValue) }
+    /// The metric kind this type declares, if it is one.
+    public var metric: MetricKind? {
+        switch self {
+        case .counter: .counter
+        case .gauge: .gauge
+        default: nil
+        }
+    }
+}
+
 /// A named field and the OID it comes from, with how its text is shown when it is an OCTET STRING (nil: the value
-/// decides, see `ValueMapping.text`).
+/// decides, see `ValueMapping.text`) and its declared metric kind (nil: the wire type decides). A declared kind wins
+/// over the wire type: a device that sends INTEGER for a counter column still yields a counter.
 public struct FieldSpec: Sendable, Equatable {
     public var name: String
     public var oid: OID
     public var display: TextDisplay?
+    /// `.counter` or `.gauge` when declared.
+    public var kind: MetricKind?
 
-    public init(_ name: String, _ oid: OID, display: TextDisplay? = nil) {
+    public init(_ name: String, _ oid: OID, display: TextDisplay? = nil, kind: MetricKind? = nil) {
         self.name = name
         self.oid = oid
         self.display = display
+        self.kind = kind
+    }
+
+    public init(_ name: String, _ oid: OID, type: FieldType?) {
+        self.init(name, oid, display: type?.display, kind: type?.metric)
     }
 }
 

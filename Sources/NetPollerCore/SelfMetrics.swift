@@ -19,6 +19,7 @@ public final class SelfMetrics: Sendable {
     public let snmpRequests: Counter
     public let snmpTimeouts: Counter
     public let snmpTooBig: Counter
+    public let snmpTypeMismatches: Counter
     public let queueLength: Gauge
     public let queueCapacity: Gauge
     public let pollLoopHeartbeatAge: Gauge
@@ -55,6 +56,11 @@ public final class SelfMetrics: Sendable {
             descriptor: metricDescriptor(
                 "netpoller_snmp_toobig_total",
                 "tooBig answers; each halves max-repetitions for the request and retries."), )
+        snmpTypeMismatches = registry.makeCounter(
+            descriptor: metricDescriptor(
+                "netpoller_snmp_type_mismatches_total",
+                "Values whose wire type disagreed with their field's declared counter or gauge type; each is converted."
+            ), )
         var walkErrors: [PollError.Code: Counter] = [:]
         for code in PollError.Code.allCases {
             walkErrors[code] = registry.makeCounter(

@@ -24,17 +24,37 @@ public final class FakeTransport: SNMPTransport {
         return GetResult(values: oids.map { oid in table.first { $0.0 == oid }?.1 ?? .noSuchObject })
     }
 
-    public func walk(_ target: SNMPTarget, root: OID, maxRepetitions: Int) async -> WalkResult {
+    /// The walk through the real `WalkMachine`, fed this table's rows after the root (and endOfMibView at its end).
+    public func walk(_ target: SNMPTarget, root: OID, limits: WalkLimits) async -> WalkResult {
         calls.withLock { $0.append("walk \(root)") }
         if let delay { try? await Task.sleep(for: delay) }
-        var result = WalkResult(root: root)
+        var machine = WalkMachine(root: root, version: target.version, limits: limits)
         if let failAll {
-            result.error = failAll
-            return result
+            machine.fail(failAll)
+            return machine.result
         }
-        for (oid, value) in table where oid.hasPrefix(root) && oid.components.count > root.components.count {
-            result.append(suffix: oid.components.dropFirst(root.components.count), value: value)
+        var action = machine.start()
+        while case .send(let from, _, _) = action {
+            if let deadline = limits.deadline, ContinuousClock.now >= deadline {
+                machine.budgetExhausted()
+                break
+            }
+            _ = machine.answer(.noError)
+            let after = OID(from)
+            let repetitions = max(1, limits.maxRepetitions)
+            var fed = 0
+            var open = true
+            for (oid, value) in table.lazy.filter({ $0.0 > after }).prefix(repetitions) {
+                fed += 1
+                if !machine.varbind(name: oid.components, value: value) {
+                    open = false
+                    break
+                }
+            }
+            if open && fed < repetitions { _ = machine.varbind(name: from, value: .endOfMibView) }
+            action = machine.endOfAnswer()
         }
-        return result
+        return machine.result
     }
+
 }

@@ -111,8 +111,9 @@ public enum Lab {
         return lab
     }
 
-    /// snmpsim serving the named recordings shipped with snmpsim (each recording's name is its community).
-    public static func startSnmpsim(recordings: [String]) async throws -> LabProcess {
+    /// snmpsim serving the named recordings shipped with snmpsim, and this project's own recordings from
+    /// `Tests/NetPollerTests/Fixtures/recordings` (each recording's name is its community).
+    public static func startSnmpsim(recordings: [String] = [], fixtures: [String] = []) async throws -> LabProcess {
         guard let responder = which("snmpsim-command-responder") else {
             throw LabError.notFound("snmpsim-command-responder")
         }
@@ -128,6 +129,11 @@ public enum Lab {
                 atPath: "\(base)/data/recorded/\(name).snmprec",
                 toPath: data.appendingPathComponent("\(name).snmprec").path)
         }
+        for name in fixtures {
+            try FileManager.default.copyItem(
+                atPath: root.appendingPathComponent("Tests/NetPollerTests/Fixtures/recordings/\(name).snmprec").path,
+                toPath: data.appendingPathComponent("\(name).snmprec").path)
+        }
         let port = freePort(udp: true)
         let user = String(cString: getpwuid(getuid()).pointee.pw_name)
         let group = String(cString: getgrgid(getgid()).pointee.gr_name)
@@ -140,8 +146,26 @@ public enum Lab {
             ],
             environment: ["SNMPSIM_ALLOW_ROOT": "true"], log: dir.appendingPathComponent("snmpsim.log"))
         let lab = LabProcess(process: process, port: port, directory: dir)
-        try await waitForSNMP(port: port, community: recordings[0], seconds: 40)
+        try await waitForSNMP(port: port, community: (recordings + fixtures)[0], seconds: 40)
         return lab
+    }
+
+    /// `Tests/NetPollerTests/Fixtures/hostile-agent.py` in one of its modes (endless, rows, garbage, wrongid).
+    public static func startHostileAgent(_ mode: String) async throws -> LabProcess {
+        let port = freePort(udp: true)
+        let dir = try temporaryDirectory("hostile-\(mode)")
+        let script = root.appendingPathComponent("Tests/NetPollerTests/Fixtures/hostile-agent.py").path
+        let process = try launch(
+            which("python3") ?? "/usr/bin/python3", [script, "\(port)", mode], environment: [:],
+            log: dir.appendingPathComponent("agent.log"))
+        let lab = LabProcess(process: process, port: port, directory: dir)
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline {
+            let log = (try? String(contentsOf: dir.appendingPathComponent("agent.log"), encoding: .utf8)) ?? ""
+            if log.contains("ready") { return lab }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw LabError.didNotStart("hostile agent (\(mode))")
     }
 
     /// A throwaway Prometheus server scraping `targets` (host:port) every second.

@@ -76,9 +76,13 @@ public final class LatestValueCache: Sendable {
 /// object name, labels are the index tags plus `device` (and the device's configured tags). Counter32/64 are typed
 /// counter, other numbers gauge; text values become an info-style gauge of value 1 with the text in a label of the
 /// metric's own name, as snmp_exporter does for DisplayString.
+///
+/// No line is ever dropped for its type: a family is typed `counter` only when every one of its lines is a counter,
+/// and `gauge` otherwise (any number is a valid gauge). So one device that sends a counter column as INTEGER (when its
+/// profile declares no type) cannot blank the metric for the others.
 public enum DeviceExposition {
     private struct Family {
-        var type: MetricKind
+        var allCounters = true
         var lines: [UInt8] = []
     }
 
@@ -97,10 +101,10 @@ public enum DeviceExposition {
                 for field in sample.fields {
                     let name = metricName(field.name)
                     if families[name] == nil {
-                        families[name] = Family(type: field.kind)
+                        families[name] = Family()
                         order.append(name)
                     }
-                    guard families[name]?.type == field.kind else { continue }
+                    if field.kind != .counter { families[name]?.allCounters = false }
                     var line = Array(name.utf8)
                     line.append(UInt8(ascii: "{"))
                     line.append(contentsOf: labels)
@@ -125,7 +129,7 @@ public enum DeviceExposition {
         var out: [UInt8] = []
         for name in order {
             guard let family = families[name] else { continue }
-            out.append(contentsOf: "# TYPE \(name) \(family.type == .counter ? "counter" : "gauge")\n".utf8)
+            out.append(contentsOf: "# TYPE \(name) \(family.allCounters ? "counter" : "gauge")\n".utf8)
             out.append(contentsOf: family.lines)
         }
         if !status.isEmpty {

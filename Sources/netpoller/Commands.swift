@@ -68,7 +68,8 @@ struct Run: AsyncParsableCommand {
         let options = self.options
         let metrics = SelfMetrics()
         let agent = Agent(
-            config: config, logger: logger, metrics: metrics, collectors: BuiltinPlugins.collectors(metrics: metrics),
+            config: config, logger: logger, metrics: metrics,
+            collectors: BuiltinPlugins.collectors(metrics: metrics, logger: logger),
             outputs: BuiltinPlugins.outputs,
             reloadSource: { () throws(ConfigError) -> AgentConfiguration in try options.loadOrThrow() })
         let group = ServiceGroup(
@@ -150,7 +151,8 @@ struct Once: AsyncParsableCommand {
         let logger = makeLogger(config)
         let metrics = SelfMetrics()
         let agent = Agent(
-            config: config, logger: logger, metrics: metrics, collectors: BuiltinPlugins.collectors(metrics: metrics))
+            config: config, logger: logger, metrics: metrics,
+            collectors: BuiltinPlugins.collectors(metrics: metrics, logger: logger))
         let failed = await agent.pollOnce(only: device, sink: StdoutSink(format: sinkFormat))
         for status in agent.deviceStatuses() where status.lastError != nil {
             FileHandle.standardError.write(

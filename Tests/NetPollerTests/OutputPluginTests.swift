@@ -190,7 +190,7 @@ struct EchoPlugin: OutputPlugin {
             """)
         #expect(
             bad.contains(
-                "profiles[0].tables[0].fields.a.type: \"macaddr\" is not a text type (mac, hex, text, ip or date_and_time)"
+                "profiles[0].tables[0].fields.a.type: \"macaddr\" is not a field type (counter, gauge, mac, hex, text, ip or date_and_time)"
             ))
         #expect(bad.contains("profiles[0].tables[0].fields.a.typo: unknown key"))
         #expect(bad.contains("profiles[0].tables[0].fields.b.oid: missing"))

@@ -20,6 +20,8 @@ import Testing
             rows.append(("1.3.6.1.2.1.31.1.1.1.6.\(index)", .counter64(UInt64(1 << 33) + UInt64(index))))
             rows.append(("1.3.6.1.2.1.31.1.1.1.18.\(index)", .octets(Array("to core \(index)".utf8))))
         }
+        // A real agent's view goes on after the tables (endOfMibView right after ifAlias would be walk_truncated).
+        rows.append(("1.3.6.1.6.3.1.1.6.1.0", .integer(1)))
         return rows
     }
 

@@ -35,8 +35,25 @@ public final class DevicePoller: Sendable {
     /// One poll: GET of all scalars, then each walk in turn (one request in flight per device, gentle on agents).
     /// A timeout ends the poll early: the device is not answering and more requests would only wait.
     public func poll(
-        _ target: SNMPTarget, explicitProfiles: [String]?, knownSysObjectID: OID?, maxRepetitions: Int
+        _ target: SNMPTarget, explicitProfiles: [String]?, knownSysObjectID: OID?, maxRepetitions: Int,
+        maxWalkVarbinds: Int = WalkLimits.defaultMaxVarbinds, budget: Duration? = nil
     ) async -> PollOutcome {
+        await pollReportingTypes(
+            target, explicitProfiles: explicitProfiles, knownSysObjectID: knownSysObjectID,
+            maxRepetitions: maxRepetitions, maxWalkVarbinds: maxWalkVarbinds, budget: budget
+        ).outcome
+    }
+
+    /// The poll, with the values whose wire type disagreed with their field's declared kind.
+    ///
+    /// Every walk holds at most `maxWalkVarbinds`, and no request is sent once `budget` has passed since the start
+    /// (walks not started then end as one `walk_capped` error): whatever a device sends, a poll is bounded in memory
+    /// and time, and keeps what arrived.
+    public func pollReportingTypes(
+        _ target: SNMPTarget, explicitProfiles: [String]?, knownSysObjectID: OID?, maxRepetitions: Int,
+        maxWalkVarbinds: Int = WalkLimits.defaultMaxVarbinds, budget: Duration? = nil
+    ) async -> (outcome: PollOutcome, mismatches: TypeMismatches) {
+        let deadline = budget.map { ContinuousClock.now + $0 }
         var errors: [PollError] = []
         var varbinds = 0
         var requests = 0
@@ -48,9 +65,11 @@ public final class DevicePoller: Sendable {
                 varbinds += 1
                 if case .oid(let oid) = result.values.first { sysObjectID = oid }
             } catch {
-                return PollOutcome(
-                    samples: [], errors: [error], state: .down, varbinds: 0, requests: 1, sysObjectID: nil,
-                    profiles: [])
+                return (
+                    PollOutcome(
+                        samples: [], errors: [error], state: .down, varbinds: 0, requests: 1, sysObjectID: nil,
+                        profiles: []), TypeMismatches()
+                )
             }
         }
         let names = explicitProfiles ?? selectProfiles(sysObjectID: sysObjectID)
@@ -72,31 +91,53 @@ public final class DevicePoller: Sendable {
             } catch {
                 errors.append(error)
                 if error.code == .timeout || error.code == .sendFailed || error.code == .sessionFailed {
-                    return PollOutcome(
-                        samples: [], errors: errors, state: .down, varbinds: varbinds, requests: requests + 1,
-                        sysObjectID: sysObjectID, profiles: names)
+                    return (
+                        PollOutcome(
+                            samples: [], errors: errors, state: .down, varbinds: varbinds, requests: requests + 1,
+                            sysObjectID: sysObjectID, profiles: names), TypeMismatches()
+                    )
                 }
             }
         }
         var walkErrors: [PollError] = []
         var walks: [WalkResult?] = []
         walks.reserveCapacity(plan.walkRoots.count)
-        for root in plan.walkRoots {
+        var skipped: [OID] = []
+        for (w, root) in plan.walkRoots.enumerated() {
             if let last = errors.last, last.code == .timeout || last.code == .cancelled {
                 walks.append(nil)
                 continue
             }
-            let result = await transport.walk(target, root: root, maxRepetitions: maxRepetitions)
+            if let deadline, ContinuousClock.now >= deadline {
+                skipped.append(root)
+                walks.append(nil)
+                continue
+            }
+            let limits = WalkLimits(
+                maxRepetitions: maxRepetitions, maxVarbinds: maxWalkVarbinds, lastColumn: plan.lastColumns[w],
+                deadline: deadline)
+            let result = await transport.walk(target, root: root, limits: limits)
             varbinds += result.count
             requests += result.requests
             if result.count > 0 { answered = true }
-            if let error = result.error {
+            if var error = result.error {
+                if error.code == .walkTruncated, let column = result.truncatedAfterColumn {
+                    error.message = Self.truncation(plan.missingColumns(walk: w, after: column), root: root)
+                }
                 errors.append(error)
                 walkErrors.append(error)
             }
             walks.append(result)
         }
-        let samples = plan.samples(scalars: scalars, walks: walks)
+        if !skipped.isEmpty {
+            let error = PollError(
+                .walkCapped,
+                "poll_budget ran out; not walked: \(skipped.map(\.description).joined(separator: ", "))")
+            errors.append(error)
+            walkErrors.append(error)
+        }
+        var mismatches = TypeMismatches()
+        let samples = plan.samples(scalars: scalars, walks: walks, mismatches: &mismatches)
         let state: DeviceState
         if errors.isEmpty {
             state = .up
@@ -105,8 +146,16 @@ public final class DevicePoller: Sendable {
         } else {
             state = .down
         }
-        return PollOutcome(
-            samples: samples, errors: errors, walkErrors: walkErrors, state: state, varbinds: varbinds,
-            requests: requests, sysObjectID: sysObjectID, profiles: names)
+        return (
+            PollOutcome(
+                samples: samples, errors: errors, walkErrors: walkErrors, state: state, varbinds: varbinds,
+                requests: requests, sysObjectID: sysObjectID, profiles: names), mismatches
+        )
+    }
+
+    /// `walk_truncated`'s message: the tables and the columns that never arrived.
+    static func truncation(_ missing: [(measurement: String, columns: [String])], root: OID) -> String {
+        let parts = missing.map { "table \($0.measurement) is missing \($0.columns.joined(separator: ", "))" }
+        return "the walk of \(root) ended with endOfMibView before its last columns: \(parts.joined(separator: "; "))"
     }
 }

@@ -106,9 +106,11 @@ final class WalkOperation: Operation, @unchecked Sendable {
     private var machine: WalkMachine
     private var request: [oid] = []
     private var completion: ((WalkResult) -> Void)?
+    private let deadline: ContinuousClock.Instant?
 
-    init(target: SNMPTarget, root: OID, maxRepetitions: Int, completion: @escaping (WalkResult) -> Void) {
-        self.machine = WalkMachine(root: root, version: target.version, maxRepetitions: maxRepetitions)
+    init(target: SNMPTarget, root: OID, limits: WalkLimits, completion: @escaping (WalkResult) -> Void) {
+        self.machine = WalkMachine(root: root, version: target.version, limits: limits)
+        self.deadline = limits.deadline
         self.completion = completion
         super.init(target: target)
     }
@@ -117,6 +119,11 @@ final class WalkOperation: Operation, @unchecked Sendable {
 
     private func perform(_ action: WalkMachine.Action, _ session: Session) {
         guard case .send(let from, let maxRepetitions, let bulk) = action else {
+            finish()
+            return
+        }
+        if let deadline, ContinuousClock.now >= deadline {
+            machine.budgetExhausted()
             finish()
             return
         }

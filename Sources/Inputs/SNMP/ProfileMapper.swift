@@ -9,8 +9,8 @@ import NetPollerCore
 public struct PollPlan: Sendable {
     struct ScalarGroupPlan: Sendable {
         var measurement: String
-        /// (field name, index into `scalarOIDs`, declared text display)
-        var fields: [(String, Int, TextDisplay?)]
+        /// (field name, index into `scalarOIDs`, declared text display, declared kind)
+        var fields: [(String, Int, TextDisplay?, MetricKind?)]
         var tags: [(String, Int, TextDisplay?)]
     }
 
@@ -19,6 +19,7 @@ public struct PollPlan: Sendable {
         var isTag: Bool
         var slot: Int
         var display: TextDisplay?
+        var kind: MetricKind?
     }
 
     struct TablePlan: Sendable {
@@ -30,6 +31,9 @@ public struct PollPlan: Sendable {
         /// Per walk used by this table: the walk index, and the column lookup below its root.
         var walks: [(walk: Int, byColumn: [UInt32: ColumnPlan], columnMode: ColumnPlan?)]
     }
+
+    /// Per walk root: the highest listed column of an entry walk (nil for a column walk), for `walk_truncated`.
+    public private(set) var lastColumns: [UInt32?] = []
 
     public private(set) var scalarOIDs: [OID] = []
     public private(set) var walkRoots: [OID] = []
@@ -58,7 +62,7 @@ public struct PollPlan: Sendable {
                 groups.append(
                     ScalarGroupPlan(
                         measurement: group.measurement,
-                        fields: group.fields.map { ($0.name, scalar($0.oid), $0.display) },
+                        fields: group.fields.map { ($0.name, scalar($0.oid), $0.display, $0.kind) },
                         tags: group.tags.map { ($0.name, scalar($0.oid), $0.display) }))
             }
             for table in profile.tables {
@@ -70,7 +74,8 @@ public struct PollPlan: Sendable {
                         (
                             $0.element,
                             ColumnPlan(
-                                name: $0.element.name, isTag: false, slot: $0.offset, display: $0.element.display)
+                                name: $0.element.name, isTag: false, slot: $0.offset, display: $0.element.display,
+                                kind: $0.element.kind)
                         )
                     }
                     + table.indexTags.enumerated().map {
@@ -85,29 +90,51 @@ public struct PollPlan: Sendable {
                         let root = OID(Array(spec.oid.components.dropLast()))
                         let w = walk(root)
                         let columnNumber = spec.oid.components.last ?? 0
+                        while lastColumns.count < walkRoots.count { lastColumns.append(nil) }
+                        lastColumns[w] = max(lastColumns[w] ?? 0, columnNumber)
                         if let i = plan.walks.firstIndex(where: { $0.walk == w }) {
                             plan.walks[i].byColumn[columnNumber] = column
                         } else {
                             plan.walks.append((w, [columnNumber: column], nil))
                         }
                     case .columns:
-                        plan.walks.append((walk(spec.oid), [:], column))
+                        let w = walk(spec.oid)
+                        while lastColumns.count < walkRoots.count { lastColumns.append(nil) }
+                        plan.walks.append((w, [:], column))
                     }
                 }
                 tables.append(plan)
             }
         }
+        while lastColumns.count < walkRoots.count { lastColumns.append(nil) }
+    }
+
+    /// The listed columns of an entry walk after `column`, by table, for the `walk_truncated` message.
+    public func missingColumns(walk: Int, after column: UInt32) -> [(measurement: String, columns: [String])] {
+        tables.compactMap { table in
+            guard let entry = table.walks.first(where: { $0.walk == walk && $0.columnMode == nil }) else { return nil }
+            let missing = entry.byColumn.filter { $0.key > column }.sorted { $0.key < $1.key }.map(\.value.name)
+            return missing.isEmpty ? nil : (table.measurement, missing)
+        }
     }
 
     /// Builds the samples of one poll from the GET values (in `scalarOIDs` order) and the walks (in `walkRoots` order).
     public func samples(scalars: [SNMPValue]?, walks: [WalkResult?]) -> [Sample] {
+        var mismatches = TypeMismatches()
+        return samples(scalars: scalars, walks: walks, mismatches: &mismatches)
+    }
+
+    /// The samples, and in `mismatches` every value whose wire type disagreed with its field's declared kind.
+    public func samples(scalars: [SNMPValue]?, walks: [WalkResult?], mismatches: inout TypeMismatches) -> [Sample] {
         var samples: [Sample] = []
         if let scalars {
             for group in groups {
                 var fields: [Field] = []
                 fields.reserveCapacity(group.fields.count)
-                for (name, index, display) in group.fields {
-                    if let (value, kind) = ValueMapping.field(scalars[index], display: display) {
+                for (name, index, display, declared) in group.fields {
+                    if let (value, kind) = ValueMapping.field(
+                        scalars[index], display: display, declared: declared, name: name, mismatches: &mismatches)
+                    {
                         fields.append(Field(name: name, value: value, kind: kind))
                     }
                 }
@@ -122,17 +149,21 @@ public struct PollPlan: Sendable {
                 samples.append(Sample(measurement: group.measurement, tags: tags, fields: fields))
             }
         }
-        for table in tables { buildRows(table, walks: walks, into: &samples) }
+        for table in tables { buildRows(table, walks: walks, into: &samples, mismatches: &mismatches) }
         return samples
     }
 
+    /// One row while it is being built: only the fields that arrived (a wide profile on a narrow device, or an
+    /// endless table, costs no empty slots), and the tags once one arrives.
     private struct Row {
         var index: ArraySlice<UInt32>
-        var fields: [(FieldValue, MetricKind)?]
-        var tags: [String?]
+        var fields: [(slot: Int, value: FieldValue, kind: MetricKind)] = []
+        var tags: [String?] = []
     }
 
-    private func buildRows(_ table: TablePlan, walks: [WalkResult?], into samples: inout [Sample]) {
+    private func buildRows(
+        _ table: TablePlan, walks: [WalkResult?], into samples: inout [Sample], mismatches: inout TypeMismatches
+    ) {
         var rows: [Row] = []
         var single: [UInt32: Int] = [:]
         var multi: [[UInt32]: Int] = [:]
@@ -145,10 +176,7 @@ public struct PollPlan: Sendable {
                 if let r = multi[key] { return r }
                 multi[key] = rows.count
             }
-            rows.append(
-                Row(
-                    index: index, fields: Array(repeating: nil, count: table.fieldCount),
-                    tags: Array(repeating: nil, count: table.tagNames.count)))
+            rows.append(Row(index: index))
             return rows.count - 1
         }
         for (walkNumber, byColumn, columnMode) in table.walks {
@@ -168,22 +196,26 @@ public struct PollPlan: Sendable {
                 guard !index.isEmpty else { continue }
                 let r = row(for: index)
                 if column.isTag {
+                    if rows[r].tags.isEmpty { rows[r].tags = Array(repeating: nil, count: table.tagNames.count) }
                     rows[r].tags[column.slot] = ValueMapping.tagText(walk.values[i], display: column.display)
-                } else {
-                    rows[r].fields[column.slot] = ValueMapping.field(walk.values[i], display: column.display)
+                } else if let (value, kind) = ValueMapping.field(
+                    walk.values[i], display: column.display, declared: column.kind, name: column.name,
+                    mismatches: &mismatches)
+                {
+                    rows[r].fields.append((column.slot, value, kind))
                 }
             }
         }
-        for row in rows {
-            var fields: [Field] = []
-            fields.reserveCapacity(table.fieldCount)
-            for (slot, entry) in row.fields.enumerated() {
-                if let (value, kind) = entry {
-                    fields.append(Field(name: table.fieldNames[slot], value: value, kind: kind))
-                }
+        samples.reserveCapacity(samples.count + rows.count)
+        for var row in rows where !row.fields.isEmpty {
+            // Fields in profile order (entry walks deliver them by column number, which is usually the same).
+            if zip(row.fields, row.fields.dropFirst()).contains(where: { $0.slot > $1.slot }) {
+                row.fields.sort { $0.slot < $1.slot }
             }
-            guard !fields.isEmpty else { continue }
-            var tags = [Tag(table.indexTag, row.index.map(String.init).joined(separator: "."))]
+            let fields = row.fields.map { Field(name: table.fieldNames[$0.slot], value: $0.value, kind: $0.kind) }
+            var tags: [Tag] = []
+            tags.reserveCapacity(1 + row.tags.count)
+            tags.append(Tag(table.indexTag, Self.indexText(row.index)))
             for (slot, value) in row.tags.enumerated() {
                 if let value { tags.append(Tag(table.tagNames[slot], value)) }
             }
@@ -191,10 +223,98 @@ public struct PollPlan: Sendable {
             samples.append(Sample(measurement: table.measurement, tags: tags, fields: fields))
         }
     }
+
+    /// `1` or `1.2.3`: a row's index as its tag value.
+    static func indexText(_ index: ArraySlice<UInt32>) -> String {
+        if index.count == 1, let only = index.first { return String(only) }
+        return index.map(String.init).joined(separator: ".")
+    }
+}
+
+/// Values whose wire type disagreed with their field's declared kind in one poll, by field name: converted (or, when
+/// no number could be read, left out) and counted.
+public struct TypeMismatches: Sendable, Equatable {
+    public struct Entry: Sendable, Equatable {
+        /// The wire type seen first, e.g. `INTEGER`.
+        public var wire: String
+        public var declared: MetricKind
+        public var count: Int
+    }
+
+    public private(set) var byField: [String: Entry] = [:]
+    public var total: Int { byField.values.reduce(0) { $0 + $1.count } }
+    public var isEmpty: Bool { byField.isEmpty }
+
+    public init() {}
+
+    mutating func note(_ field: String, wire: String, declared: MetricKind) {
+        byField[field, default: Entry(wire: wire, declared: declared, count: 0)].count += 1
+    }
 }
 
 /// SNMP value → field value and kind, and → tag text. The one place where wire types meet the data model.
 public enum ValueMapping {
+    /// The field of a value whose field may declare its kind; a disagreeing wire type is converted and noted.
+    @inline(__always)
+    static func field(
+        _ value: SNMPValue, display: TextDisplay?, declared: MetricKind?, name: String,
+        mismatches: inout TypeMismatches
+    ) -> (FieldValue, MetricKind)? {
+        guard let declared else { return field(value, display: display) }
+        let (mapped, mismatch) = self.declared(value, as: declared)
+        if mismatch { mismatches.note(name, wire: wireType(value), declared: declared) }
+        return mapped
+    }
+
+    /// A value as its field declares it (`.counter` or `.gauge`). `mismatch` is true when the wire type is another:
+    /// INTEGER, Gauge32 or TimeTicks for a counter (a negative INTEGER is read as the Counter32 it wrapped from),
+    /// Counter32/64 for a gauge, or a number sent as text. A value that holds no number (an OID, binary) is nil.
+    public static func declared(_ value: SNMPValue, as kind: MetricKind) -> (
+        value: (FieldValue, MetricKind)?, mismatch: Bool
+    ) {
+        let counter = kind == .counter
+        switch value {
+        case .counter32(let v): return ((.uint(UInt64(v)), kind), !counter)
+        case .counter64(let v): return ((.uint(v), kind), !counter)
+        case .gauge32(let v), .timeticks(let v): return ((.uint(UInt64(v)), kind), counter)
+        case .integer(let v):
+            if !counter { return ((.int(v), kind), false) }
+            return ((.uint(v >= 0 ? UInt64(v) : UInt64(UInt32(truncatingIfNeeded: v))), kind), true)
+        case .float(let v):
+            if !counter { return ((.double(v), kind), false) }
+            return (v.isFinite && v >= 0 ? (.double(v), kind) : nil, true)
+        case .octets(let bytes):
+            let body = bytes.drop { $0 == 0x20 }.reversed().drop { $0 == 0x20 || $0 == 0 }.reversed()
+            let text = String(decoding: body, as: UTF8.self)
+            if let v = UInt64(text) { return ((.uint(v), kind), true) }
+            if !counter, let v = Int64(text) { return ((.int(v), kind), true) }
+            if !counter, let v = Double(text), v.isFinite { return ((.double(v), kind), true) }
+            return (nil, true)
+        case .ipAddress, .oid, .opaque: return (nil, true)
+        case .null, .noSuchObject, .noSuchInstance, .endOfMibView: return (nil, false)
+        }
+    }
+
+    /// The SMI name of a value's wire type, for logs.
+    public static func wireType(_ value: SNMPValue) -> String {
+        switch value {
+        case .integer: "INTEGER"
+        case .counter32: "Counter32"
+        case .gauge32: "Gauge32"
+        case .timeticks: "TimeTicks"
+        case .counter64: "Counter64"
+        case .octets: "OCTET STRING"
+        case .ipAddress: "IpAddress"
+        case .oid: "OBJECT IDENTIFIER"
+        case .float: "Opaque Float"
+        case .opaque: "Opaque"
+        case .null: "NULL"
+        case .noSuchObject: "noSuchObject"
+        case .noSuchInstance: "noSuchInstance"
+        case .endOfMibView: "endOfMibView"
+        }
+    }
+
     @inlinable
     public static func field(_ value: SNMPValue, display: TextDisplay? = nil) -> (FieldValue, MetricKind)? {
         switch value {

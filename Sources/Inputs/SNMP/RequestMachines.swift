@@ -26,13 +26,21 @@ public struct WalkMachine: Sendable {
     public private(set) var next: [UInt32]
     public private(set) var maxRepetitions: Int
     private let bulk: Bool
+    private let maxVarbinds: Int
+    private let lastColumn: UInt32?
     private var received = 0
     private var ended = false
 
     public init(root: OID, version: SNMPTarget.Version, maxRepetitions: Int) {
+        self.init(root: root, version: version, limits: WalkLimits(maxRepetitions: maxRepetitions))
+    }
+
+    public init(root: OID, version: SNMPTarget.Version, limits: WalkLimits) {
         self.root = root.components
         next = root.components
-        self.maxRepetitions = max(1, maxRepetitions)
+        self.maxRepetitions = max(1, limits.maxRepetitions)
+        maxVarbinds = max(1, limits.maxVarbinds)
+        lastColumn = limits.lastColumn
         bulk = version != .v1
         result = WalkResult(root: root)
     }
@@ -79,7 +87,16 @@ public struct WalkMachine: Sendable {
         guard !ended else { return false }
         received += 1
         if case .endOfMibView = value {
-            _ = finish(nil)
+            // Inside an entry walk, the end of the agent's view before the last listed column cuts the table short.
+            if let lastColumn, result.count > 0, next.count > root.count, next[root.count] < lastColumn {
+                result.truncatedAfterColumn = next[root.count]
+                _ = finish(
+                    PollError(
+                        .walkTruncated,
+                        "endOfMibView after column \(next[root.count]) of \(OID(root)), before column \(lastColumn)"))
+            } else {
+                _ = finish(nil)
+            }
             return false
         }
         switch Self.place(name, root: root, after: next) {
@@ -95,6 +112,13 @@ public struct WalkMachine: Sendable {
         result.append(suffix: name.dropFirst(root.count), value: value)
         next.removeAll(keepingCapacity: true)
         next.append(contentsOf: name)
+        if result.count >= maxVarbinds {
+            _ = finish(
+                PollError(
+                    .walkCapped, "walk of \(OID(root)) stopped at max_walk_varbinds (\(maxVarbinds)); rows so far kept")
+            )
+            return false
+        }
         return true
     }
 
@@ -132,6 +156,11 @@ public struct WalkMachine: Sendable {
 
     /// The walk cannot go on (timeout, send failure, session closed): the rows so far are kept.
     public mutating func fail(_ error: PollError) { _ = finish(error) }
+
+    /// The poll's budget ran out before the next request: the walk ends as `walk_capped`, the rows so far are kept.
+    public mutating func budgetExhausted() {
+        _ = finish(PollError(.walkCapped, "poll_budget ran out during the walk of \(OID(root)); rows so far kept"))
+    }
 }
 
 /// A GET of a list of OIDs as a value: PDUs of at most `maxPerPDU` varbinds, one in flight at a time; tooBig splits a

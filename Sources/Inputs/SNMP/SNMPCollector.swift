@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import NetPollerCore
 import Synchronization
 
@@ -13,6 +14,8 @@ public final class SNMPCollector: Collector {
         var credential: SNMPCredential
         var address: HostAddress
         var sysObjectID: OID?
+        /// Fields whose type mismatch was logged (once per device and field).
+        var loggedMismatches: Set<String> = []
     }
 
     private struct Configured {
@@ -25,23 +28,29 @@ public final class SNMPCollector: Collector {
     private let engine: SNMPEngine?
     private let configured: Mutex<Configured?> = Mutex(nil)
     private let devices = Mutex<[String: DeviceState]>([:])
+    private let metrics: SelfMetrics?
+    private let logger: Logger
     /// How long a resolved DNS name is used before it is looked up again.
     static let resolveEvery: Duration = .seconds(300)
 
     /// The collector on the real net-snmp engine (its I/O thread starts here).
-    public convenience init(metrics: SelfMetrics?) {
+    public convenience init(metrics: SelfMetrics?, logger: Logger = Logger(label: "netpoller.snmp")) {
         let engine = SNMPEngine(metrics: metrics)
-        self.init(transport: engine, engine: engine)
+        self.init(transport: engine, engine: engine, metrics: metrics, logger: logger)
     }
 
     /// A collector on any transport (tests use `FakeTransport`).
-    public convenience init(transport: any SNMPTransport) {
-        self.init(transport: transport, engine: transport as? SNMPEngine)
+    public convenience init(
+        transport: any SNMPTransport, metrics: SelfMetrics? = nil, logger: Logger = Logger(label: "netpoller.snmp")
+    ) {
+        self.init(transport: transport, engine: transport as? SNMPEngine, metrics: metrics, logger: logger)
     }
 
-    private init(transport: any SNMPTransport, engine: SNMPEngine?) {
+    private init(transport: any SNMPTransport, engine: SNMPEngine?, metrics: SelfMetrics?, logger: Logger) {
         self.transport = transport
         self.engine = engine
+        self.logger = logger
+        self.metrics = metrics
     }
 
     public func configure(_ config: AgentConfiguration) {
@@ -64,13 +73,34 @@ public final class SNMPCollector: Collector {
             return .failed(error)
         }
         let known = devices.withLock { $0[device.name]?.sysObjectID }
-        let outcome = await configured.poller.poll(
+        let (outcome, mismatches) = await configured.poller.pollReportingTypes(
             target, explicitProfiles: device.profiles, knownSysObjectID: known,
-            maxRepetitions: device.maxRepetitions)
-        if let sysObjectID = outcome.sysObjectID {
-            devices.withLock { $0[device.name]?.sysObjectID = sysObjectID }
+            maxRepetitions: device.maxRepetitions, maxWalkVarbinds: device.maxWalkVarbinds,
+            budget: device.effectivePollBudget)
+        if outcome.sysObjectID != nil && outcome.sysObjectID != known || !mismatches.isEmpty {
+            learned(device.name, sysObjectID: outcome.sysObjectID, mismatches: mismatches)
         }
         return outcome
+    }
+
+    /// Remembers the sysObjectID, and counts type mismatches, logging each (device, field) once.
+    private func learned(_ name: String, sysObjectID: OID?, mismatches: TypeMismatches) {
+        if !mismatches.isEmpty { metrics?.snmpTypeMismatches.increment(by: Int64(mismatches.total)) }
+        let toLog = devices.withLock { devices -> [(String, TypeMismatches.Entry)] in
+            guard var state = devices[name] else { return [] }
+            if let sysObjectID { state.sysObjectID = sysObjectID }
+            var fresh: [(String, TypeMismatches.Entry)] = []
+            for (field, entry) in mismatches.byField where state.loggedMismatches.insert(field).inserted {
+                fresh.append((field, entry))
+            }
+            devices[name] = state
+            return fresh
+        }
+        for (field, entry) in toLog.sorted(by: { $0.0 < $1.0 }) {
+            logger.warning(
+                "field \(field) is declared \(entry.declared == .counter ? "counter" : "gauge") but the device sends \(entry.wire): converted",
+                metadata: .keys([.device: "\(name)", .errorType: "type_mismatch"]))
+        }
     }
 
     public func release(_ device: String) {

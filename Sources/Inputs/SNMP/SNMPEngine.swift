@@ -59,10 +59,10 @@ public final class SNMPEngine: SNMPTransport {
         return try result.get()
     }
 
-    public func walk(_ target: SNMPTarget, root: OID, maxRepetitions: Int) async -> WalkResult {
+    public func walk(_ target: SNMPTarget, root: OID, limits: WalkLimits) async -> WalkResult {
         await withCheckedContinuation { continuation in
             submit(
-                WalkOperation(target: target, root: root, maxRepetitions: maxRepetitions) {
+                WalkOperation(target: target, root: root, limits: limits) {
                     continuation.resume(returning: $0)
                 })
         }

@@ -56,6 +56,8 @@ public struct WalkResult: Sendable {
     public var error: PollError?
     /// tooBig answers seen (each halved max-repetitions).
     public var tooBig = 0
+    /// For `walk_truncated`: the last column that arrived before the walk was cut short.
+    public var truncatedAfterColumn: UInt32?
     public var requests = 0
 
     public init(root: OID) { self.root = root }
@@ -81,9 +83,40 @@ public struct GetResult: Sendable {
     public init(values: [SNMPValue]) { self.values = values }
 }
 
+/// What bounds one walk: everything here is controlled by the device, so every walk has a cap.
+public struct WalkLimits: Sendable, Equatable {
+    public var maxRepetitions: Int
+    /// The walk stops with `walk_capped` once it holds this many varbinds (`max_walk_varbinds`).
+    public var maxVarbinds: Int
+    /// An entry walk's highest listed column: endOfMibView before it is `walk_truncated`. nil for a column walk.
+    public var lastColumn: UInt32?
+    /// No request is sent after this instant (the poll's `poll_budget`): the walk ends with `walk_capped`.
+    public var deadline: ContinuousClock.Instant?
+
+    public static let defaultMaxVarbinds = 100_000
+
+    public init(
+        maxRepetitions: Int, maxVarbinds: Int = WalkLimits.defaultMaxVarbinds, lastColumn: UInt32? = nil,
+        deadline: ContinuousClock.Instant? = nil
+    ) {
+        self.maxRepetitions = maxRepetitions
+        self.maxVarbinds = maxVarbinds
+        self.lastColumn = lastColumn
+        self.deadline = deadline
+    }
+}
+
 /// The narrow seam under the SNMP poller: the OID → sample mapping is tested through a fake of it.
 public protocol SNMPTransport: Sendable {
     func get(_ target: SNMPTarget, oids: [OID]) async throws(PollError) -> GetResult
-    /// Walks `root`; never throws: an error ends the walk and is reported in the result with the rows so far.
-    func walk(_ target: SNMPTarget, root: OID, maxRepetitions: Int) async -> WalkResult
+    /// Walks `root` within `limits`; never throws: an error ends the walk and is reported in the result with the rows
+    /// so far.
+    func walk(_ target: SNMPTarget, root: OID, limits: WalkLimits) async -> WalkResult
+}
+
+extension SNMPTransport {
+    /// A walk with the default caps.
+    public func walk(_ target: SNMPTarget, root: OID, maxRepetitions: Int) async -> WalkResult {
+        await walk(target, root: root, limits: WalkLimits(maxRepetitions: maxRepetitions))
+    }
 }

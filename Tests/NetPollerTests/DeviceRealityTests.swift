@@ -1,0 +1,183 @@
+import Foundation
+import NetPollerRuntime
+import NetPollerTesting
+import Testing
+
+/// Issue 16 against the real binary: this project's own recordings on real snmpsim (MACs, INTEGER where a counter
+/// belongs, a truncated ifTable), and hostile agents (an endless table, garbage, wrong request ids) with the agent's
+/// peak RSS measured.
+@Suite(.serialized) struct DeviceRealityTests {
+    static var binary: String { Lab.root.appendingPathComponent(".build/debug/netpoller").path }
+
+    func start(_ config: String, _ name: String) throws -> (Child, String, URL) {
+        let dir = try Lab.temporaryDirectory(name)
+        let httpPort = Lab.freePort()
+        let path = dir.appendingPathComponent("agent.conf").path
+        try config.replacingOccurrences(of: "HTTPPORT", with: "\(httpPort)")
+            .replacingOccurrences(of: "STATEDIR", with: dir.appendingPathComponent("state").path)
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        let agent = try Child.spawn(
+            Self.binary, ["run", "--config", path], output: dir.appendingPathComponent("agent.log").path)
+        return (agent, "http://127.0.0.1:\(httpPort)", dir)
+    }
+
+    func device(_ body: String, _ name: String) -> [String: Any]? {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any],
+            let devices = object["devices"] as? [[String: Any]]
+        else { return nil }
+        return devices.first { $0["name"] as? String == name }
+    }
+
+    func metric(_ text: String, _ series: String) -> Double? {
+        for line in text.split(separator: "\n") where line.hasPrefix(series + " ") {
+            return Double(line.dropFirst(series.count + 1))
+        }
+        return nil
+    }
+
+    /// Waits until `/status` shows the device with a poll done and `check` true of it.
+    func waitForDevice(
+        _ base: String, _ name: String, seconds: Double = 60, _ check: @escaping ([String: Any]) -> Bool
+    ) async -> [String: Any]? {
+        var found: [String: Any]?
+        _ = await Lab.waitForHTTP("\(base)/status", seconds: seconds) { body in
+            guard let d = device(body, name), (d["polls"] as? Int ?? 0) > 0, check(d) else { return false }
+            found = d
+            return true
+        }
+        return found
+    }
+
+    @Test func ownRecordingsMacsTypeMismatchesAndATruncatedTable() async throws {
+        #expect(FileManager.default.isExecutableFile(atPath: Self.binary), "build first: swift build")
+        let snmpsim = try await Lab.startSnmpsim(
+            fixtures: ["integer-counters", "counter-switch", "truncated-iftable"])
+        defer { snmpsim.stop() }
+        var config = """
+            [agent]
+            state_dir = "STATEDIR"
+            interval = "2s"
+            timeout = "1s"
+            retries = 1
+            [http]
+            listen = "127.0.0.1:HTTPPORT"
+
+            """
+        for (name, recording) in [
+            ("intsw", "integer-counters"), ("cntsw", "counter-switch"), ("cutsw", "truncated-iftable"),
+        ] {
+            config += """
+                [credentials.snmp.\(name)]
+                community = "\(recording)"
+                [[devices]]
+                name = "\(name)"
+                address = "127.0.0.1:\(snmpsim.port)"
+                snmp = "\(name)"
+
+                """
+        }
+        let (agent, base, dir) = try start(config, "reality")
+        defer { agent.stop() }
+
+        // Item 5: the truncated ifTable degrades its device, and /status names the table and the missing columns.
+        let cut = await waitForDevice(base, "cutsw") { ($0["last_error_type"] as? String) == "walk_truncated" }
+        #expect(cut?["state"] as? String == "degraded")
+        let message = cut?["last_error"] as? String ?? ""
+        #expect(message.contains("table interface is missing ifInOctets"), "\(message)")
+        #expect(message.contains("ifOutOctets"))
+
+        // Item 2: INTEGER octets are counters like everybody else's, and no device's lines are dropped.
+        let intsw = await waitForDevice(base, "intsw") { ($0["state"] as? String) == "up" }
+        #expect(intsw != nil)
+        _ = await waitForDevice(base, "cntsw") { ($0["state"] as? String) == "up" }
+        let devices = await Lab.httpGet("\(base)/metrics/devices")?.1 ?? ""
+        #expect(devices.contains("# TYPE ifInOctets counter"))
+        #expect(devices.contains("ifInOctets{device=\"intsw\",ifDescr=\"eth2\",ifIndex=\"2\"} 2000"), "\(devices)")
+        #expect(devices.contains("ifInOctets{device=\"cntsw\",ifDescr=\"eth2\",ifIndex=\"2\"} 2000"))
+        // Item 1: a binary MAC that is valid UTF-8 and an all-zero MAC, as recorded.
+        #expect(devices.contains("ifPhysAddress=\"6c:29:d2:a4:c8:80\""))
+        #expect(devices.contains("ifPhysAddress=\"00:00:00:00:00:00\""))
+        let promtool = try #require(Lab.which("promtool"))
+        let (status, output) = try await Lab.run(promtool, ["check", "metrics"], stdin: Data(devices.utf8))
+        #expect(status == 0 || !output.contains("error"), "\(output)")
+
+        let metrics = await Lab.httpGet("\(base)/metrics")?.1 ?? ""
+        #expect((metric(metrics, "netpoller_snmp_type_mismatches_total") ?? 0) >= 6, "\(metrics)")
+        #expect((metric(metrics, "netpoller_snmp_walk_errors_total{error_type=\"walk_truncated\"}") ?? 0) >= 1)
+        agent.signal(SIGTERM)
+        #expect(await agent.wait(timeout: .seconds(20)) == 0)
+        let log = try String(contentsOf: dir.appendingPathComponent("agent.log"), encoding: .utf8)
+        // Logged once per device and field, however many polls saw it.
+        let warnings = log.split(separator: "\n").filter { $0.contains("field ifInOctets is declared counter") }
+        #expect(warnings.count == 1, "\(warnings)")
+    }
+
+    /// The peak RSS the agent must stay under while polling the hostile mix (issue 16, item 3).
+    static let rssLimitMiB = 160
+
+    @Test func hostileAgentsCannotGrowMemoryWithoutBound() async throws {
+        let endless = try await Lab.startHostileAgent("endless")
+        defer { endless.stop() }
+        let rows = try await Lab.startHostileAgent("rows")
+        defer { rows.stop() }
+        let garbage = try await Lab.startHostileAgent("garbage")
+        defer { garbage.stop() }
+        let wrongID = try await Lab.startHostileAgent("wrongid")
+        defer { wrongID.stop() }
+        var config = """
+            [agent]
+            state_dir = "STATEDIR"
+            interval = "4s"
+            timeout = "500ms"
+            retries = 0
+            [http]
+            listen = "127.0.0.1:HTTPPORT"
+            [credentials.snmp.default]
+            community = "public"
+
+            """
+        for (name, lab) in [("endless", endless), ("rows", rows), ("garbage", garbage), ("wrongid", wrongID)] {
+            config += """
+                [[devices]]
+                name = "\(name)"
+                address = "127.0.0.1:\(lab.port)"
+                profiles = ["system", "if-mib"]
+
+                """
+        }
+        let (agent, base, _) = try start(config, "hostile")
+        defer { agent.stop() }
+        // Both endless tables are capped at the default 100,000 varbinds, three polls each, and the device is degraded
+        // with what arrived.
+        for name in ["endless", "rows"] {
+            let d = await waitForDevice(base, name, seconds: 120) {
+                ($0["last_error_type"] as? String) == "walk_capped" && ($0["polls"] as? Int ?? 0) >= 3
+            }
+            #expect(d?["state"] as? String == "degraded", "\(name): \(String(describing: d))")
+        }
+        // Capped by max_walk_varbinds or by the poll budget (the interval), whichever came first: never more.
+        let rowsStatus = await waitForDevice(base, "rows") { _ in true }
+        let kept = rowsStatus?["samples"] as? Int ?? 0
+        #expect(kept > 1_000 && kept <= 100_001, "\(kept)")
+        // A scrape of every device's data is part of the bound.
+        let scraped = await Lab.httpGet("\(base)/metrics/devices")?.1 ?? ""
+        #expect(scraped.contains("ifInOctets{device=\"rows\",ifIndex=\"1000\"} 1000"))
+        let garbageStatus = await waitForDevice(base, "garbage") { _ in true }
+        #expect(garbageStatus?["state"] as? String == "down")
+        let peak = try #require(Self.peakRSSMiB(agent.pid))
+        print("hostile mix: peak RSS \(peak) MiB (limit \(Self.rssLimitMiB) MiB)")
+        #expect(peak < Self.rssLimitMiB, "peak RSS \(peak) MiB")
+        let metrics = await Lab.httpGet("\(base)/metrics")?.1 ?? ""
+        #expect((metric(metrics, "netpoller_snmp_walk_errors_total{error_type=\"walk_capped\"}") ?? 0) >= 6)
+    }
+
+    /// VmHWM of a process, in MiB.
+    static func peakRSSMiB(_ pid: pid_t) -> Int? {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
+        for line in text.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+            let kib = line.split(separator: " ").compactMap { Int($0) }.first ?? 0
+            return kib / 1024
+        }
+        return nil
+    }
+}
