@@ -56,6 +56,7 @@ extension ConfigDecoder {
         }
         if let v = entry.int("circuit_breaker_failures", range: 1...1000) { d.policy.breakerFailures = v }
         if let v = entry.duration("circuit_breaker_cooldown") { d.policy.breakerCooldown = v }
+        if let v = entry.duration("probe_interval", minimum: .milliseconds(100)) { d.policy.probeInterval = v }
         if let text = entry.string("on_start_unavailable") {
             if let v = StartPolicy(rawValue: text) {
                 d.onStartUnavailable = v

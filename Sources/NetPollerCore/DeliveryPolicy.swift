@@ -23,6 +23,9 @@ public struct DeliveryPolicy: Sendable, Equatable {
     public var breakerFailures = 5
     /// How long an open circuit waits before one probe write (half-open).
     public var breakerCooldown: Duration = .seconds(30)
+    /// While the circuit is open or a retry waits longer than this, the sink is probed this often (InfluxDB: an empty
+    /// write, PostgreSQL: `SELECT 1`, file: open the file); the first probe that passes ends the wait.
+    public var probeInterval: Duration = .seconds(2)
     /// Disk spool; nil keeps data in memory only.
     public var spool: SpoolPolicy?
     /// Where rejected batches are written (JSON lines); nil: the agent's default,

@@ -166,6 +166,8 @@ public struct SinkMetrics: Sendable {
     public let rejectedSamples: Counter
     public let retries: Counter
     public let circuitOpens: Counter
+    public let probesPassed: Counter
+    public let probesFailed: Counter
     public let backlog: Gauge
     public let memory: Gauge
     public let spoolBytes: Gauge
@@ -195,6 +197,9 @@ public struct SinkMetrics: Sendable {
             "Samples a sink rejected as bad data (sent to the dead-letter file).")
         retries = counter("netpoller_sink_retries_total", "Writes retried after a retryable failure.")
         circuitOpens = counter("netpoller_sink_circuit_opens_total", "Times the sink's circuit breaker opened.")
+        let probesHelp = "Cheap health probes of a failing sink (every probe_interval while it waits), by result."
+        probesPassed = counter("netpoller_sink_probes_total", probesHelp, [("result", "passed")])
+        probesFailed = counter("netpoller_sink_probes_total", probesHelp, [("result", "failed")])
         backlog = gauge(
             "netpoller_sink_backlog_samples", "Samples not yet delivered to the sink (memory, spool and in flight).")
         memory = gauge("netpoller_sink_buffer_samples", "Samples held in the sink's memory buffer.")
@@ -222,6 +227,8 @@ public struct SinkMetrics: Sendable {
     }
 
     public func error(_ code: SinkError.Code) { errors[code]?.increment() }
+
+    public func probe(passed: Bool) { (passed ? probesPassed : probesFailed).increment() }
 
     public func setState(_ state: String) {
         for (name, gauge) in states { gauge.set(name == state ? 1.0 : 0.0) }

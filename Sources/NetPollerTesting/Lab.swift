@@ -339,6 +339,17 @@ public final class InfluxLab: Sendable {
         self.scheme = scheme
     }
 
+    /// Stops the server (SIGTERM, then SIGKILL after 10 s); `restart` brings it back on the same port and data.
+    public func stop() async {
+        _ = try? await Lab.run("/usr/bin/env", ["bash", Self.script, "stop", directory.path])
+    }
+
+    /// Starts the server again on the same port; returns once `/ping` answers.
+    public func restart() async throws {
+        let (status, output) = try await Lab.run("/usr/bin/env", ["bash", Self.script, "start", directory.path])
+        guard status == 0 else { throw LabError.didNotStart("influxd restart (\(output.suffix(400)))") }
+    }
+
     /// An InfluxQL statement over /query (`-k` for a self-signed test certificate); the JSON answer.
     public func query(_ statement: String, database: String? = nil) async throws -> [String: Any] {
         guard let curl = Lab.which("curl") else { throw LabError.notFound("curl") }

@@ -104,5 +104,12 @@ public final class ScriptedSink: Sink {
         }
     }
 
-    public func probe() async -> SinkError? { state.withLock { $0.probeError } }
+    /// The probe's error when one is set (`failProbe`); else a sink that fails its writes fails its probe too.
+    public func probe() async -> SinkError? {
+        state.withLock { s in
+            if let error = s.probeError { return error }
+            if case .fail(let error) = s.mode { return error }
+            return nil
+        }
+    }
 }

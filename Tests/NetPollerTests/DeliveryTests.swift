@@ -312,7 +312,46 @@ func spoolDirectory(_ name: String) throws -> String {
         policy.retryBackoffMax = .seconds(8)
         policy.breakerFailures = 100
         policy.deadLetterPath = nil
+        // These tests follow the backoff and cooldown sleeps themselves; probing has its own test.
+        policy.probeInterval = .seconds(600)
         return policy
+    }
+
+    @Test func anOpenCircuitIsProbedAndTheFirstPassingProbeLetsTheWriteGoAtOnce() async throws {
+        let h = Harness()
+        let sink = ScriptedSink(name: "db", mode: .fail(SinkError(.unavailable, "connection refused")))
+        var policy = fastPolicy()
+        policy.breakerFailures = 2
+        policy.breakerCooldown = .seconds(30)
+        policy.retryBackoff = .milliseconds(100)
+        policy.retryBackoffMax = .milliseconds(100)
+        policy.probeInterval = .seconds(2)
+        try await h.add(sink, policy)
+        h.queue.push(numberedBatch(1))
+        for attempt in 1...2 {
+            #expect(
+                await eventually { sink.attempts.count == attempt && h.clock.hasSleeper(within: .milliseconds(100)) })
+            h.clock.advance(by: .milliseconds(100))
+        }
+        #expect(await eventually { h.status("db")?.state == "circuit_open" })
+        // A long outage: one failed probe every 2 s, no write.
+        for _ in 1...5 {
+            #expect(await eventually { h.clock.hasSleeper(within: .seconds(2)) })
+            h.clock.advance(by: .seconds(2))
+        }
+        #expect(
+            await eventually {
+                h.metricsText().contains("netpoller_sink_probes_total{sink=\"db\",result=\"failed\"} 5")
+            })
+        #expect(sink.attempts.count == 2)
+        // The server answers again: within one probe interval the write goes, 18 s before the cooldown would end.
+        sink.set(.accept)
+        #expect(await eventually { h.clock.hasSleeper(within: .seconds(2)) })
+        h.clock.advance(by: .seconds(2))
+        #expect(await eventually { sink.accepted.map(\.id) == [1] })
+        #expect(await eventually { h.status("db")?.state == "ok" })
+        #expect(h.metricsText().contains("netpoller_sink_probes_total{sink=\"db\",result=\"passed\"} 1"))
+        await h.stop()
     }
 
     @Test func retryableFailuresAreRetriedWithBackoffUntilAccepted() async throws {

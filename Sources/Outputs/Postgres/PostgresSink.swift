@@ -78,9 +78,17 @@ final class PostgresWriter: ThreadConfinedWriter, @unchecked Sendable {
         cache = SeriesCache(capacity: options.seriesCacheSize)
     }
 
+    /// `SELECT 1` on the connection (a new one if there is none or it broke): a server that was restarted under a
+    /// connection that still looks open is found out here, not by the next write.
     func probe() -> SinkError? {
         do throws(PGFailure) {
-            _ = try connection()
+            let c = try connection()
+            do throws(PGFailure) {
+                _ = try c.exec("SELECT 1")
+            } catch {
+                conn = nil
+                _ = try connection().exec("SELECT 1")
+            }
             return nil
         } catch {
             return error.sinkError

@@ -66,6 +66,12 @@ public struct CircuitBreaker: Sendable, Equatable {
         }
     }
 
+    /// A cheap probe of the sink passed while the circuit was open: the next write goes out at once (half-open), without
+    /// waiting out the rest of the cooldown.
+    public mutating func probePassed() {
+        if case .open = state { state = .halfOpen }
+    }
+
     /// Returns true when this success closed an open or half-open circuit.
     public mutating func recordSuccess() -> Bool {
         consecutiveFailures = 0

@@ -162,7 +162,11 @@ public final class SinkWorker: Sendable {
         while !Task.isCancelled {
             let permit = state.withLock { $0.breaker.permit(now: clock.now) }
             if case .wait(let until) = permit {
-                do { try await clock.sleep(until: until) } catch { return false }
+                switch await waitProbing(until: until) {
+                case .cancelled: return false
+                case .healthy: state.withLock { $0.breaker.probePassed() }
+                case .elapsed: break
+                }
                 continue
             }
             guard let result = await write(batches) else { return false }
@@ -188,11 +192,33 @@ public final class SinkWorker: Sendable {
                 // The server's Retry-After is a floor under the backoff.
                 let delay = max(backoff.nextDelay(random: Double.random(in: 0..<1)), error.retryAfter ?? .zero)
                 failed(error, samples: batches.reduce(0) { $0 + $1.count }, retryIn: delay)
-                do { try await clock.sleep(until: clock.now + delay) } catch { return false }
+                switch await waitProbing(until: clock.now + delay) {
+                case .cancelled: return false
+                case .healthy: state.withLock { $0.breaker.probePassed() }
+                case .elapsed: break
+                }
                 metrics?.retries.increment()
             }
         }
         return false
+    }
+
+    enum WaitEnd { case elapsed, healthy, cancelled }
+
+    /// Waits until `until`, probing the sink every `probe_interval` on the way: a server that answers again ends the
+    /// wait within one interval instead of a whole backoff or cooldown, and a long outage costs one cheap probe per
+    /// interval.
+    func waitProbing(until: Duration) async -> WaitEnd {
+        while true {
+            let (interval, sink) = state.withLock { ($0.policy.probeInterval, $0.sink) }
+            let now = clock.now
+            if now >= until { return .elapsed }
+            do { try await clock.sleep(until: min(until, now + interval)) } catch { return .cancelled }
+            if clock.now >= until { return .elapsed }
+            let problem = await sink.probe()
+            metrics?.probe(passed: problem == nil)
+            if problem == nil { return .healthy }
+        }
     }
 
     /// One write, bounded by `write_timeout`: its result, or nil if cancelled while waiting.
