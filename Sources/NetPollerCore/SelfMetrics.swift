@@ -174,6 +174,7 @@ public struct SinkMetrics: Sendable {
     public let spoolOldestAge: Gauge
     public let spoolSynced: Counter
     public let spoolCorruptions: Counter
+    public let spoolWriteErrors: Counter
     public let states: [String: Gauge]
     private let errors: [SinkError.Code: Counter]
 
@@ -210,6 +211,9 @@ public struct SinkMetrics: Sendable {
             "netpoller_spool_synced_samples_total", "Samples made durable in the spool (written and fsynced).")
         spoolCorruptions = counter(
             "netpoller_spool_corruptions_total", "Torn or corrupt spool records found and cut off.")
+        spoolWriteErrors = counter(
+            "netpoller_spool_write_errors_total",
+            "Batches the spool could not write (disk full, I/O error); kept in memory while they fit.")
         var states: [String: Gauge] = [:]
         for state in Self.stateNames {
             states[state] = gauge(

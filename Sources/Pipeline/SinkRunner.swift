@@ -211,8 +211,15 @@ public final class SinkRunner: Sendable {
             sinkMetrics?.spoolCorruptions.increment()
             logger.warning("spool corruption cut off", metadata: .keys([.sink: "\(sink)", .error: "\(what)"]))
         }
-        events.spoolError = { error in
-            logger.error("spool write failed", metadata: .keys([.sink: "\(sink)", .error: "\(error.description)"]))
+        events.spoolWriteFailed = { sinkMetrics?.spoolWriteErrors.increment() }
+        events.spoolState = { error in
+            if let error {
+                logger.error(
+                    "spool writes failing; batches stay in memory while they fit",
+                    metadata: .keys([.sink: "\(sink)", .error: "\(error.description)"]))
+            } else {
+                logger.info("spool writes work again", metadata: .keys([.sink: "\(sink)"]))
+            }
         }
         return events
     }

@@ -12,8 +12,11 @@ public struct BufferEvents: Sendable {
     public var synced: @Sendable (_ samples: Int) -> Void = { _ in }
     /// A corrupt or torn record was found and cut off (`what` says where).
     public var corrupt: @Sendable (_ what: String) -> Void = { _ in }
-    /// A spool write failed (disk full, I/O error).
-    public var spoolError: @Sendable (_ error: SpoolError) -> Void = { _ in }
+    /// The spool stopped taking writes (disk full, I/O error): called once when writes start failing, with the error,
+    /// and once with nil when a write succeeds again. Each failed write is counted by `spoolWriteFailed`.
+    public var spoolState: @Sendable (_ failing: SpoolError?) -> Void = { _ in }
+    /// One spool write failed (its batch stays in memory if it fits, else is dropped as `spool_error`).
+    public var spoolWriteFailed: @Sendable () -> Void = {}
 
     public init() {}
 }
@@ -79,6 +82,8 @@ public final class SinkBuffer: @unchecked Sendable {
     private var lastOldestCheck: Duration?
     private var oldestCached: Int64?
     private var syncedSamples = 0
+    /// The spool's last write failed: the next success is reported as a recovery.
+    private var spoolFailing = false
 
     /// Opens the buffer; with a spool policy, opens and repairs the spool (throws if the directory is unusable).
     public init(
@@ -166,18 +171,28 @@ public final class SinkBuffer: @unchecked Sendable {
         var end: SpoolLocation?
         do {
             end = try files.append(seq: seq, timestampNanos: batch.timestampNanos, samples: n, payload: payload).end
+            if spoolFailing {
+                spoolFailing = false
+                events.spoolState(nil)
+            }
         } catch {
-            events.spoolError(error)
+            events.spoolWriteFailed()
+            if !spoolFailing {
+                spoolFailing = true
+                events.spoolState(error)
+            }
         }
         let contiguous = memory.last.map { $0.seq == seq - 1 } ?? (seq == nextSeq)
         let fits = memorySamples + n <= bufferSamples
-        if end == nil && !(contiguous && fits) {
+        // A batch the spool could not take stays in memory while it fits, in or out of the window: the reader serves
+        // it in order (see `takeNow`). Only when memory is full too is it dropped.
+        if end == nil && !fits {
             count(drop: "spool_error", n)
             return
         }
         writeSeq += 1
         backlogSamples += n
-        if contiguous && fits {
+        if fits && (contiguous || end == nil) {
             memory.append(Entry(seq: seq, batch: batch, enqueuedAt: enqueuedAt, end: end))
             memorySamples += n
         }
@@ -298,7 +313,14 @@ public final class SinkBuffer: @unchecked Sendable {
                 taken = [first]
             } else if nextSeq < writeSeq, let at = cursor {
                 let (records, corrupt) = files.read(from: at, maxSamples: maxSamples - samples)
+                // A batch held only in memory (its spool write failed) comes before the disk records after it.
+                let memoryNext = memory.first.map(\.seq).flatMap { $0 >= nextSeq ? $0 : nil }
+                var reachedMemory = false
                 for record in records {
+                    if let memoryNext, record.seq > memoryNext {
+                        reachedMemory = true
+                        break
+                    }
                     cursor = record.end
                     guard record.seq >= nextSeq else { continue }
                     nextSeq = record.seq + 1
@@ -310,7 +332,9 @@ public final class SinkBuffer: @unchecked Sendable {
                         count(drop: "spool_corrupt", record.samples)
                     }
                 }
-                if let corrupt {
+                if reachedMemory, let memoryNext {
+                    nextSeq = memoryNext
+                } else if let corrupt {
                     reportCorrupt("\(files.path(corrupt.segment)) at byte \(corrupt.offset): unreadable record")
                     skipSegment(corrupt.segment, reason: "spool_corrupt")
                 } else if records.isEmpty {
@@ -347,9 +371,12 @@ public final class SinkBuffer: @unchecked Sendable {
     }
 
     private func acknowledgeNow(_ entries: [Entry]) {
-        guard let last = entries.last else { return }
+        guard !entries.isEmpty else { return }
         backlogSamples -= entries.reduce(0) { $0 + $1.batch.count }
-        if let files, let end = last.end { files.acknowledge(through: end, seq: last.seq) }
+        // Through the last entry on disk (a batch held only in memory has no place there).
+        if let files, let last = entries.last(where: { $0.end != nil }), let end = last.end {
+            files.acknowledge(through: end, seq: last.seq)
+        }
     }
 
     /// No more offers; the worker drains what is left, then `take` returns empty.

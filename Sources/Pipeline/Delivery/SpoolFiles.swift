@@ -253,7 +253,13 @@ final class SpoolFiles {
         }
         let index = segments.count - 1
         let start = SpoolLocation(segment: segments[index].id, offset: segments[index].bytes)
-        try writeAll(activeFD, record, path(segments[index].id))
+        do {
+            try writeAll(activeFD, record, path(segments[index].id))
+        } catch {
+            // A record cut short (disk full) is cut off, so the next append (when space returns) follows a whole one.
+            _ = ftruncate(activeFD, off_t(segments[index].bytes))
+            throw error
+        }
         segments[index].records.append(
             RecordInfo(offset: start.offset, seq: seq, timestampNanos: timestampNanos, samples: samples))
         segments[index].bytes += record.count
