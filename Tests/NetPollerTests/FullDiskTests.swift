@@ -34,6 +34,23 @@ import Testing
         }
     }
 
+    @Test func aSingleBatchLargerThanEveryWindowGoesToTheSpool() async throws {
+        let tally = Tally()
+        let buffer = try SinkBuffer(
+            name: "big", bufferSamples: 10, spool: SpoolPolicy(directory: try spoolDirectory("big")),
+            clock: SystemDeliveryClock(), events: tally.events)
+        // 200,001 samples: over both the memory window and the cap on offers waiting for the buffer's queue.
+        let big = numberedBatch(1, samples: 200_001)
+        buffer.offer(big, payload: nil)
+        #expect(await eventually { buffer.snapshot.backlogSamples == 200_001 })
+        #expect(tally.count("buffer_full") == 0)
+        #expect(buffer.snapshot.memorySamples == 0)
+        let out = await buffer.take(maxSamples: 1)
+        #expect(out.map(\.batch.count) == [200_001])
+        buffer.acknowledge(out)
+        await buffer.finish()
+    }
+
     @Test func aFullSpoolDiskKeepsWhatFitsInMemoryReportsOnceAndResumesWhenSpaceReturns() async throws {
         let disk = try await SmallDisk()
         // Leave about 100 KiB for the spool.

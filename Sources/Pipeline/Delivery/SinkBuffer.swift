@@ -129,8 +129,10 @@ public final class SinkBuffer: @unchecked Sendable {
         accepted.reserveCapacity(batches.count)
         for offer in batches {
             let n = offer.batch.count
-            // Offers not yet processed are bounded too, so a stalled disk cannot grow memory without limit.
-            if pending.add(n, ordering: .relaxed).newValue > max(bufferSamples * 4, 200_000) {
+            // Offers not yet processed are bounded too, so a stalled disk cannot grow memory without limit; a batch on
+            // its own always passes (however large, it goes to the spool like any other).
+            let waiting = pending.add(n, ordering: .relaxed).newValue
+            if waiting > max(bufferSamples * 4, 200_000) && waiting != n {
                 pending.subtract(n, ordering: .relaxed)
                 count(drop: "buffer_full", n)
                 continue
