@@ -36,15 +36,22 @@ extension ConfigDecoder {
         var t = table
         if let v = t?.string("listen") { listenText = v }
         defer { t?.finish() }
+        var limits = HTTPSettings(listen: HostAddress(host: "127.0.0.1", port: 9271, family: .ipv4))
+        if let v = t?.int("max_connections", range: 1...100_000) { limits.maxConnections = v }
+        if let v = t?.duration("idle_timeout", minimum: .milliseconds(100), maximum: (.seconds(3600), "1h")) {
+            limits.idleTimeout = v
+        }
+        if let v = t?.byteSize("max_header_bytes", minimum: 1024, maximum: 1 << 20) { limits.maxHeaderBytes = Int(v) }
         switch Self.parseAddress(listenText, defaultPort: 9271) {
         case .success(let address) where address.family != .dns || address.host == "localhost":
-            return HTTPSettings(listen: address)
+            limits.listen = address
+            return limits
         case .success:
             t?.problem("listen", "\"\(listenText)\" must be an IP address and port (e.g. 127.0.0.1:9271)")
         case .failure(let error):
             t?.problem("listen", "\"\(listenText)\": \(error.reason) (example: 127.0.0.1:9271)")
         }
-        return HTTPSettings(listen: HostAddress(host: "127.0.0.1", port: 9271, family: .ipv4))
+        return limits
     }
 
     func decodeLog(_ table: ConfigTable?) -> LogSettings {

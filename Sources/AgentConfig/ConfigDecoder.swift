@@ -100,7 +100,7 @@ struct ConfigDecoder {
     }
 
     /// A size: an integer (bytes) or a string with a unit: 512KiB, 64MiB, 1GiB, 100MB, 1GB.
-    mutating func byteSize(_ node: Node?, _ path: String, minimum: Int64) -> Int64? {
+    mutating func byteSize(_ node: Node?, _ path: String, minimum: Int64, maximum: Int64 = .max) -> Int64? {
         guard let node else { return nil }
         var value: Int64?
         var text = ""
@@ -122,6 +122,10 @@ struct ConfigDecoder {
         }
         guard value >= minimum else {
             problem(node, path, "\"\(text)\" is too small (minimum \(minimum) bytes)")
+            return nil
+        }
+        guard value <= maximum else {
+            problem(node, path, "\"\(text)\" is too large (maximum \(maximum) bytes)")
             return nil
         }
         return value

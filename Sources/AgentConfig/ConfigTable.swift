@@ -72,9 +72,9 @@ public struct ConfigTable {
     }
 
     /// A size: bytes as an integer, or a string with a unit (512KiB, 64MiB, 1GiB, 100MB).
-    public mutating func byteSize(_ key: String, minimum: Int64) -> Int64? {
+    public mutating func byteSize(_ key: String, minimum: Int64, maximum: Int64 = .max) -> Int64? {
         let child = read(key)
-        return decoder.byteSize(child, keyPath(key), minimum: minimum)
+        return decoder.byteSize(child, keyPath(key), minimum: minimum, maximum: maximum)
     }
 
     public mutating func stringArray(_ key: String) -> [String]? {

@@ -1,4 +1,5 @@
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 import NetPollerCore
@@ -62,11 +63,19 @@ public enum AgentHTTPServer {
     }
 
     public static func application(
-        host: String, port: Int, handlers: HTTPHandlers, logger: Logger,
+        host: String, port: Int, handlers: HTTPHandlers, logger: Logger, limits: HTTPLimits = HTTPLimits(),
         onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
-        Application(
-            router: router(handlers),
+        let connections = ConnectionLimiter(maximum: limits.maxConnections, onEvict: limits.onEvict)
+        var channel = HTTP1Channel.Configuration(
+            additionalChannelHandlers: [ConnectionLimitHandler(limiter: connections)],
+            idleTimeout: .nanoseconds(limits.idleTimeout.nanoseconds))
+        // The request line counts against both limits (NIO's decoder counts the URL as a header field).
+        channel.httpDecoder = .init(
+            maxHeaderFieldSize: limits.maxHeaderBytes, maxHeaderListSize: limits.maxHeaderBytes,
+            maxHeaderFieldCount: 100)
+        return Application(
+            router: router(handlers), server: .http1(configuration: channel),
             configuration: .init(address: .hostname(host, port: port), serverName: "netpoller"),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) },
             logger: logger)

@@ -141,8 +141,13 @@ public final class Agent: Service {
             "pollers started",
             metadata: .keys([.phase: "pollers", .devices: "\(config.devices.count)", .hash: "\(config.hash)"]))
         let started = AsyncStream<Int>.makeStream()
+        var limits = HTTPLimits()
+        limits.maxConnections = config.http.maxConnections
+        limits.idleTimeout = config.http.idleTimeout
+        limits.maxHeaderBytes = config.http.maxHeaderBytes
+        limits.onEvict = { [metrics] in metrics.httpEvictions.increment() }
         let app = AgentHTTPServer.application(
-            host: listen.host, port: listen.port, handlers: endpoints.handlers(), logger: logger,
+            host: listen.host, port: listen.port, handlers: endpoints.handlers(), logger: logger, limits: limits,
             onRunning: { port in started.continuation.yield(port) })
         // The HTTP server runs in its own service group, outside this service's graceful-shutdown context, so it keeps
         // answering (/ready says 503) while the agent drains; it is stopped last.

@@ -5,7 +5,7 @@ import NetPollerCore
 public struct ReloadPlan: Sendable, Equatable {
     /// The config to run: the new one, with the settings that change only on restart kept at their running values.
     public var applied: AgentConfiguration
-    /// The keys whose new value waits for a restart (`http.listen`, `agent.state_dir`, `agent.queue_capacity`, `log`).
+    /// The keys whose new value waits for a restart (`http.listen` and the other `[http]` keys, `agent.state_dir`, `agent.queue_capacity`, `log`).
     public var restartOnly: [String] = []
     /// Devices in config order (added, changed) or name order (removed, unchanged). A device is changed when its
     /// settings or the credential it uses changed: it is polled anew, with a new session, from its next slot.
@@ -23,7 +23,8 @@ public struct ReloadPlan: Sendable, Equatable {
     public init(from current: AgentConfiguration, to next: AgentConfiguration) {
         var applied = next
         for (key, changed) in [
-            ("http.listen", current.http != next.http),
+            ("http.listen", current.http.listen != next.http.listen),
+            ("http limits", current.http != next.http && current.http.listen == next.http.listen),
             ("agent.state_dir", current.agent.stateDir != next.agent.stateDir),
             ("agent.queue_capacity", current.agent.queueCapacity != next.agent.queueCapacity),
             ("log", current.log != next.log),

@@ -80,6 +80,12 @@ public struct AgentSettings: Sendable, Equatable {
 
 public struct HTTPSettings: Sendable, Equatable {
     public var listen: HostAddress
+    /// Connections served at once (`max_connections`); a new one beyond it closes the oldest.
+    public var maxConnections = 256
+    /// A connection with no complete request for this long is closed (`idle_timeout`): slow and idle clients alike.
+    public var idleTimeout: Duration = .seconds(10)
+    /// Cap on the request line plus headers of one request (`max_header_bytes`); beyond it the connection is closed.
+    public var maxHeaderBytes = 16 << 10
 
     public init(listen: HostAddress) {
         self.listen = listen

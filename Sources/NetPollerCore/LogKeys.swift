@@ -30,6 +30,7 @@ public enum LogKey: String, Sendable {
     case serverVersion = "postgres.server_version"
     case partition = "postgres.partition"
     case database = "sink.database"
+    case openFiles = "process.open_files_limit"
 }
 
 extension Logger.Metadata {

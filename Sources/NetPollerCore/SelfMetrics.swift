@@ -27,6 +27,7 @@ public final class SelfMetrics: Sendable {
     public let reloadsOK: Counter
     public let reloadsFailed: Counter
     public let lastReloadSuccessful: Gauge
+    public let httpEvictions: Counter
     private let pollMetricsByKind = Mutex<[String: PollMetrics]>([:])
     private let walkErrors: [PollError.Code: Counter]
     private let devices: [DeviceState: Gauge]
@@ -100,6 +101,10 @@ public final class SelfMetrics: Sendable {
                 "netpoller_config_last_reload_successful", "1 if the last config reload succeeded (or none was tried)."
             ), )
         lastReloadSuccessful.set(1.0)
+        httpEvictions = registry.makeCounter(
+            descriptor: metricDescriptor(
+                "netpoller_http_connections_evicted_total",
+                "HTTP connections closed to make room for a new one at [http] max_connections."), )
         for reason in Self.dropReasons { _ = droppedSamples(reason: reason) }
     }
 

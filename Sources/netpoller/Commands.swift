@@ -59,11 +59,12 @@ struct Run: AsyncParsableCommand {
     func run() async throws {
         let config = try options.load()
         let logger = makeLogger(config)
+        let files = FileLimits.raiseToHardMaximum()
         logger.info(
             "config loaded",
             metadata: .keys([
                 .phase: "config", .config: "\(config.files.joined(separator: ","))",
-                .devices: "\(config.devices.count)",
+                .devices: "\(config.devices.count)", .openFiles: "\(files)",
             ]))
         let options = self.options
         let metrics = SelfMetrics()
@@ -108,7 +109,9 @@ struct Check: AsyncParsableCommand {
         print("config ok: \(config.files.joined(separator: ", "))")
         print(
             "agent: \(config.agent.name), interval \(config.agent.interval), max_in_flight \(config.agent.maxInFlight)")
-        print("http: \(config.http.listen)")
+        print(
+            "http: \(config.http.listen) (max_connections \(config.http.maxConnections), idle_timeout "
+                + "\(config.http.idleTimeout), max_header_bytes \(config.http.maxHeaderBytes))")
         print("devices: \(config.devices.count)")
         for device in config.devices {
             let profiles = device.profiles?.joined(separator: ",") ?? "auto (by sysObjectID)"

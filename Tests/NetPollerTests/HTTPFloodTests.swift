@@ -1,0 +1,116 @@
+import Foundation
+import NetPollerRuntime
+import NetPollerTesting
+import Testing
+
+/// Issue 16, item 10: the real binary, started with systemd's default limit of 1,024 descriptors, under 2,000 idle
+/// connections and 1,000 slowloris clients. `/health` answers within a second and the sink keeps writing.
+@Suite(.serialized) struct HTTPFloodTests {
+    static var binary: String { Lab.root.appendingPathComponent(".build/debug/netpoller").path }
+
+    /// A TCP connection to 127.0.0.1:port (non-blocking), or -1.
+    static func connect(_ port: Int) -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return -1 }
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let rc = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        if rc != 0 && errno != EINPROGRESS {
+            close(fd)
+            return -1
+        }
+        return fd
+    }
+
+    static func send(_ fd: Int32, _ text: String) {
+        _ = text.utf8CString.withUnsafeBufferPointer {
+            Glibc.send(fd, $0.baseAddress, $0.count - 1, Int32(MSG_NOSIGNAL))
+        }
+    }
+
+    func sink(_ body: String) -> [String: Any]? {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any],
+            let sinks = object["sinks"] as? [[String: Any]]
+        else { return nil }
+        return sinks.first { $0["name"] as? String == "archive" }
+    }
+
+    @Test func aConnectionFloodAndSlowlorisNeitherSilenceHealthNorStarveTheSinks() async throws {
+        FileLimits.raiseToHardMaximum()
+        let snmpd = try await Lab.startSnmpd()
+        defer { snmpd.stop() }
+        let dir = try Lab.temporaryDirectory("flood")
+        let httpPort = Lab.freePort()
+        let path = dir.appendingPathComponent("agent.conf").path
+        try """
+        [agent]
+        state_dir = "\(dir.path)/state"
+        interval = "1s"
+        [http]
+        listen = "127.0.0.1:\(httpPort)"
+        [credentials.snmp.default]
+        community = "public"
+        [[devices]]
+        name = "r1"
+        address = "127.0.0.1:\(snmpd.port)"
+        profiles = ["system", "if-mib"]
+        [[outputs.file]]
+        name = "archive"
+        path = "\(dir.path)/archive.jsonl"
+        flush_interval = "200ms"
+        """.write(toFile: path, atomically: true, encoding: .utf8)
+        // systemd's default: 1,024 descriptors, soft and hard.
+        let agent = try Child.spawn(
+            Lab.which("prlimit") ?? "/usr/bin/prlimit",
+            ["--nofile=1024:1024", "--", Self.binary, "run", "--config", path], output: dir.path + "/agent.log")
+        defer { agent.stop() }
+        let base = "http://127.0.0.1:\(httpPort)"
+        #expect(await Lab.waitForHTTP("\(base)/ready") != nil)
+        let before = sink(await Lab.httpGet("\(base)/status")?.1 ?? "")?["accepted_batches"] as? Int ?? 0
+
+        var idle: [Int32] = []
+        for _ in 0..<2_000 { idle.append(Self.connect(httpPort)) }
+        var slow: [Int32] = []
+        for _ in 0..<1_000 {
+            let fd = Self.connect(httpPort)
+            slow.append(fd)
+        }
+        defer { for fd in idle + slow where fd >= 0 { close(fd) } }
+        #expect(idle.filter { $0 < 0 }.count + slow.filter { $0 < 0 }.count == 0)
+        // Slowloris: a request head that never ends, a few bytes at a time, while /health is asked.
+        var answers: [(Int, Double)] = []
+        for round in 0..<4 {
+            for fd in slow where fd >= 0 {
+                Self.send(fd, round == 0 ? "GET /health HTTP/1.1\r\nHost: x\r\n" : "X-\(round): y\r\n")
+            }
+            let started = Date()
+            let answer = await Lab.httpGet("\(base)/health")
+            answers.append((answer?.0 ?? 0, Date().timeIntervalSince(started)))
+            try await Task.sleep(for: .milliseconds(500))
+        }
+        print("flood: /health \(answers.map { "\($0.0) in \(Int($0.1 * 1000)) ms" })")
+        #expect(answers.allSatisfy { $0.0 == 200 && $0.1 < 1 }, "\(answers)")
+
+        // The sink kept writing through it, and the agent stayed within its descriptors.
+        let after = await Lab.waitForHTTP("\(base)/status", seconds: 10) { body in
+            (sink(body)?["accepted_batches"] as? Int ?? 0) > before + 2
+        }
+        #expect(after != nil)
+        let open = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(agent.pid)/fd").count) ?? 0
+        #expect(open > 0 && open < 600, "\(open) descriptors open")
+        let metrics = await Lab.httpGet("\(base)/metrics")?.1 ?? ""
+        let evicted =
+            metrics.split(separator: "\n").first { $0.hasPrefix("netpoller_http_connections_evicted_total ") }
+            .flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0
+        #expect(evicted >= 1_000, "\(evicted) evicted")
+        let log = (try? String(contentsOfFile: dir.path + "/agent.log", encoding: .utf8)) ?? ""
+        #expect(!log.contains("Too many open files"))
+    }
+}
