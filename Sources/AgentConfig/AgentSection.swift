@@ -28,6 +28,9 @@ extension ConfigDecoder {
         if let v = t.duration("poll_budget", minimum: .seconds(1), maximum: (.seconds(7 * 86_400), "7d")) {
             settings.pollBudget = v
         }
+        if let v = t.duration("reprobe", minimum: .seconds(60), maximum: (.seconds(365 * 86_400), "365d")) {
+            settings.reprobe = v
+        }
         return settings
     }
 

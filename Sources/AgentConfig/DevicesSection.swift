@@ -117,6 +117,9 @@ extension ConfigDecoder {
             let pollBudget =
                 entry.duration("poll_budget", minimum: .seconds(1), maximum: (.seconds(7 * 86_400), "7d"))
                 ?? agent.pollBudget
+            let reprobe =
+                entry.duration("reprobe", minimum: .seconds(60), maximum: (.seconds(365 * 86_400), "365d"))
+                ?? agent.reprobe
             if let name, let address {
                 var device = DeviceConfig(
                     name: name, address: address, credential: credentialName, profiles: deviceProfiles,
@@ -124,6 +127,7 @@ extension ConfigDecoder {
                     tags: tags)
                 device.maxWalkVarbinds = maxWalkVarbinds
                 device.pollBudget = pollBudget
+                device.reprobe = reprobe
                 devices.append(device)
             }
         }

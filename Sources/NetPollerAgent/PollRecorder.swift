@@ -30,6 +30,7 @@ struct PollRecorder: Sendable {
             s.samples = outcome.samples.count
             s.polls += 1
             if !outcome.profiles.isEmpty { s.profiles = outcome.profiles }
+            if !outcome.profileReasons.isEmpty { s.profileReasons = outcome.profileReasons }
             knownProfiles = s.profiles
         }
         // A poll with data is a batch; a poll that lost the device is a status-only batch once, at the change, so sinks

@@ -162,6 +162,50 @@ public enum BuiltinProfiles {
         (oid("1.3.6.1.4.1.311.1.1.3"), ["system", "if-mib", "host-resources"]),
     ]
 
+    /// Each built-in profile's sentinel: a scalar that any device implementing the profile's MIB answers. A device
+    /// that answers one gets the profile whatever its sysObjectID (a Junos box with host-resources, a printer with
+    /// if-mib).
+    public static let sentinels: [(profile: String, name: String, oid: OID)] = [
+        ("if-mib", "ifNumber", oid("1.3.6.1.2.1.2.1.0")),
+        ("host-resources", "hrSystemUptime", oid("1.3.6.1.2.1.25.1.1.0")),
+        ("ucd-snmp", "memTotalReal", oid("1.3.6.1.4.1.2021.4.5.0")),
+    ]
+
+    /// The profiles for a device and why each was chosen: every matching sysObjectID rule (built-in or a user
+    /// profile's prefixes), else the default set, plus every built-in profile whose sentinel the device answered.
+    public static func choose(
+        sysObjectID: OID?, answered: Set<String>, userProfiles: [Profile], defaultSet: [String]
+    ) -> ProfileChoice {
+        var profiles: [String] = []
+        var reasons: [String: String] = [:]
+        func add(_ name: String, _ why: String) {
+            guard reasons[name] == nil else { return }
+            profiles.append(name)
+            reasons[name] = why
+        }
+        if let sysObjectID {
+            for rule in rules where sysObjectID.hasPrefix(rule.prefix) {
+                for name in rule.profiles { add(name, "sysObjectID rule \(rule.prefix)") }
+            }
+            for profile in userProfiles {
+                if let prefix = profile.sysObjectIDPrefixes.first(where: sysObjectID.hasPrefix) {
+                    add(profile.name, "sysObjectID prefix \(prefix)")
+                }
+            }
+        }
+        if profiles.isEmpty {
+            for name in defaultSet { add(name, "default") }
+        }
+        for sentinel in sentinels where answered.contains(sentinel.profile) {
+            add(sentinel.profile, "probe \(sentinel.name)")
+        }
+        if reasons["system"] == nil {
+            profiles.insert("system", at: 0)
+            reasons["system"] = reasons.isEmpty ? "default" : "always"
+        }
+        return ProfileChoice(profiles: profiles, reasons: reasons, sysObjectID: sysObjectID)
+    }
+
     /// Profiles for a device by its sysObjectID: every matching built-in rule and user profile, else the default set.
     public static func select(sysObjectID: OID?, userProfiles: [Profile], defaultSet: [String]) -> [String] {
         var chosen: [String] = []

@@ -31,6 +31,8 @@ public struct PollOutcome: Sendable {
     public var requests: Int
     public var sysObjectID: OID?
     public var profiles: [String]
+    /// Why each profile was chosen (see `ProfileChoice`), for `/status`; empty when unchanged or unknown.
+    public var profileReasons: [String: String] = [:]
 
     public init(
         samples: [Sample], errors: [PollError], walkErrors: [PollError] = [], state: DeviceState, varbinds: Int,

@@ -58,6 +58,8 @@ public struct AgentSettings: Sendable, Equatable {
     public var maxWalkVarbinds = 100_000
     /// Wall time one poll may take before no more requests are sent (`poll_budget`); nil: the device's interval.
     public var pollBudget: Duration?
+    /// How often each device's profiles are probed again (`reprobe`); a device's default.
+    public var reprobe: Duration = .seconds(86_400)
 
     public init(
         name: String, interval: Duration, timeout: Duration, retries: Int, maxInFlight: Int, maxRepetitions: Int,
@@ -119,6 +121,8 @@ public struct DeviceConfig: Sendable, Equatable {
     public var maxWalkVarbinds = 100_000
     /// Wall time one poll may take; nil: the interval.
     public var pollBudget: Duration?
+    /// How long a profile choice made by probing holds before the device is probed again (`reprobe`).
+    public var reprobe: Duration = .seconds(86_400)
 
     /// The poll budget in force: `poll_budget`, else the interval.
     public var effectivePollBudget: Duration { pollBudget ?? interval }

@@ -120,3 +120,24 @@ public struct Profile: Sendable, Equatable {
         self.builtIn = builtIn
     }
 }
+
+/// The profiles chosen for a device, and why: `config` (the device lists them), `sysObjectID rule …`,
+/// `sysObjectID prefix …` (a user profile), `probe …` (its sentinel answered) or `default`.
+public struct ProfileChoice: Sendable, Equatable, Codable {
+    public var profiles: [String]
+    public var reasons: [String: String]
+    public var sysObjectID: OID?
+
+    public init(profiles: [String], reasons: [String: String], sysObjectID: OID?) {
+        self.profiles = profiles
+        self.reasons = reasons
+        self.sysObjectID = sysObjectID
+    }
+
+    /// Profiles the device's config names: they win, and nothing is probed.
+    public static func configured(_ profiles: [String]) -> ProfileChoice {
+        ProfileChoice(
+            profiles: profiles, reasons: Dictionary(profiles.map { ($0, "config") }, uniquingKeysWith: { a, _ in a }),
+            sysObjectID: nil)
+    }
+}

@@ -17,6 +17,8 @@ public struct DeviceStatus: Sendable, Codable, Equatable {
     public var name: String
     public var address: String
     public var profiles: [String]
+    /// Why each profile was chosen: `config`, `sysObjectID rule …`, `probe …` or `default`.
+    public var profileReasons: [String: String]?
     public var state: DeviceState
     /// Unix seconds of the end of the last poll.
     public var lastPollTime: Double?

@@ -73,7 +73,7 @@ func cycle(drain: Bool = true) async -> (varbinds: Int, samples: Int, failures: 
             group.addTask {
                 await limiter.acquire()
                 let outcome = await poller.poll(
-                    target, explicitProfiles: ["bench"], knownSysObjectID: nil, maxRepetitions: maxRepetitions)
+                    target, explicitProfiles: ["bench"], known: nil, maxRepetitions: maxRepetitions)
                 limiter.release()
                 let batch = SampleBatch(
                     id: UInt64(i), device: "dev\(i)", deviceTags: [], timestampNanos: WallClock.nanos(),
@@ -225,7 +225,7 @@ func pollInto(_ target: SampleQueue) async -> Int {
             group.addTask {
                 await limiter.acquire()
                 let outcome = await poller.poll(
-                    device, explicitProfiles: ["bench"], knownSysObjectID: nil, maxRepetitions: maxRepetitions)
+                    device, explicitProfiles: ["bench"], known: nil, maxRepetitions: maxRepetitions)
                 limiter.release()
                 let now = WallClock.nanos()
                 target.push(

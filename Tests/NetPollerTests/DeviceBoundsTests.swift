@@ -55,7 +55,7 @@ import Testing
                 ("1.3.6.1.6.3.1.1.6.1.0", .integer(1))
             ])
         let (outcome, mismatches) = await poller(transport).pollReportingTypes(
-            target, explicitProfiles: ["if-mib"], knownSysObjectID: nil, maxRepetitions: 10)
+            target, explicitProfiles: ["if-mib"], known: nil, maxRepetitions: 10)
         #expect(outcome.state == .up)
         let octets = outcome.samples.compactMap { $0.fields.first { $0.name == "ifInOctets" } }
         #expect(octets.count == 3)
@@ -151,7 +151,7 @@ import Testing
     @Test func anEndlessTableIsCappedAndTheDeviceDegraded() async {
         let transport = FakeTransport(Self.ifTable(rows: 5_000, columns: [10: { .counter32(UInt32($0)) }]))
         let outcome = await poller(transport).poll(
-            target, explicitProfiles: ["if-mib"], knownSysObjectID: nil, maxRepetitions: 50, maxWalkVarbinds: 1_000)
+            target, explicitProfiles: ["if-mib"], known: nil, maxRepetitions: 50, maxWalkVarbinds: 1_000)
         #expect(outcome.state == .degraded)
         #expect(outcome.samples.count == 1_000)
         #expect(outcome.walkErrors.map(\.code).contains(.walkCapped))
@@ -163,7 +163,7 @@ import Testing
                 ("1.3.6.1.2.1.1.3.0", .timeticks(1))
             ], delay: .milliseconds(300))
         let outcome = await poller(transport).poll(
-            target, explicitProfiles: ["system", "if-mib"], knownSysObjectID: nil, maxRepetitions: 50,
+            target, explicitProfiles: ["system", "if-mib"], known: nil, maxRepetitions: 50,
             budget: .milliseconds(100))
         // The GET answered; the walks after the budget were never sent.
         #expect(outcome.errors.map(\.code) == [.walkCapped])
@@ -218,7 +218,7 @@ import Testing
                 rows: 2,
                 columns: [2: { .octets(Array("eth\($0)".utf8)) }, 8: { _ in .integer(1) }, 9: { _ in .timeticks(5) }]))
         let outcome = await poller(transport).poll(
-            target, explicitProfiles: ["if-mib"], knownSysObjectID: nil, maxRepetitions: 10)
+            target, explicitProfiles: ["if-mib"], known: nil, maxRepetitions: 10)
         #expect(outcome.state == .degraded)
         let error = outcome.walkErrors.first { $0.code == .walkTruncated }
         #expect(error != nil)

@@ -51,7 +51,7 @@ import Testing
     @Test func ownRecordingsMacsTypeMismatchesAndATruncatedTable() async throws {
         #expect(FileManager.default.isExecutableFile(atPath: Self.binary), "build first: swift build")
         let snmpsim = try await Lab.startSnmpsim(
-            fixtures: ["integer-counters", "counter-switch", "truncated-iftable"])
+            fixtures: ["integer-counters", "counter-switch", "truncated-iftable", "hr-on-junos"])
         defer { snmpsim.stop() }
         var config = """
             [agent]
@@ -65,6 +65,7 @@ import Testing
             """
         for (name, recording) in [
             ("intsw", "integer-counters"), ("cntsw", "counter-switch"), ("cutsw", "truncated-iftable"),
+            ("junos1", "hr-on-junos"),
         ] {
             config += """
                 [credentials.snmp.\(name)]
@@ -100,6 +101,19 @@ import Testing
         let promtool = try #require(Lab.which("promtool"))
         let (status, output) = try await Lab.run(promtool, ["check", "metrics"], stdin: Data(devices.utf8))
         #expect(status == 0 || !output.contains("error"), "\(output)")
+
+        // Item 6: host-resources on a Junos sysObjectID, because the device answers hrSystemUptime; /status says why.
+        let junos = await waitForDevice(base, "junos1") { ($0["state"] as? String) == "up" }
+        #expect((junos?["profiles"] as? [String])?.contains("host-resources") == true, "\(String(describing: junos))")
+        let reasons = junos?["profile_reasons"] as? [String: String]
+        #expect(reasons?["host-resources"] == "probe hrSystemUptime")
+        #expect(reasons?["if-mib"] == "default")
+        #expect(reasons?["ucd-snmp"] == nil)
+        let junosData = await Lab.httpGet("\(base)/metrics/devices/junos1")?.1 ?? ""
+        #expect(junosData.contains("hrSystemUptime{device=\"junos1\"} 99999"))
+        #expect(junosData.contains("hrProcessorLoad{device=\"junos1\",hrDeviceIndex=\"2\"} 23"))
+        let remembered = try String(contentsOf: dir.appendingPathComponent("state/snmp-profiles.json"), encoding: .utf8)
+        #expect(remembered.contains("junos1"))
 
         let metrics = await Lab.httpGet("\(base)/metrics")?.1 ?? ""
         #expect((metric(metrics, "netpoller_snmp_type_mismatches_total") ?? 0) >= 6, "\(metrics)")

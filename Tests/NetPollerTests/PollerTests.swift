@@ -30,7 +30,7 @@ import Testing
             transport: FakeTransport(interfaceTable()),
             profiles: Dictionary(uniqueKeysWithValues: BuiltinProfiles.all.map { ($0.name, $0) }), userProfiles: [],
             defaultSet: BuiltinProfiles.defaultSet)
-        let outcome = await poller.poll(target, explicitProfiles: nil, knownSysObjectID: nil, maxRepetitions: 25)
+        let outcome = await poller.poll(target, explicitProfiles: nil, known: nil, maxRepetitions: 25)
         #expect(outcome.state == .up)
         #expect(outcome.profiles == ["system", "if-mib"])
         #expect(outcome.sysObjectID == OID("1.3.6.1.4.1.9.1.1"))
@@ -98,7 +98,7 @@ import Testing
             transport: transport, profiles: Dictionary(uniqueKeysWithValues: BuiltinProfiles.all.map { ($0.name, $0) }),
             userProfiles: [], defaultSet: BuiltinProfiles.defaultSet)
         let outcome = await poller.poll(
-            target, explicitProfiles: ["system", "if-mib"], knownSysObjectID: nil, maxRepetitions: 25)
+            target, explicitProfiles: ["system", "if-mib"], known: nil, maxRepetitions: 25)
         #expect(outcome.state == .down)
         #expect(outcome.errors.first?.code == .timeout)
         #expect(transport.log == ["get 6"])

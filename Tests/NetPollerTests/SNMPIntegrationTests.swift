@@ -32,7 +32,7 @@ enum TestEngine {
         let snmpd = try await Lab.startSnmpd()
         defer { snmpd.stop() }
         let outcome = await poller().poll(
-            target(snmpd.port), explicitProfiles: nil, knownSysObjectID: nil, maxRepetitions: 25)
+            target(snmpd.port), explicitProfiles: nil, known: nil, maxRepetitions: 25)
         #expect(outcome.state == .up, "\(outcome.errors)")
         #expect(outcome.profiles == ["system", "if-mib", "host-resources", "ucd-snmp"])
         let measurements = Set(outcome.samples.map(\.measurement))
@@ -56,12 +56,12 @@ enum TestEngine {
         let v1 = await poller().poll(
             target(sim.port, community: "linux-full-walk", version: .v1, timeout: .seconds(3)),
             explicitProfiles: ["system", "if-mib"],
-            knownSysObjectID: nil, maxRepetitions: 25)
+            known: nil, maxRepetitions: 25)
         #expect(v1.state == .up, "\(v1.errors)")
         #expect(v1.samples.contains { $0.measurement == "interface" && $0.tags.contains(Tag("ifDescr", "eth0")) })
         let windows = await poller().poll(
             target(sim.port, community: "winxp-full-walk", timeout: .seconds(3)), explicitProfiles: nil,
-            knownSysObjectID: nil,
+            known: nil,
             maxRepetitions: 10)
         #expect(windows.profiles == ["system", "if-mib", "host-resources"])
         #expect(windows.samples.contains { $0.measurement == "hr_storage" })
@@ -110,13 +110,13 @@ enum TestEngine {
         let clock = ContinuousClock()
         let start = clock.now
         async let deadOutcome = poller().poll(
-            dead, explicitProfiles: ["system", "if-mib"], knownSysObjectID: nil, maxRepetitions: 25)
+            dead, explicitProfiles: ["system", "if-mib"], known: nil, maxRepetitions: 25)
         try await Task.sleep(for: .milliseconds(20))
         var liveDurations: [Duration] = []
         for _ in 0..<3 {
             let t = clock.now
             let live = await poller().poll(
-                target(snmpd.port), explicitProfiles: ["system", "if-mib"], knownSysObjectID: nil, maxRepetitions: 25)
+                target(snmpd.port), explicitProfiles: ["system", "if-mib"], known: nil, maxRepetitions: 25)
             #expect(live.state == .up)
             liveDurations.append(clock.now - t)
         }

@@ -35,35 +35,52 @@ public final class DevicePoller: Sendable {
     /// One poll: GET of all scalars, then each walk in turn (one request in flight per device, gentle on agents).
     /// A timeout ends the poll early: the device is not answering and more requests would only wait.
     public func poll(
-        _ target: SNMPTarget, explicitProfiles: [String]?, knownSysObjectID: OID?, maxRepetitions: Int,
+        _ target: SNMPTarget, explicitProfiles: [String]?, known: ProfileChoice?, maxRepetitions: Int,
         maxWalkVarbinds: Int = WalkLimits.defaultMaxVarbinds, budget: Duration? = nil
     ) async -> PollOutcome {
         await pollReportingTypes(
-            target, explicitProfiles: explicitProfiles, knownSysObjectID: knownSysObjectID,
-            maxRepetitions: maxRepetitions, maxWalkVarbinds: maxWalkVarbinds, budget: budget
+            target, explicitProfiles: explicitProfiles, known: known, maxRepetitions: maxRepetitions,
+            maxWalkVarbinds: maxWalkVarbinds, budget: budget
         ).outcome
     }
 
     /// The poll, with the values whose wire type disagreed with their field's declared kind.
     ///
+    /// Profiles: explicit ones win; else `known` (what an earlier poll chose); else this poll first GETs sysObjectID
+    /// and every built-in profile's sentinel in one request, and the answer chooses (`BuiltinProfiles.choose`). The
+    /// outcome carries the choice (`profileReasons` set) when it was made by this poll.
+    ///
     /// Every walk holds at most `maxWalkVarbinds`, and no request is sent once `budget` has passed since the start
     /// (walks not started then end as one `walk_capped` error): whatever a device sends, a poll is bounded in memory
     /// and time, and keeps what arrived.
     public func pollReportingTypes(
-        _ target: SNMPTarget, explicitProfiles: [String]?, knownSysObjectID: OID?, maxRepetitions: Int,
+        _ target: SNMPTarget, explicitProfiles: [String]?, known: ProfileChoice?, maxRepetitions: Int,
         maxWalkVarbinds: Int = WalkLimits.defaultMaxVarbinds, budget: Duration? = nil
     ) async -> (outcome: PollOutcome, mismatches: TypeMismatches) {
         let deadline = budget.map { ContinuousClock.now + $0 }
         var errors: [PollError] = []
         var varbinds = 0
         var requests = 0
-        var sysObjectID = knownSysObjectID
-        if explicitProfiles == nil && sysObjectID == nil {
+        var choice = explicitProfiles.map(ProfileChoice.configured) ?? known
+        var chosenNow = false
+        if choice == nil {
+            let probe = [Self.sysObjectID] + BuiltinProfiles.sentinels.map(\.oid)
             do {
-                let result = try await transport.get(target, oids: [Self.sysObjectID])
+                let result = try await transport.get(target, oids: probe)
                 requests += result.requests
-                varbinds += 1
+                varbinds += result.values.count
+                var sysObjectID: OID?
                 if case .oid(let oid) = result.values.first { sysObjectID = oid }
+                var answered: Set<String> = []
+                for (sentinel, value) in zip(BuiltinProfiles.sentinels, result.values.dropFirst()) {
+                    switch value {
+                    case .null, .noSuchObject, .noSuchInstance, .endOfMibView: continue
+                    default: answered.insert(sentinel.profile)
+                    }
+                }
+                choice = BuiltinProfiles.choose(
+                    sysObjectID: sysObjectID, answered: answered, userProfiles: userProfiles, defaultSet: defaultSet)
+                chosenNow = true
             } catch {
                 return (
                     PollOutcome(
@@ -72,7 +89,8 @@ public final class DevicePoller: Sendable {
                 )
             }
         }
-        let names = explicitProfiles ?? selectProfiles(sysObjectID: sysObjectID)
+        var sysObjectID = choice?.sysObjectID
+        let names = choice?.profiles ?? defaultSet
         let plan = plan(for: names)
         var scalars: [SNMPValue]?
         var answered = false
@@ -146,11 +164,11 @@ public final class DevicePoller: Sendable {
         } else {
             state = .down
         }
-        return (
-            PollOutcome(
-                samples: samples, errors: errors, walkErrors: walkErrors, state: state, varbinds: varbinds,
-                requests: requests, sysObjectID: sysObjectID, profiles: names), mismatches
-        )
+        var outcome = PollOutcome(
+            samples: samples, errors: errors, walkErrors: walkErrors, state: state, varbinds: varbinds,
+            requests: requests, sysObjectID: sysObjectID, profiles: names)
+        if chosenNow, let choice { outcome.profileReasons = choice.reasons }
+        return (outcome, mismatches)
     }
 
     /// `walk_truncated`'s message: the tables and the columns that never arrived.

@@ -13,7 +13,11 @@ public final class SNMPCollector: Collector {
         var resolvedAt: ContinuousClock.Instant?
         var credential: SNMPCredential
         var address: HostAddress
-        var sysObjectID: OID?
+        /// The profile choice in force, and when it was made (wall seconds); nil: probe on the next poll.
+        var choice: ProfileChoice?
+        var choiceAt: Double?
+        /// Whether `/status` has been told why the profiles were chosen.
+        var reasonsReported = false
         /// Fields whose type mismatch was logged (once per device and field).
         var loggedMismatches: Set<String> = []
     }
@@ -21,6 +25,9 @@ public final class SNMPCollector: Collector {
     private struct Configured {
         var poller: DevicePoller
         var credentials: [String: SNMPCredential]
+        var stateDir: String
+        /// Opened on first use, once the agent has created `state_dir`.
+        var memory: ProfileMemory?
     }
 
     public let kind = "snmp"
@@ -53,11 +60,28 @@ public final class SNMPCollector: Collector {
         self.metrics = metrics
     }
 
+    /// The first call loads the profile memory from `state_dir`; every later one (a reload) makes each device probe
+    /// its profiles again on its next poll.
     public func configure(_ config: AgentConfiguration) {
         let poller = DevicePoller(
             transport: transport, profiles: config.allProfiles, userProfiles: config.profiles,
             defaultSet: config.agent.defaultProfiles)
-        configured.withLock { $0 = Configured(poller: poller, credentials: config.credentials) }
+        let reload = configured.withLock { configured -> Bool in
+            let memory = configured?.stateDir == config.agent.stateDir ? configured?.memory : nil
+            defer {
+                configured = Configured(
+                    poller: poller, credentials: config.credentials, stateDir: config.agent.stateDir, memory: memory)
+            }
+            return configured != nil
+        }
+        if reload {
+            devices.withLock { devices in
+                for name in devices.keys {
+                    devices[name]?.choice = nil
+                    devices[name]?.choiceAt = nil
+                }
+            }
+        }
     }
 
     public func poll(_ device: DeviceConfig) async -> PollOutcome {
@@ -72,23 +96,60 @@ public final class SNMPCollector: Collector {
         } catch {
             return .failed(error)
         }
-        let known = devices.withLock { $0[device.name]?.sysObjectID }
-        let (outcome, mismatches) = await configured.poller.pollReportingTypes(
-            target, explicitProfiles: device.profiles, knownSysObjectID: known,
-            maxRepetitions: device.maxRepetitions, maxWalkVarbinds: device.maxWalkVarbinds,
-            budget: device.effectivePollBudget)
-        if outcome.sysObjectID != nil && outcome.sysObjectID != known || !mismatches.isEmpty {
-            learned(device.name, sysObjectID: outcome.sysObjectID, mismatches: mismatches)
+        let now = Date().timeIntervalSince1970
+        let address = "\(device.address)"
+        let memory = profileMemory()
+        let reprobe = device.reprobe.seconds
+        let (known, report) = devices.withLock { devices -> (ProfileChoice?, [String: String]?) in
+            guard var state = devices[device.name] else { return (nil, nil) }
+            if state.choice == nil, state.choiceAt == nil, !state.reasonsReported,
+                let remembered = memory?.entry(device.name, address: address)
+            {
+                // After a restart: the choice from state_dir, while it is young enough.
+                state.choice = remembered.choice
+                state.choiceAt = remembered.probedAt
+            }
+            if let at = state.choiceAt, now - at >= reprobe {
+                state.choice = nil
+                state.choiceAt = nil
+            }
+            var report: [String: String]?
+            if let choice = state.choice, !state.reasonsReported {
+                report = choice.reasons
+                state.reasonsReported = true
+            }
+            devices[device.name] = state
+            return (state.choice, report)
         }
+        var (outcome, mismatches) = await configured.poller.pollReportingTypes(
+            target, explicitProfiles: device.profiles, known: known, maxRepetitions: device.maxRepetitions,
+            maxWalkVarbinds: device.maxWalkVarbinds, budget: device.effectivePollBudget)
+        if let report, outcome.profileReasons.isEmpty { outcome.profileReasons = report }
+        if device.profiles != nil {
+            if !devices.withLock({ $0[device.name]?.reasonsReported ?? true }) {
+                outcome.profileReasons = ProfileChoice.configured(outcome.profiles).reasons
+                devices.withLock { $0[device.name]?.reasonsReported = true }
+            }
+        } else if known == nil && !outcome.profileReasons.isEmpty {
+            let choice = ProfileChoice(
+                profiles: outcome.profiles, reasons: outcome.profileReasons, sysObjectID: outcome.sysObjectID)
+            devices.withLock { devices in
+                devices[device.name]?.choice = choice
+                devices[device.name]?.choiceAt = now
+                devices[device.name]?.reasonsReported = true
+            }
+            memory?.remember(
+                device.name, ProfileMemory.Entry(address: address, choice: choice, probedAt: now))
+        }
+        if !mismatches.isEmpty { learned(device.name, mismatches: mismatches) }
         return outcome
     }
 
-    /// Remembers the sysObjectID, and counts type mismatches, logging each (device, field) once.
-    private func learned(_ name: String, sysObjectID: OID?, mismatches: TypeMismatches) {
-        if !mismatches.isEmpty { metrics?.snmpTypeMismatches.increment(by: Int64(mismatches.total)) }
+    /// Counts type mismatches, logging each (device, field) once.
+    private func learned(_ name: String, mismatches: TypeMismatches) {
+        metrics?.snmpTypeMismatches.increment(by: Int64(mismatches.total))
         let toLog = devices.withLock { devices -> [(String, TypeMismatches.Entry)] in
             guard var state = devices[name] else { return [] }
-            if let sysObjectID { state.sysObjectID = sysObjectID }
             var fresh: [(String, TypeMismatches.Entry)] = []
             for (field, entry) in mismatches.byField where state.loggedMismatches.insert(field).inserted {
                 fresh.append((field, entry))
@@ -106,6 +167,23 @@ public final class SNMPCollector: Collector {
     public func release(_ device: String) {
         let target = devices.withLock { $0.removeValue(forKey: device)?.target }
         if let target { engine?.release(target) }
+        configured.withLock { $0?.memory }?.forget(device)
+    }
+
+    /// Waits until the profile memory is on disk (tests).
+    public func flushProfileMemory() { configured.withLock { $0?.memory }?.flush() }
+
+    /// The profile memory in `state_dir`, opened (and read) on first use once the directory exists.
+    private func profileMemory() -> ProfileMemory? {
+        configured.withLock { configured -> ProfileMemory? in
+            if let memory = configured?.memory { return memory }
+            guard let directory = configured?.stateDir, FileManager.default.fileExists(atPath: directory) else {
+                return nil
+            }
+            let memory = ProfileMemory(stateDir: directory)
+            configured?.memory = memory
+            return memory
+        }
     }
 
     public func shutdown() async { await engine?.shutdown() }
