@@ -172,6 +172,20 @@ let package = Package(
             ],
             swiftSettings: swift6
         ),
+        // Fuzz targets (`make fuzz`): libFuzzer entry points when built with `-sanitize=fuzzer -parse-as-library
+        // -D FUZZING`; a plain build replays input files through the same function.
+        .executableTarget(
+            name: "netpoller-fuzz-config",
+            dependencies: ["AgentConfig", "StdoutOutput", "FileOutput"],
+            path: "Sources/Fuzz/ConfigFuzz",
+            swiftSettings: swift6
+        ),
+        .executableTarget(
+            name: "netpoller-fuzz-varbinds",
+            dependencies: ["SNMPPolling"],
+            path: "Sources/Fuzz/VarbindFuzz",
+            swiftSettings: swift6
+        ),
         // Test kit: fakes and the lab launcher (real snmpd, snmpsim, prometheus on loopback).
         .target(
             name: "NetPollerTesting",

@@ -37,17 +37,40 @@ public enum ConfigLoader {
         environment: [String: String] = ProcessInfo.processInfo.environment,
         hostName: String = ProcessInfo.processInfo.hostName
     ) throws(ConfigError) -> AgentConfiguration {
+        var sources: [(file: String, data: Data?)] = []
+        for file in files { sources.append((file, FileManager.default.contents(atPath: file))) }
+        return try load(sources: sources, outputs: outputs, environment: environment, hostName: hostName)
+    }
+
+    /// Merges and validates config texts as if read from files of these names (nil data: the file could not be read).
+    /// The fuzz target feeds it directly.
+    public static func load(
+        sources: [(file: String, data: Data?)], outputs: [any OutputPlugin], environment: [String: String],
+        hostName: String
+    ) throws(ConfigError) -> AgentConfiguration {
+        let files = sources.map(\.file)
         var problems: [ConfigProblem] = []
         var merged: Node?
         var hash = ConfigHash()
-        for file in files {
-            guard let data = FileManager.default.contents(atPath: file) else {
+        for (file, data) in sources {
+            guard let data else {
                 problems.append(ConfigProblem(file: file, path: "", message: "cannot read the file (does it exist?)"))
                 continue
             }
             hash.add(Array(data))
+            guard data.count <= KeyBounds.maxFileBytes else {
+                problems.append(
+                    ConfigProblem(
+                        file: file, path: "",
+                        message: "the file is \(data.count) bytes; a config file may hold at most 4 MiB"))
+                continue
+            }
             guard let text = String(data: data, encoding: .utf8) else {
                 problems.append(ConfigProblem(file: file, path: "", message: "the file is not UTF-8 text"))
+                continue
+            }
+            if let bad = KeyBounds.check(text) {
+                problems.append(ConfigProblem(file: file, line: bad.line, path: "", message: bad.message))
                 continue
             }
             do {

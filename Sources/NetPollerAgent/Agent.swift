@@ -40,6 +40,8 @@ public final class Agent: Service {
     private let configInfo: Mutex<Gauge>
     private let reloadState = Mutex<AgentEndpoints.ReloadStatus>(AgentEndpoints.ReloadStatus())
     private let stateDirectory = Mutex<StateDirectory?>(nil)
+    /// SIGHUP caught since before start-up (`run` installs it first thing); nil: trapped once running (tests).
+    private let hangupQueue: SignalQueue?
 
     public var config: AgentConfiguration { live.withLock { $0.config } }
 
@@ -52,8 +54,10 @@ public final class Agent: Service {
         config: AgentConfiguration, logger: Logger, metrics: SelfMetrics = SelfMetrics(),
         collectors: [any Collector], outputs: [any OutputPlugin] = [], extraSinks: [any Sink] = [],
         clock: any DeliveryClock = SystemDeliveryClock(),
-        reloadSource: (@Sendable () throws(ConfigError) -> AgentConfiguration)? = nil
+        reloadSource: (@Sendable () throws(ConfigError) -> AgentConfiguration)? = nil,
+        hangups: SignalQueue? = nil
     ) {
+        self.hangupQueue = hangups
         self.logger = logger
         self.clock = clock
         self.reloadSource = reloadSource
@@ -160,9 +164,11 @@ public final class Agent: Service {
         metrics.ready.set(1.0)
         logger.info("http listening", metadata: .keys([.phase: "http", .listen: "\(listen)"]))
         let hangups = Task { [self] in
-            // One reload at a time, in the order the signals came.
-            for await _ in await UnixSignalsSequence(trapping: .sighup) {
-                await reloadFromSource()
+            // One reload at a time, in the order the signals came; one asked for during start-up runs now.
+            if let hangupQueue {
+                for await _ in hangupQueue.signals { await reloadFromSource() }
+            } else {
+                for await _ in await UnixSignalsSequence(trapping: .sighup) { await reloadFromSource() }
             }
         }
 
@@ -174,6 +180,10 @@ public final class Agent: Service {
         metrics.ready.set(0.0)
         logger.info("shutdown: stopping the schedule", metadata: .keys([.phase: "shutdown"]))
         let timeout = self.config.agent.shutdownTimeout
+        // shutdown_timeout is a hard budget: whatever hangs (a walk, a DNS lookup, a sink, an HTTP client), the process
+        // ends a moment after it. What reached the spools is kept for the next start.
+        let watchdog = ShutdownWatchdog(after: timeout + .seconds(3), logger: logger)
+        defer { watchdog.disarm() }
         let scheduler = self.scheduler
         let abandoned = await withTaskGroup(of: Bool.self) { group in
             group.addTask {

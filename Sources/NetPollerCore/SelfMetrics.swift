@@ -184,7 +184,7 @@ public struct SinkMetrics: Sendable {
     private let errors: [SinkError.Code: Counter]
 
     /// The states a sink can be in, as exported by `netpoller_sink_state`.
-    public static let stateNames = ["ok", "degraded", "circuit_open"]
+    public static let stateNames = ["ok", "degraded", "circuit_open", "rejecting"]
 
     init(registry: PrometheusCollectorRegistry, sink: String) {
         func counter(_ name: String, _ help: String, _ labels: [(String, String)] = []) -> Counter {
@@ -222,7 +222,8 @@ public struct SinkMetrics: Sendable {
         var states: [String: Gauge] = [:]
         for state in Self.stateNames {
             states[state] = gauge(
-                "netpoller_sink_state", "1 for the sink's current state (ok, degraded, circuit_open), else 0.",
+                "netpoller_sink_state",
+                "1 for the sink's current state (ok, degraded, circuit_open, rejecting), else 0.",
                 [("state", state)])
         }
         self.states = states

@@ -82,8 +82,12 @@ public protocol Sink: Sendable {
     /// thread of its own (`SinkThread`) reports straight from that thread, with no task in between. The default runs
     /// `write` in a task.
     func startWrite(_ batches: [SampleBatch], completion: @escaping @Sendable (SinkResult) -> Void)
-    /// Checks at start that the sink can be reached (`on_start_unavailable`); nil when it can.
+    /// Checks at start that the sink can be reached (`on_start_unavailable`), and cheaply while it is failing
+    /// (`probe_interval`); nil when it can.
     func probe() async -> SinkError?
+    /// The sink's configured secrets (password, token): scrubbed from every server text before it is logged, shown in
+    /// `/status` or dead-lettered (`Redaction`).
+    var secrets: [String] { get }
     /// Called once on shutdown after the last write.
     func close() async
 }
@@ -94,5 +98,6 @@ extension Sink {
     }
 
     public func probe() async -> SinkError? { nil }
+    public var secrets: [String] { [] }
     public func close() async {}
 }

@@ -27,12 +27,14 @@ public final class ScriptedSink: Sink {
     }
 
     public let name: String
+    public let secrets: [String]
     private let idempotent: Bool
     private let state = Mutex(State())
 
-    public init(name: String, mode: Mode = .accept, idempotent: Bool = false) {
+    public init(name: String, mode: Mode = .accept, idempotent: Bool = false, secrets: [String] = []) {
         self.name = name
         self.idempotent = idempotent
+        self.secrets = secrets
         state.withLock { $0.mode = mode }
     }
 

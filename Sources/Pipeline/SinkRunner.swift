@@ -82,7 +82,10 @@ public final class SinkRunner: Sendable {
             }
             logger.warning(
                 "sink unavailable at start; data is kept and retried",
-                metadata: .keys([.sink: "\(name)", .errorType: "\(error.code.rawValue)", .error: "\(error.message)"]))
+                metadata: .keys([
+                    .sink: "\(name)", .errorType: "\(error.code.rawValue)",
+                    .error: "\(Redaction.scrub(error.message, secrets: sink.secrets))",
+                ]))
             let worker = SinkWorker(
                 sink: sink, type: type, policy: policy, buffer: buffer, clock: clock, metrics: sinkMetrics,
                 logger: logger)

@@ -57,6 +57,8 @@ struct Run: AsyncParsableCommand {
     @OptionGroup var options: ConfigOptions
 
     func run() async throws {
+        // First of all: a SIGHUP from now on is queued for after start-up, never the default kill.
+        let hangups = SignalQueue(SIGHUP)
         let config = try options.load()
         let logger = makeLogger(config)
         let files = FileLimits.raiseToHardMaximum()
@@ -72,7 +74,8 @@ struct Run: AsyncParsableCommand {
             config: config, logger: logger, metrics: metrics,
             collectors: BuiltinPlugins.collectors(metrics: metrics, logger: logger),
             outputs: BuiltinPlugins.outputs,
-            reloadSource: { () throws(ConfigError) -> AgentConfiguration in try options.loadOrThrow() })
+            reloadSource: { () throws(ConfigError) -> AgentConfiguration in try options.loadOrThrow() },
+            hangups: hangups)
         let group = ServiceGroup(
             configuration: .init(
                 services: [.init(service: agent)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

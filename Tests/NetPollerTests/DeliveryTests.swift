@@ -317,6 +317,54 @@ func spoolDirectory(_ name: String) throws -> String {
         return policy
     }
 
+    @Test func serverTextIsScrubbedOfSecretsAndBounded() {
+        let secret = "s3cr3t-t0ken"
+        let echoed = Redaction.scrub("401: bad token \(secret) for user", secrets: [secret, "x"])
+        #expect(echoed == "401: bad token <secret> for user")
+        let long = Redaction.scrub(String(repeating: "é", count: 2_000), secrets: [])
+        #expect(long.utf8.count < 600)
+        #expect(long.hasSuffix("(4000 bytes)"))
+    }
+
+    @Test func aSinkThatRejectsEverythingForAMinuteIsRejectingAndItsSecretsNeverShow() async throws {
+        let h = Harness()
+        let secret = "hunter2-token"
+        let sink = ScriptedSink(name: "db", mode: .rejectDevice("r1"), secrets: [secret])
+        var policy = fastPolicy()
+        policy.deadLetterPath = try Lab.temporaryDirectory("rejecting").path + "/db.jsonl"
+        try await h.add(sink, policy)
+        h.queue.push(numberedBatch(1))
+        #expect(await eventually { h.status("db")?.rejectedBatches == 1 })
+        #expect(h.status("db")?.state == "ok")
+        h.clock.advance(by: .seconds(61))
+        h.queue.push(numberedBatch(2))
+        #expect(await eventually { h.status("db")?.state == "rejecting" })
+        #expect(h.metricsText().contains("netpoller_sink_state{sink=\"db\",state=\"rejecting\"} 1"))
+        // One accepted write ends it.
+        sink.set(.accept)
+        h.queue.push(numberedBatch(3))
+        #expect(await eventually { h.status("db")?.state == "ok" })
+        await h.stop()
+
+        // A server that echoes the secret: scrubbed from /status and the dead-letter file.
+        let echo = Harness()
+        let echoing = ScriptedSink(
+            name: "echo", mode: .script([.rejected(reason: "invalid token \(secret)")]), secrets: [secret])
+        var echoPolicy = fastPolicy()
+        let deadLetter = try Lab.temporaryDirectory("echo").path + "/echo.jsonl"
+        echoPolicy.deadLetterPath = deadLetter
+        try await echo.add(echoing, echoPolicy)
+        echo.queue.push(numberedBatch(1))
+        #expect(await eventually { echo.status("echo")?.rejectedBatches == 1 })
+        #expect(echo.status("echo")?.lastError == "rejected: invalid token <secret>")
+        #expect(
+            await eventually {
+                (try? String(contentsOfFile: deadLetter, encoding: .utf8))?.contains("<secret>") == true
+            })
+        #expect((try? String(contentsOfFile: deadLetter, encoding: .utf8))?.contains(secret) == false)
+        await echo.stop()
+    }
+
     @Test func anOpenCircuitIsProbedAndTheFirstPassingProbeLetsTheWriteGoAtOnce() async throws {
         let h = Harness()
         let sink = ScriptedSink(name: "db", mode: .fail(SinkError(.unavailable, "connection refused")))

@@ -153,6 +153,18 @@ struct EchoPlugin: OutputPlugin {
         #expect(text.contains("devices[0].interval: \"8d\" is too long (maximum 7d)"))
     }
 
+    @Test func keysAreBoundedInPartsAndLengthBeforeTheFileIsParsed() {
+        let started = ContinuousClock.now
+        let deep = problems("[agent]\n" + "a" + String(repeating: ".a", count: 10_000) + " = 1\n")
+        #expect(deep.contains("agent.conf:2: a key with more than 16 dotted parts"), "\(deep)")
+        #expect(ContinuousClock.now - started < .seconds(2))
+        let long = problems("[\(String(repeating: "k", count: 600))]\nx = 1\n")
+        #expect(long.contains("agent.conf:1: a key longer than 512 bytes"))
+        // Dots inside a multi-line string are not keys.
+        let text = problems("[agent]\nname = \"\"\"\na.b.c.d.e.f.g.h.i.j.k.l.m.n.o.p.q.r = 1\n\"\"\"\n")
+        #expect(!text.contains("dotted parts"), "\(text)")
+    }
+
     @Test func aDurationThatWouldOverflowIsAProblemNotACrash() {
         let text = problems(
             """

@@ -35,6 +35,7 @@ public final class InfluxSink: Sink {
         worker.startWrite(batches, completion: completion)
     }
     public func probe() async -> SinkError? { await worker.probe() }
+    public var secrets: [String] { [writer.options.password, writer.options.token].compactMap { $0 } }
     /// Closes the connection after any write in flight, then ends the thread.
     public func close() async { await worker.close() }
 }

@@ -12,11 +12,13 @@ public final class PostgresSink: Sink {
     public let name: String
     /// The conninfo without secrets (`host=… port=… dbname=… user=…`), for logs and status.
     public let target: String
+    public let secrets: [String]
     private let worker: SinkThread<PostgresWriter>
 
     public init(options: PostgresOptions, metrics: PostgresMetrics?, logger: Logger) {
         name = options.name
         target = Conninfo.redacted(options.conninfo)
+        secrets = [options.password, Conninfo.value("password", in: options.conninfo)].compactMap { $0 }
         worker = SinkThread(
             name: "pg:\(options.name)",
             writer: PostgresWriter(options: options, target: target, metrics: metrics, logger: logger))
@@ -36,6 +38,22 @@ public final class PostgresSink: Sink {
 /// The conninfo as shown to people: only the keywords that say where, never credentials.
 public enum Conninfo {
     static let shown = ["host", "hostaddr", "port", "dbname", "user", "service", "sslmode", "target_session_attrs"]
+
+    /// One keyword's value in a conninfo, if set.
+    public static func value(_ keyword: String, in conninfo: String) -> String? {
+        var error: UnsafeMutablePointer<CChar>?
+        guard let options = PQconninfoParse(conninfo, &error) else {
+            if let error { PQfreemem(error) }
+            return nil
+        }
+        defer { PQconninfoFree(options) }
+        var option = options
+        while let key = option.pointee.keyword {
+            if String(cString: key) == keyword, let value = option.pointee.val { return String(cString: value) }
+            option = option.advanced(by: 1)
+        }
+        return nil
+    }
 
     public static func redacted(_ conninfo: String) -> String {
         var error: UnsafeMutablePointer<CChar>?

@@ -7,7 +7,8 @@ import Synchronization
 public struct SinkStatus: Sendable, Codable, Equatable {
     public var name: String
     public var type: String
-    /// `ok`, `degraded` (writes failing, or unreachable at start) or `circuit_open`.
+    /// `ok`, `degraded` (writes failing, or unreachable at start), `circuit_open`, or `rejecting` (every write for a
+    /// minute was rejected as bad data: the server takes nothing).
     public var state: String
     /// Samples not yet delivered: memory, spool and the write in flight.
     public var bufferedSamples: Int
@@ -40,7 +41,12 @@ public final class SinkWorker: Sendable {
         var status: SinkStatus
         /// A write that outlived `write_timeout`; the next write waits for it (a sink never sees two at once).
         var straggler: InFlightWrite?
+        /// When the current run of rejected writes (no write accepted since) began.
+        var rejectingSince: Duration?
     }
+
+    /// A sink whose every write has been rejected for this long is `rejecting`.
+    static let rejectingAfter: Duration = .seconds(60)
 
     public let name: String
     public let buffer: SinkBuffer
@@ -119,7 +125,7 @@ public final class SinkWorker: Sendable {
     public func markUnavailable(_ error: SinkError) {
         state.withLock { s in
             s.status.state = "degraded"
-            s.status.lastError = error.description
+            s.status.lastError = "\(error.code.rawValue): \(Redaction.scrub(error.message, secrets: s.sink.secrets))"
             s.status.lastErrorTime = Double(clock.wallNanos) / 1e9
         }
         metrics?.setState("degraded")
@@ -256,6 +262,7 @@ public final class SinkWorker: Sendable {
         let (wasState, closedCircuit) = state.withLock { s -> (String, Bool) in
             let before = s.status.state
             let closed = s.breaker.recordSuccess()
+            s.rejectingSince = nil
             s.status.state = "ok"
             s.status.acceptedBatches += batches.count
             s.status.acceptedSamples += samples
@@ -276,7 +283,9 @@ public final class SinkWorker: Sendable {
     private func failed(_ error: SinkError, samples: Int, retryIn delay: Duration) {
         metrics?.writesRetryable.increment()
         metrics?.error(error.code)
+        var error = error
         let (before, after, opened) = state.withLock { s -> (String, String, Bool) in
+            error.message = Redaction.scrub(error.message, secrets: s.sink.secrets)
             let before = s.status.state
             let opened = s.breaker.recordFailure(now: clock.now)
             s.status.state = s.breaker.isOpen ? "circuit_open" : "degraded"
@@ -300,6 +309,12 @@ public final class SinkWorker: Sendable {
 
     /// Accepted but for some lines: those are dead-lettered and counted as rejected, the rest as accepted.
     private func partiallyRejected(_ batches: [SampleBatch], _ parts: [RejectedPart]) async {
+        let secrets = state.withLock { $0.sink.secrets }
+        let parts = parts.map { part in
+            var part = part
+            part.reason = Redaction.scrub(part.reason, secrets: secrets)
+            return part
+        }
         let refused = parts.reduce(0) { $0 + $1.samples }
         succeeded(batches, refused: refused)
         metrics?.writesRejected.increment()
@@ -329,12 +344,24 @@ public final class SinkWorker: Sendable {
         metrics?.writesRejected.increment()
         metrics?.error(.rejected)
         metrics?.rejectedSamples.increment(by: Int64(samples))
-        let deadLetter = state.withLock { s -> DeadLetterFile? in
+        let now = clock.now
+        let (deadLetter, reason, becameRejecting) = state.withLock { s -> (DeadLetterFile?, String, Bool) in
+            let reason = Redaction.scrub(reason, secrets: s.sink.secrets)
             s.status.rejectedBatches += batches.count
             s.status.rejectedSamples += samples
             s.status.lastError = "rejected: \(reason)"
             s.status.lastErrorTime = Double(clock.wallNanos) / 1e9
-            return s.deadLetter
+            let since = s.rejectingSince ?? now
+            s.rejectingSince = since
+            let becameRejecting = now - since >= Self.rejectingAfter && s.status.state != "rejecting"
+            if becameRejecting { s.status.state = "rejecting" }
+            return (s.deadLetter, reason, becameRejecting)
+        }
+        if becameRejecting {
+            metrics?.setState("rejecting")
+            logger.error(
+                "sink rejects every write; its data goes to the dead-letter file",
+                metadata: .keys([.sink: "\(name)", .errorType: "rejected", .error: "\(reason)"]))
         }
         var metadata: Logger.Metadata = .keys([
             .sink: "\(name)", .errorType: "rejected", .error: "\(reason)", .batchSamples: "\(samples)",
