@@ -2,7 +2,7 @@
 SWIFT ?= swift
 SHELL := /bin/bash
 
-.PHONY: deps build release run test lint unit bench bench-postgres bench-influx clean
+.PHONY: deps build release run test lint unit bench bench-postgres bench-influx fuzz clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -24,6 +24,12 @@ lint:
 test: deps lint
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --no-parallel 2>&1 | tee .build/test.log; exit $${PIPESTATUS[0]}
+	@# A short fuzz run keeps the fuzz targets building and the seed corpus (past crashes included) passing.
+	bash scripts/fuzz.sh 15
+
+## The fuzz targets under libFuzzer: the config loader and BER -> samples, FUZZ_SECONDS each (default 300).
+fuzz:
+	bash scripts/fuzz.sh $${FUZZ_SECONDS:-300}
 
 ## The polling benchmark: 64 devices x 48 interfaces on snmpd in a private network namespace.
 bench: release

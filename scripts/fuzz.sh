@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
 scratch=.build/fuzz
-flags=(-Xswiftc -sanitize=fuzzer -Xswiftc -parse-as-library -Xswiftc -DFUZZING)
+flags=(-c release -Xswiftc -sanitize=fuzzer -Xswiftc -parse-as-library -Xswiftc -DFUZZING -Xswiftc -use-ld=lld)
 for target in config varbinds; do
   swift build -q --scratch-path "$scratch" --product "netpoller-fuzz-$target" "${flags[@]}"
 done
@@ -19,7 +19,7 @@ for target in config varbinds; do
   mkdir -p "$corpus"
   cp -n Tests/NetPollerTests/Fixtures/fuzz/$target/* "$corpus/"
   echo "fuzz $target: ${seconds}s"
-  if ! "$bin/netpoller-fuzz-$target" "$corpus" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+  if ! SWIFT_BACKTRACE=enable=no "$bin/netpoller-fuzz-$target" "$corpus" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
       -max_len=65536 -print_final_stats=1 -artifact_prefix=.build/fuzz-artifacts/$target- \
       > ".build/fuzz-$target.log" 2>&1; then
     status=1
