@@ -62,6 +62,9 @@ struct Run: AsyncParsableCommand {
         let config = try options.load()
         let logger = makeLogger(config)
         let files = FileLimits.raiseToHardMaximum()
+        for warning in Preflight.warnings(config) {
+            logger.warning("config: \(warning)", metadata: .keys([.phase: "config"]))
+        }
         logger.info(
             "config loaded",
             metadata: .keys([
@@ -109,6 +112,13 @@ struct Check: AsyncParsableCommand {
 
     func run() async throws {
         let config = try options.load()
+        let problems = Preflight.problems(config)
+        if !problems.isEmpty {
+            FileHandle.standardError.write(
+                Data("netpoller: configuration error\n\(problems.joined(separator: "\n"))\n".utf8))
+            throw ExitCode(78)
+        }
+        for warning in Preflight.warnings(config) { print("warning: \(warning)") }
         print("config ok: \(config.files.joined(separator: ", "))")
         print(
             "agent: \(config.agent.name), interval \(config.agent.interval), max_in_flight \(config.agent.maxInFlight)")

@@ -144,6 +144,7 @@ import Testing
             interval = "4s"
             timeout = "500ms"
             retries = 0
+            shutdown_timeout = "2s"
             [http]
             listen = "127.0.0.1:HTTPPORT"
             [credentials.snmp.default]
@@ -183,6 +184,16 @@ import Testing
         #expect(peak < Self.rssLimitMiB, "peak RSS \(peak) MiB")
         let metrics = await Lab.httpGet("\(base)/metrics")?.1 ?? ""
         #expect((metric(metrics, "netpoller_snmp_walk_errors_total{error_type=\"walk_capped\"}") ?? 0) >= 6)
+
+        // SIGTERM in the middle of the endless walks: shutdown_timeout (2 s) is a hard budget.
+        _ = await waitForDevice(base, "rows") { $0["poll_started"] != nil }
+        let stopping = Date()
+        agent.signal(SIGTERM)
+        let code = await agent.wait(timeout: .seconds(30))
+        let took = Date().timeIntervalSince(stopping)
+        print("hostile mix: SIGTERM during a walk exited \(String(describing: code)) after \(took) s (shutdown_timeout 2 s)")
+        #expect(code == 0)
+        #expect(took < 2 + 3)
     }
 
     /// VmHWM of a process, in MiB.

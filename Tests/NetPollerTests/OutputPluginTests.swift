@@ -235,3 +235,93 @@ struct EchoPlugin: OutputPlugin {
         #expect(!text.contains("ok_1"))
     }
 }
+
+/// Issue 16, item 11: `check` runs every validation without a side effect, and warns about what is legal but likely
+/// wrong.
+@Suite struct CheckPreflightTests {
+    static var binary: String { Lab.root.appendingPathComponent(".build/debug/netpoller").path }
+
+    func check(_ text: String) async throws -> (Int32, String) {
+        let dir = try Lab.temporaryDirectory("check")
+        let path = dir.appendingPathComponent("agent.conf").path
+        try text.replacingOccurrences(of: "DIR", with: dir.path).write(toFile: path, atomically: true, encoding: .utf8)
+        return try await Lab.run(Self.binary, ["check", "--config", path])
+    }
+
+    @Test func checkFindsWhatRunWouldStopOnWithoutCreatingAnything() async throws {
+        let dir = try Lab.temporaryDirectory("check-files")
+        let notPEM = dir.appendingPathComponent("ca.txt").path
+        try "not a certificate\n".write(toFile: notPEM, atomically: true, encoding: .utf8)
+        let (status, output) = try await check(
+            """
+            [agent]
+            state_dir = "\(notPEM)"
+            [credentials.snmp.default]
+            community = "public"
+            [[devices]]
+            name = "r1"
+            address = "127.0.0.1"
+            [[outputs.file]]
+            name = "archive"
+            path = "\(dir.path)"
+            [[outputs.influxdb]]
+            name = "tsdb"
+            url = "https://127.0.0.1:8086"
+            tls_ca_file = "\(notPEM)"
+            """)
+        #expect(status == 78)
+        #expect(output.contains("is a directory; give the file to append to"), "\(output)")
+        #expect(output.contains("is not a PEM file"))
+        let (stateStatus, stateOutput) = try await check(
+            """
+            [agent]
+            state_dir = "\(notPEM)"
+            [credentials.snmp.default]
+            community = "public"
+            [[devices]]
+            name = "r1"
+            address = "127.0.0.1"
+            """)
+        #expect(stateStatus == 78)
+        #expect(stateOutput.contains("agent.state_dir: \"\(notPEM)\" is not a directory"), "\(stateOutput)")
+        let fresh = dir.appendingPathComponent("never-created").path
+        let (okStatus, _) = try await check(
+            """
+            [agent]
+            state_dir = "\(fresh)/state"
+            [credentials.snmp.default]
+            community = "public"
+            [[devices]]
+            name = "r1"
+            address = "127.0.0.1"
+            """)
+        #expect(okStatus == 0)
+        #expect(!FileManager.default.fileExists(atPath: fresh))
+    }
+
+    @Test func checkWarnsAboutNoDevicesAndTimeoutsLongerThanTheInterval() async throws {
+        let (status, output) = try await check(
+            """
+            [agent]
+            state_dir = "DIR/state"
+            """)
+        #expect(status == 0)
+        #expect(output.contains("warning: no [[devices]]: the agent will poll nothing"))
+        let (_, slow) = try await check(
+            """
+            [agent]
+            state_dir = "DIR/state"
+            [credentials.snmp.default]
+            community = "public"
+            [[devices]]
+            name = "r1"
+            address = "127.0.0.1"
+            interval = "5s"
+            timeout = "2s"
+            retries = 2
+            """)
+        #expect(
+            slow.contains("warning: devices[0] (r1): timeout × (retries + 1) = 6.0 seconds is longer than its interval")
+        )
+    }
+}

@@ -1,4 +1,5 @@
 import AgentConfig
+import Foundation
 import LineProtocol
 import NetPollerCore
 
@@ -24,6 +25,11 @@ public struct FilePlugin: OutputPlugin {
         let format: TextFormat = t.choice("format", "a format") ?? .influx
         guard let path, !path.isEmpty else {
             t.problem("path", "is required: the file to append to")
+            return nil
+        }
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+            t.problem("path", "\"\(path)\" is a directory; give the file to append to")
             return nil
         }
         return FileSettings(path: path, format: format)

@@ -66,6 +66,11 @@ public struct InfluxPlugin: OutputPlugin {
         ] {
             guard let file = t.string(key) else { continue }
             if FileManager.default.isReadableFile(atPath: file) {
+                // PEM: read here (no side effect), so `check` finds what the first TLS handshake would.
+                let text = FileManager.default.contents(atPath: file).map { String(decoding: $0, as: UTF8.self) }
+                if text?.contains("-----BEGIN ") != true {
+                    t.problem(key, "\"\(file)\" is not a PEM file (no -----BEGIN line)")
+                }
                 o[keyPath: keyPath] = file
             } else {
                 t.problem(key, "cannot read \"\(file)\" (does it exist and is it readable?)")
