@@ -191,7 +191,7 @@ import Testing
         agent.signal(SIGTERM)
         let code = await agent.wait(timeout: .seconds(30))
         let took = Date().timeIntervalSince(stopping)
-        print("hostile mix: SIGTERM during a walk exited \(String(describing: code)) after \(took) s (shutdown_timeout 2 s)")
+        print("hostile mix: SIGTERM during a walk: exit \(String(describing: code)) after \(took) s (budget 2 s)")
         #expect(code == 0)
         #expect(took < 2 + 3)
     }
