@@ -177,13 +177,18 @@ import Testing
         // A scrape of every device's data is part of the bound.
         let scraped = await Lab.httpGet("\(base)/metrics/devices")?.1 ?? ""
         #expect(scraped.contains("ifInOctets{device=\"rows\",ifIndex=\"1000\"} 1000"))
-        let garbageStatus = await waitForDevice(base, "garbage") { _ in true }
-        #expect(garbageStatus?["state"] as? String == "down")
+        // Garbage and answers with a wrong request id are bad_response, not timeouts.
+        for name in ["garbage", "wrongid"] {
+            let d = await waitForDevice(base, name) { ($0["last_error_type"] as? String) == "bad_response" }
+            #expect(d?["state"] as? String == "down", "\(name): \(String(describing: d))")
+        }
         let peak = try #require(Self.peakRSSMiB(agent.pid))
         print("hostile mix: peak RSS \(peak) MiB (limit \(Self.rssLimitMiB) MiB)")
         #expect(peak < Self.rssLimitMiB, "peak RSS \(peak) MiB")
         let metrics = await Lab.httpGet("\(base)/metrics")?.1 ?? ""
         #expect((metric(metrics, "netpoller_snmp_walk_errors_total{error_type=\"walk_capped\"}") ?? 0) >= 6)
+        #expect(
+            (metric(metrics, "netpoller_poll_errors_total{kind=\"snmp\",error_type=\"bad_response\"}") ?? 0) >= 2)
 
         // SIGTERM in the middle of the endless walks: shutdown_timeout (2 s) is a hard budget.
         _ = await waitForDevice(base, "rows") { $0["poll_started"] != nil }

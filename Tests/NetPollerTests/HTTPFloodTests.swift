@@ -110,7 +110,7 @@ import Testing
         let evicted =
             metrics.split(separator: "\n").first { $0.hasPrefix("netpoller_http_connections_evicted_total ") }
             .flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0
-        #expect(evicted >= 1_000, "\(evicted) evicted")
+        #expect(evicted > 500, "\(evicted) evicted")
         let log = (try? String(contentsOfFile: dir.path + "/agent.log", encoding: .utf8)) ?? ""
         #expect(!log.contains("Too many open files"))
     }

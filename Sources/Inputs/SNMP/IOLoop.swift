@@ -12,6 +12,8 @@ final class Session {
     var pending: [Int32: Operation] = [:]
     /// Position in `IOLoop.active`, or -1.
     var activeIndex = -1
+    /// Answers delivered to an operation (counted by the callback): a read that delivers none was unusable.
+    var delivered = 0
 
     init(target: SNMPTarget, handle: UnsafeMutableRawPointer) {
         self.target = target
@@ -30,6 +32,7 @@ private let snmpCallback: netsnmp_callback = { operation, _, requestID, pdu, mag
         return 1
     case NETSNMP_CALLBACK_OP_RECEIVED_MESSAGE:
         guard let op = session.pending.removeValue(forKey: requestID) else { return 1 }
+        session.delivered += 1
         op.loop?.sessionBecameIdleIfNeeded(session)
         if let pdu {
             op.received(pdu, session: session)
@@ -100,7 +103,14 @@ final class IOLoop {
                 if netsnmp_large_fd_is_set(engine.wakeDescriptor, fdset) != 0 { engine.drainWakePipe() }
                 // Reading may fire callbacks that change `active`: iterate over a snapshot.
                 for session in active where session.socket >= 0 && netsnmp_large_fd_is_set(session.socket, fdset) != 0 {
+                    let delivered = session.delivered
                     snmp_sess_read2(session.handle, fdset)
+                    // One datagram read and no answer delivered: net-snmp dropped it (not SNMP, another version, a
+                    // wrong request id). Counted against what waits on this session. (SNMPv3 engine discovery, which
+                    // net-snmp answers inside the library, will need to be told apart here.)
+                    if session.delivered == delivered {
+                        for operation in session.pending.values { operation.unusableAnswers += 1 }
+                    }
                 }
             }
             if SNMPEngine.monotonicNanos() >= timeoutDeadline {

@@ -8,6 +8,9 @@ import NetPollerCore
 class Operation: @unchecked Sendable {
     let target: SNMPTarget
     weak var loop: IOLoop?
+    /// Datagrams that came while this waited and could not be used (garbage, a wrong request id): a timeout after any
+    /// is `bad_response`, not `timeout`.
+    var unusableAnswers = 0
 
     init(target: SNMPTarget) { self.target = target }
 
@@ -19,6 +22,12 @@ class Operation: @unchecked Sendable {
     func timeoutError(sendFailed: Bool) -> PollError {
         if loop?.stopping == true { return PollError(.cancelled, "abandoned at shutdown") }
         if sendFailed { return PollError(.sendFailed, "could not send to \(target.peer)") }
+        if unusableAnswers > 0 {
+            return PollError(
+                .badResponse,
+                "\(unusableAnswers) answer\(unusableAnswers == 1 ? "" : "s") from \(target.peer) could not be used "
+                    + "(not SNMP, or not an answer to the request sent)")
+        }
         loop?.counters.timeout()
         return PollError(.timeout, "no answer from \(target.peer) after \(target.retries + 1) tries")
     }
