@@ -57,8 +57,10 @@ struct Run: AsyncParsableCommand {
     @OptionGroup var options: ConfigOptions
 
     func run() async throws {
-        // First of all: a SIGHUP from now on is queued for after start-up, never the default kill.
+        // First of all: a SIGHUP from now on is queued for after start-up, never the default kill, and a SIGTERM from
+        // now on is a graceful stop, even one that comes while the config is read.
         let hangups = SignalQueue(SIGHUP)
+        let terminations = SignalQueue(SIGTERM)
         let config = try options.load()
         let logger = makeLogger(config)
         let files = FileLimits.raiseToHardMaximum()
@@ -81,7 +83,11 @@ struct Run: AsyncParsableCommand {
             hangups: hangups)
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: agent)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+                services: [.init(service: agent)], gracefulShutdownSignals: [.sigint], logger: logger))
+        let stopper = Task {
+            for await _ in terminations.signals { await group.triggerGracefulShutdown() }
+        }
+        defer { stopper.cancel() }
         do {
             try await group.run()
         } catch let error as ListenCheck.Failure {

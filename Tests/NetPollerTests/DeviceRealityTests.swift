@@ -126,6 +126,47 @@ import Testing
         #expect(warnings.count == 1, "\(warnings)")
     }
 
+    @Test func aDeviceSlowerThanItsIntervalStaysVisible() async throws {
+        let slow = try await Lab.startHostileAgent("slow")
+        defer { slow.stop() }
+        let (agent, base, _) = try start(
+            """
+            [agent]
+            state_dir = "STATEDIR"
+            interval = "1s"
+            timeout = "2s"
+            retries = 0
+            poll_budget = "10s"
+            [http]
+            listen = "127.0.0.1:HTTPPORT"
+            [credentials.snmp.default]
+            community = "public"
+            [[devices]]
+            name = "slow"
+            address = "127.0.0.1:\(slow.port)"
+            profiles = ["system", "if-mib"]
+            """, "slow")
+        defer { agent.stop() }
+        // Each poll takes 1.2-2 s against a 1 s interval (a real responder that waits 0.4 s per request): overruns,
+        // a poll in progress shown, and its data served all along. (Data older than 3 × the interval while a poll
+        // runs is covered in-process by AgentInProcessTests with a fake collector.)
+        let overrun = await waitForDevice(base, "slow", seconds: 30) {
+            ($0["overruns"] as? Int ?? 0) >= 2 && ($0["last_poll_duration_seconds"] as? Double ?? 0) > 1
+        }
+        #expect(overrun?["state"] as? String == "up", "\(String(describing: overrun))")
+        var served = 0
+        var sawPollStarted = false
+        for _ in 0..<10 {
+            let data = await Lab.httpGet("\(base)/metrics/devices/slow")?.1 ?? ""
+            if data.contains("ifInOctets{device=\"slow\",ifIndex=\"3\"} 3000") { served += 1 }
+            let status = await Lab.httpGet("\(base)/status")?.1 ?? ""
+            if device(status, "slow")?["poll_started"] != nil { sawPollStarted = true }
+            try await Task.sleep(for: .milliseconds(400))
+        }
+        #expect(served == 10)
+        #expect(sawPollStarted)
+    }
+
     /// The peak RSS the agent must stay under while polling the hostile mix (issue 16, item 3).
     static let rssLimitMiB = 160
 

@@ -5,12 +5,15 @@ Usage: hostile-agent.py PORT MODE
   endless   ifDescr (1.3.6.1.2.1.2.2.1.2.N) never ends: every GETNEXT/GETBULK answer holds the next 200 rows of
             200-byte names, whatever max-repetitions asked for. The system scalars answer to GET.
   rows      the same with ifInOctets (1.3.6.1.2.1.2.2.1.10.N, Counter32): every row is a sample.
+  slow      a small, well-behaved device (ifInOctets of 3 interfaces, then the end of the view) that takes 0.4 s to
+            answer each request.
   garbage   every request is answered with bytes that are not BER.
   wrongid   every request is answered with a well-formed response whose request-id is not the one asked.
 It prints "ready" once bound.
 """
 import socket
 import sys
+import time
 
 from pyasn1.codec.ber import decoder, encoder
 from pysnmp.proto import api
@@ -51,7 +54,17 @@ while True:
     requested = [tuple(oid) for oid, _ in p.apiPDU.get_varbinds(request)]
     answer = []
     if request.isSameTypeWith(p.GetRequestPDU()):
+        if mode == "slow":
+            time.sleep(0.4)
         answer = [(oid, system.get(oid, p.NoSuchObject())) for oid in requested]
+    elif mode == "slow" and requested:
+        time.sleep(0.4)
+        small = [(column[:-1] + (10, r), p.Counter32(1000 * r)) for r in (1, 2, 3)]
+        small.append(((1, 3, 6, 1, 6, 3, 1, 1, 6, 1, 0), p.Integer(1)))
+        after = [vb for vb in small if vb[0] > requested[0]]
+        answer = after[: max(1, p.apiBulkPDU.get_max_repetitions(request))] if after else []
+        if not answer:
+            answer = [(requested[0], p.EndOfMibView())]
     elif requested:
         row = endless_after(requested[0])
         for r in range(row, row + 200):
