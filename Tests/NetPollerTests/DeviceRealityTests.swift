@@ -21,19 +21,9 @@ import Testing
         return (agent, "http://127.0.0.1:\(httpPort)", dir)
     }
 
-    func device(_ body: String, _ name: String) -> [String: Any]? {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any],
-            let devices = object["devices"] as? [[String: Any]]
-        else { return nil }
-        return devices.first { $0["name"] as? String == name }
-    }
+    func device(_ body: String, _ name: String) -> [String: Any]? { StatusJSON.device(body, name) }
 
-    func metric(_ text: String, _ series: String) -> Double? {
-        for line in text.split(separator: "\n") where line.hasPrefix(series + " ") {
-            return Double(line.dropFirst(series.count + 1))
-        }
-        return nil
-    }
+    func metric(_ text: String, _ series: String) -> Double? { StatusJSON.metric(text, series) }
 
     /// Waits until `/status` shows the device with a poll done and `check` true of it.
     func waitForDevice(

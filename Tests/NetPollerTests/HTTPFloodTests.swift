@@ -35,12 +35,7 @@ import Testing
         }
     }
 
-    func sink(_ body: String) -> [String: Any]? {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any],
-            let sinks = object["sinks"] as? [[String: Any]]
-        else { return nil }
-        return sinks.first { $0["name"] as? String == "archive" }
-    }
+    func sink(_ body: String) -> [String: Any]? { StatusJSON.sink(body, "archive") }
 
     @Test func aConnectionFloodAndSlowlorisNeitherSilenceHealthNorStarveTheSinks() async throws {
         FileLimits.raiseToHardMaximum()
@@ -107,9 +102,7 @@ import Testing
         let open = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(agent.pid)/fd").count) ?? 0
         #expect(open > 0 && open < 600, "\(open) descriptors open")
         let metrics = await Lab.httpGet("\(base)/metrics")?.1 ?? ""
-        let evicted =
-            metrics.split(separator: "\n").first { $0.hasPrefix("netpoller_http_connections_evicted_total ") }
-            .flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0
+        let evicted = StatusJSON.metric(metrics, "netpoller_http_connections_evicted_total") ?? 0
         #expect(evicted > 500, "\(evicted) evicted")
         let log = (try? String(contentsOfFile: dir.path + "/agent.log", encoding: .utf8)) ?? ""
         #expect(!log.contains("Too many open files"))

@@ -8,19 +8,9 @@ import Testing
 @Suite(.serialized) struct RecoveryTests {
     static var binary: String { Lab.root.appendingPathComponent(".build/debug/netpoller").path }
 
-    func sink(_ body: String, _ name: String) -> [String: Any]? {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any],
-            let sinks = object["sinks"] as? [[String: Any]]
-        else { return nil }
-        return sinks.first { $0["name"] as? String == name }
-    }
+    func sink(_ body: String, _ name: String) -> [String: Any]? { StatusJSON.sink(body, name) }
 
-    func metric(_ text: String, _ series: String) -> Double {
-        for line in text.split(separator: "\n") where line.hasPrefix(series + " ") {
-            return Double(line.dropFirst(series.count + 1)) ?? 0
-        }
-        return 0
-    }
+    func metric(_ text: String, _ series: String) -> Double { StatusJSON.metric(text, series) ?? 0 }
 
     /// Runs the agent with `output` (named "db"), stops the server until the circuit is open, restarts it and returns
     /// the seconds from the server answering again to the first accepted write, and the probes made while it was down.
