@@ -25,7 +25,8 @@ enum KeyBounds {
             }
             var key: Substring
             if line.hasPrefix("[") {
-                let name = line.drop { $0 == "[" }.drop { $0 == " " || $0 == "\t" }
+                // `[name]` or `[[name]]`: one or two brackets, then (after blanks) a key.
+                let name = line.dropFirst(line.hasPrefix("[[") ? 2 : 1).drop { $0 == " " || $0 == "\t" }
                 guard let first = name.first, isKeyStart(first) else {
                     return (index + 1, "a table header must start with a key name ([name] or [[name]])")
                 }

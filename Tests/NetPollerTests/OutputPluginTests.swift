@@ -163,6 +163,8 @@ struct EchoPlugin: OutputPlugin {
         // A table header that does not start with a key (found by the fuzzer: the TOML parser asserted on it).
         #expect(problems("[$").contains("agent.conf:1: a table header must start with a key name"))
         #expect(problems("[[ @x]]\n").contains("a table header must start with a key name"))
+        #expect(problems("[[[0]]]\n").contains("a table header must start with a key name"))
+        #expect(problems("[ [x]]\n").contains("a table header must start with a key name"))
         // Dots inside a multi-line string are not keys.
         let text = problems("[agent]\nname = \"\"\"\na.b.c.d.e.f.g.h.i.j.k.l.m.n.o.p.q.r = 1\n\"\"\"\n")
         #expect(!text.contains("dotted parts"), "\(text)")
