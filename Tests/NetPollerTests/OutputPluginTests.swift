@@ -167,6 +167,7 @@ struct EchoPlugin: OutputPlugin {
         #expect(problems("[ [x]]\n").contains("a table header must start with a key name"))
         // A combining mark after the bracket makes one Character of both: the check reads bytes.
         #expect(problems("[\u{0364}3\n").contains("a table header must start with a key name"))
+        #expect(problems("[\r1").contains("a table header must start with a key name"))
         // Dots inside a multi-line string are not keys.
         let text = problems("[agent]\nname = \"\"\"\na.b.c.d.e.f.g.h.i.j.k.l.m.n.o.p.q.r = 1\n\"\"\"\n")
         #expect(!text.contains("dotted parts"), "\(text)")
