@@ -6,8 +6,6 @@ import Testing
 /// Issue 16, item 10: the real binary, started with systemd's default limit of 1,024 descriptors, under 2,000 idle
 /// connections and 1,000 slowloris clients. `/health` answers within a second and the sink keeps writing.
 @Suite(.serialized) struct HTTPFloodTests {
-    static var binary: String { Lab.root.appendingPathComponent(".build/debug/netpoller").path }
-
     /// A TCP connection to 127.0.0.1:port (non-blocking), or -1.
     static func connect(_ port: Int) -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -41,32 +39,27 @@ import Testing
         FileLimits.raiseToHardMaximum()
         let snmpd = try await Lab.startSnmpd()
         defer { snmpd.stop() }
-        let dir = try Lab.temporaryDirectory("flood")
-        let httpPort = Lab.freePort()
-        let path = dir.appendingPathComponent("agent.conf").path
-        try """
-        [agent]
-        state_dir = "\(dir.path)/state"
-        interval = "1s"
-        [http]
-        listen = "127.0.0.1:\(httpPort)"
-        [credentials.snmp.default]
-        community = "public"
-        [[devices]]
-        name = "r1"
-        address = "127.0.0.1:\(snmpd.port)"
-        profiles = ["system", "if-mib"]
-        [[outputs.file]]
-        name = "archive"
-        path = "\(dir.path)/archive.jsonl"
-        flush_interval = "200ms"
-        """.write(toFile: path, atomically: true, encoding: .utf8)
         // systemd's default: 1,024 descriptors, soft and hard.
-        let agent = try Child.spawn(
-            Lab.which("prlimit") ?? "/usr/bin/prlimit",
-            ["--nofile=1024:1024", "--", Self.binary, "run", "--config", path], output: dir.path + "/agent.log")
+        let started = try AgentProcess.start(
+            """
+            [agent]
+            state_dir = "DIR/state"
+            interval = "1s"
+            [http]
+            listen = "127.0.0.1:HTTPPORT"
+            [credentials.snmp.default]
+            community = "public"
+            [[devices]]
+            name = "r1"
+            address = "127.0.0.1:\(snmpd.port)"
+            profiles = ["system", "if-mib"]
+            [[outputs.file]]
+            name = "archive"
+            path = "DIR/archive.jsonl"
+            flush_interval = "200ms"
+            """, name: "flood", launcher: [Lab.which("prlimit") ?? "/usr/bin/prlimit", "--nofile=1024:1024", "--"])
+        let (agent, base, dir, httpPort) = (started.child, started.base, started.directory, started.port)
         defer { agent.stop() }
-        let base = "http://127.0.0.1:\(httpPort)"
         #expect(await Lab.waitForHTTP("\(base)/ready") != nil)
         let before = sink(await Lab.httpGet("\(base)/status")?.1 ?? "")?["accepted_batches"] as? Int ?? 0
 
@@ -89,7 +82,6 @@ import Testing
             let started = Date()
             let answer = await Lab.httpGet("\(base)/health")
             answers.append((answer?.0 ?? 0, Date().timeIntervalSince(started)))
-            try await Task.sleep(for: .milliseconds(500))
         }
         print("flood: /health \(answers.map { "\($0.0) in \(Int($0.1 * 1000)) ms" })")
         #expect(answers.allSatisfy { $0.0 == 200 && $0.1 < 1 }, "\(answers)")

@@ -6,8 +6,6 @@ import Testing
 /// Issue 16, item 7: with default delivery settings, a sink whose circuit opened during an outage writes again within
 /// seconds of its server answering, against real influxd and PostgreSQL stopped and restarted.
 @Suite(.serialized) struct RecoveryTests {
-    static var binary: String { Lab.root.appendingPathComponent(".build/debug/netpoller").path }
-
     func sink(_ body: String, _ name: String) -> [String: Any]? { StatusJSON.sink(body, name) }
 
     func metric(_ text: String, _ series: String) -> Double { StatusJSON.metric(text, series) ?? 0 }
@@ -19,28 +17,26 @@ import Testing
     ) async throws -> (recovery: Double, probes: Double, outage: Double) {
         let snmpd = try await Lab.startSnmpd()
         defer { snmpd.stop() }
-        let dir = try Lab.temporaryDirectory("recovery")
-        let httpPort = Lab.freePort()
-        let path = dir.appendingPathComponent("agent.conf").path
-        try """
-        [agent]
-        state_dir = "\(dir.path)/state"
-        interval = "1s"
-        timeout = "500ms"
-        retries = 0
-        [http]
-        listen = "127.0.0.1:\(httpPort)"
-        [credentials.snmp.default]
-        community = "public"
-        [[devices]]
-        name = "r1"
-        address = "127.0.0.1:\(snmpd.port)"
-        profiles = ["system", "if-mib"]
-        \(output)
-        """.write(toFile: path, atomically: true, encoding: .utf8)
-        let agent = try Child.spawn(Self.binary, ["run", "--config", path], output: dir.path + "/agent.log")
+        let started = try AgentProcess.start(
+            """
+            [agent]
+            state_dir = "DIR/state"
+            interval = "1s"
+            timeout = "500ms"
+            retries = 0
+            [http]
+            listen = "127.0.0.1:HTTPPORT"
+            [credentials.snmp.default]
+            community = "public"
+            [[devices]]
+            name = "r1"
+            address = "127.0.0.1:\(snmpd.port)"
+            profiles = ["system", "if-mib"]
+            \(output)
+            """, name: "recovery")
+        let agent = started.child
         defer { agent.stop() }
-        let base = "http://127.0.0.1:\(httpPort)"
+        let base = started.base
         let first = await Lab.waitForHTTP("\(base)/status", seconds: 30) { body in
             (sink(body, "db")?["accepted_samples"] as? Int ?? 0) > 0
         }
