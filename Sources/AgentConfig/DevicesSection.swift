@@ -11,16 +11,21 @@ extension ConfigDecoder {
             guard var entry = snmp.table(name) else { continue }
             defer { entry.finish() }
             var version = SNMPVersion.v2c
-            if entry.has("version"), case .int(1) = entry.node["version"]?.value {
-                version = .v1
+            if entry.has("version"), case .int(let number) = entry.node["version"]?.value, number == 1 || number == 3 {
+                version = number == 1 ? .v1 : .v3
             } else if let text = entry.string("version") {
                 if let v = SNMPVersion(rawValue: text) {
                     version = v
                 } else {
-                    entry.problem(
-                        "version", "\"\(text)\" is not supported (use \"1\" or \"2c\"; SNMPv3 comes in a later release)"
-                    )
+                    entry.problem("version", "\"\(text)\" is not supported (use \"1\", \"2c\" or \"3\")")
                 }
+            }
+            if version == .v3 {
+                if let usm = decodeUSM(&entry, name: name) { result[name] = SNMPCredential(name: name, usm: usm) }
+                continue
+            }
+            for key in Self.usmKeys where entry.has(key) {
+                entry.problem(key, "is an SNMPv3 setting; this credential is version \(version.rawValue) (set version = \"3\")")
             }
             if let community = entry.secret("community") {
                 if community.value.isEmpty {
@@ -32,6 +37,91 @@ extension ConfigDecoder {
         }
         snmp.finish()
         return result
+    }
+
+    static let usmKeys = [
+        "username", "security_level", "auth_protocol", "auth_password", "auth_password_file", "priv_protocol",
+        "priv_password", "priv_password_file", "context_name", "engine_id",
+    ]
+
+    /// The SNMPv3 keys of one credential. Every inconsistency is an error, never a silent downgrade: a level that
+    /// needs a protocol or password without it, a protocol or password the level would not use.
+    func decodeUSM(_ entry: inout ConfigTable, name: String) -> USMCredential? {
+        if entry.has("community") || entry.has("community_file") {
+            entry.problem(
+                entry.has("community") ? "community" : "community_file",
+                "SNMPv3 has no community (use username and the auth_/priv_ keys)")
+        }
+        _ = entry.secret("community", required: false)
+        let username = entry.string("username")
+        if !entry.has("username") { entry.problem("username", "missing (the SNMPv3 user name)") }
+        if let username {
+            if username.isEmpty || username.utf8.count > 32 {
+                entry.problem("username", "must be 1 to 32 bytes (RFC 3414 SnmpAdminString)")
+            } else if Self.hasControlCharacters(username) {
+                entry.problem("username", "must not hold a control character")
+            }
+        }
+        let level: USMCredential.Level =
+            entry.has("security_level")
+            ? entry.choice("security_level", "a security level") ?? .authPriv : .authPriv
+        let authProtocol: USMCredential.AuthProtocol? = entry.choice("auth_protocol", "an authentication protocol")
+        let privProtocol: USMCredential.PrivProtocol? = entry.choice("priv_protocol", "a privacy protocol")
+        let authPassword = entry.secret("auth_password", required: false)
+        let privPassword = entry.secret("priv_password", required: false)
+        let contextName = entry.string("context_name") ?? ""
+        var engineID: [UInt8]?
+        if let text = entry.string("engine_id") {
+            engineID = Self.parseEngineID(text)
+            if engineID == nil {
+                entry.problem("engine_id", "must be 5 to 32 bytes in hex (e.g. \"80001f8880a1b2c3d4e5f60708\")")
+            }
+        }
+        let needsAuth = level != .noAuthNoPriv
+        let needsPriv = level == .authPriv
+        func check(_ key: String, present: Bool, needed: Bool, what: String) {
+            if needed && !present {
+                entry.problem(key, "missing: security_level \(level.rawValue) needs \(what)")
+            } else if !needed && present {
+                entry.problem(key, "is set but security_level \(level.rawValue) does not use it")
+            }
+        }
+        check("auth_protocol", present: entry.has("auth_protocol"), needed: needsAuth, what: "an auth_protocol")
+        check(
+            "auth_password", present: entry.has("auth_password") || entry.has("auth_password_file"),
+            needed: needsAuth, what: "auth_password or auth_password_file")
+        check("priv_protocol", present: entry.has("priv_protocol"), needed: needsPriv, what: "a priv_protocol")
+        check(
+            "priv_password", present: entry.has("priv_password") || entry.has("priv_password_file"),
+            needed: needsPriv, what: "priv_password or priv_password_file")
+        for (key, secret) in [("auth_password", authPassword), ("priv_password", privPassword)] {
+            if let secret, secret.value.utf8.count < 8 {
+                entry.problem(key, "must be at least 8 characters (RFC 3414)")
+            }
+        }
+        guard let username, !username.isEmpty else { return nil }
+        if needsAuth && (authProtocol == nil || authPassword == nil) { return nil }
+        if needsPriv && (privProtocol == nil || privPassword == nil) { return nil }
+        return USMCredential(
+            username: username, level: level, authProtocol: needsAuth ? authProtocol : nil,
+            authPassword: needsAuth ? authPassword : nil, privProtocol: needsPriv ? privProtocol : nil,
+            privPassword: needsPriv ? privPassword : nil, contextName: contextName, engineID: engineID)
+    }
+
+    /// An engine ID in hex (`80001f88…`, optionally `0x`-prefixed or with `:` separators), 5 to 32 bytes.
+    static func parseEngineID(_ text: String) -> [UInt8]? {
+        var hex = String(text.lowercased().filter { $0 != ":" })
+        if hex.hasPrefix("0x") { hex.removeFirst(2) }
+        guard hex.count % 2 == 0, (10...64).contains(hex.count) else { return nil }
+        var bytes: [UInt8] = []
+        var index = hex.startIndex
+        while index < hex.endIndex {
+            let next = hex.index(index, offsetBy: 2)
+            guard let byte = UInt8(hex[index..<next], radix: 16) else { return nil }
+            bytes.append(byte)
+            index = next
+        }
+        return bytes
     }
 
     func decodeDevices(

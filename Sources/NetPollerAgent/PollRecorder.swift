@@ -31,6 +31,7 @@ struct PollRecorder: Sendable {
             s.polls += 1
             if !outcome.profiles.isEmpty { s.profiles = outcome.profiles }
             if !outcome.profileReasons.isEmpty { s.profileReasons = outcome.profileReasons }
+            if let snmp = outcome.snmp { s.snmp = snmp }
             knownProfiles = s.profiles
         }
         // A poll with data is a batch; a poll that lost the device is a status-only batch once, at the change, so sinks

@@ -33,6 +33,8 @@ public struct PollOutcome: Sendable {
     public var profiles: [String]
     /// Why each profile was chosen (see `ProfileChoice`), for `/status`; empty when unchanged or unknown.
     public var profileReasons: [String: String] = [:]
+    /// How the device is polled over SNMP (version, security level, engine, learned sizes); nil for other kinds.
+    public var snmp: SNMPDeviceInfo?
 
     public init(
         samples: [Sample], errors: [PollError], walkErrors: [PollError] = [], state: DeviceState, varbinds: Int,

@@ -1,5 +1,5 @@
 /// A secret read from the config or a `*_file`. Prints as `<secret>` everywhere.
-public struct Secret: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible {
+public struct Secret: Sendable, Equatable, Hashable, CustomStringConvertible, CustomDebugStringConvertible {
     public let value: String
 
     public init(_ value: String) { self.value = value }
@@ -10,17 +10,81 @@ public struct Secret: Sendable, Equatable, CustomStringConvertible, CustomDebugS
 public enum SNMPVersion: String, Sendable, Equatable {
     case v1 = "1"
     case v2c = "2c"
+    case v3 = "3"
+}
+
+/// An SNMPv3 user (`[credentials.snmp.NAME]` with `version = "3"`): the User-based Security Model of RFC 3414.
+public struct USMCredential: Sendable, Equatable, Hashable {
+    public enum Level: String, Sendable, CaseIterable, Hashable {
+        case noAuthNoPriv, authNoPriv, authPriv
+    }
+
+    /// The HMAC of authentication. Names as in the config (`SHA` is SHA-1).
+    public enum AuthProtocol: String, Sendable, CaseIterable, Hashable {
+        case md5 = "MD5"
+        case sha = "SHA"
+        case sha224 = "SHA224"
+        case sha256 = "SHA256"
+        case sha384 = "SHA384"
+        case sha512 = "SHA512"
+    }
+
+    /// The cipher of privacy. `AES192`/`AES256` extend the key as RFC draft Blumenthal does (net-snmp, most vendors);
+    /// `AES192C`/`AES256C` as Reeder does (Cisco): a device configured for one rejects the other silently.
+    public enum PrivProtocol: String, Sendable, CaseIterable, Hashable {
+        case des = "DES"
+        case aes = "AES"
+        case aes192 = "AES192"
+        case aes256 = "AES256"
+        case aes192c = "AES192C"
+        case aes256c = "AES256C"
+    }
+
+    public var username: String
+    public var level: Level
+    public var authProtocol: AuthProtocol?
+    public var authPassword: Secret?
+    public var privProtocol: PrivProtocol?
+    public var privPassword: Secret?
+    public var contextName: String
+    /// A fixed authoritative engine ID (`engine_id`): no discovery. nil: discovered and cached.
+    public var engineID: [UInt8]?
+
+    public init(
+        username: String, level: Level, authProtocol: AuthProtocol? = nil, authPassword: Secret? = nil,
+        privProtocol: PrivProtocol? = nil, privPassword: Secret? = nil, contextName: String = "",
+        engineID: [UInt8]? = nil
+    ) {
+        self.username = username
+        self.level = level
+        self.authProtocol = authProtocol
+        self.authPassword = authPassword
+        self.privProtocol = privProtocol
+        self.privPassword = privPassword
+        self.contextName = contextName
+        self.engineID = engineID
+    }
 }
 
 public struct SNMPCredential: Sendable, Equatable {
     public var name: String
     public var version: SNMPVersion
+    /// v1 and v2c; empty for v3.
     public var community: Secret
+    /// v3 only.
+    public var usm: USMCredential?
 
     public init(name: String, version: SNMPVersion, community: Secret) {
         self.name = name
         self.version = version
         self.community = community
+    }
+
+    public init(name: String, usm: USMCredential) {
+        self.name = name
+        self.version = .v3
+        self.community = Secret("")
+        self.usm = usm
     }
 }
 

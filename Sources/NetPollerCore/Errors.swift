@@ -19,6 +19,22 @@ public struct PollError: Error, Sendable, Equatable, CustomStringConvertible {
         case walkCapped = "walk_capped"
         /// An entry walk ended (endOfMibView) before a listed column arrived: the device's table is cut short.
         case walkTruncated = "walk_truncated"
+        /// SNMPv3: the device does not know the user (usmStatsUnknownUserNames).
+        case unknownUser = "unknown_user"
+        /// SNMPv3: the device has another engine ID than the one used (usmStatsUnknownEngineIDs; a fixed `engine_id`
+        /// that is wrong, or a device whose engine ID changed).
+        case unknownEngineID = "unknown_engine_id"
+        /// SNMPv3: the message's digest is wrong: the auth password or auth protocol differ (usmStatsWrongDigests).
+        case wrongDigest = "wrong_digest"
+        /// SNMPv3: the device could not decrypt the request (usmStatsDecryptionErrors).
+        case decryptionError = "decryption_error"
+        /// SNMPv3: still outside the time window after one resynchronisation (usmStatsNotInTimeWindows).
+        case notInTimeWindow = "not_in_time_window"
+        /// SNMPv3: the user exists but not at this security level (usmStatsUnsupportedSecLevels).
+        case unsupportedSecurityLevel = "unsupported_security_level"
+        /// SNMPv3 authPriv: the device answered engine discovery but never an encrypted request: the privacy protocol or
+        /// password differ (a device silently drops what it cannot decrypt). AES vs AES-C is the usual cause.
+        case privacyMismatch = "privacy_mismatch"
     }
 
     public var code: Code

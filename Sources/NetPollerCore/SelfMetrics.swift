@@ -20,6 +20,12 @@ public final class SelfMetrics: Sendable {
     public let snmpTimeouts: Counter
     public let snmpTooBig: Counter
     public let snmpTypeMismatches: Counter
+    public let snmpEngineDiscoveries: Counter
+    public let snmpTimeSyncs: Counter
+    public let snmpLearningChanges: Counter
+    public let counterResets: Counter
+    public let counterWraps: Counter
+    public let counterImplausible: Counter
     public let queueLength: Gauge
     public let queueCapacity: Gauge
     public let pollLoopHeartbeatAge: Gauge
@@ -62,6 +68,30 @@ public final class SelfMetrics: Sendable {
                 "netpoller_snmp_type_mismatches_total",
                 "Values whose wire type disagreed with their field's declared counter or gauge type; each is converted."
             ), )
+        snmpEngineDiscoveries = registry.makeCounter(
+            descriptor: metricDescriptor(
+                "netpoller_snmp_engine_discoveries_total",
+                "SNMPv3 engine-ID discovery requests sent (none for an engine known from the cache or the config)."), )
+        snmpTimeSyncs = registry.makeCounter(
+            descriptor: metricDescriptor(
+                "netpoller_snmp_time_syncs_total",
+                "SNMPv3 notInTimeWindow reports answered by one resynchronisation and a retry."), )
+        snmpLearningChanges = registry.makeCounter(
+            descriptor: metricDescriptor(
+                "netpoller_snmp_learning_changes_total",
+                "Changes of a device's learned GET size, max-repetitions or GETBULK/GETNEXT mode."), )
+        counterResets = registry.makeCounter(
+            descriptor: metricDescriptor(
+                "netpoller_counter_resets_total",
+                "Counter series reset (sysUpTime went back, or the discontinuity time changed): no rate for that poll."
+            ), )
+        counterWraps = registry.makeCounter(
+            descriptor: metricDescriptor(
+                "netpoller_counter_wraps_total", "Counter32 values that wrapped past 2^32 (delta + 2^32 used)."), )
+        counterImplausible = registry.makeCounter(
+            descriptor: metricDescriptor(
+                "netpoller_counter_implausible_total",
+                "Counter deltas dropped as implausible (above the interface speed, or a Counter64 going back)."), )
         var walkErrors: [PollError.Code: Counter] = [:]
         for code in PollError.Code.allCases {
             walkErrors[code] = registry.makeCounter(

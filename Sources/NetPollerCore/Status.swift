@@ -12,6 +12,44 @@ public enum DeviceState: String, Sendable, CaseIterable, Codable {
     case down
 }
 
+/// How a device is polled over SNMP, as `/status` and `once` show it. Never holds a secret.
+public struct SNMPDeviceInfo: Sendable, Codable, Equatable {
+    /// `1`, `2c` or `3`.
+    public var version: String
+    /// SNMPv3: `noAuthNoPriv`, `authNoPriv` or `authPriv`.
+    public var securityLevel: String?
+    public var username: String?
+    /// SNMPv3: the engine ID in hex, once known.
+    public var engineID: String?
+    /// `duplicate_engine_id` when another device has the same engine ID.
+    public var flags: [String]?
+    /// The request sizes learned for (or pinned on) this device.
+    public var learned: LearnedSizes?
+
+    public init(version: String) { self.version = version }
+}
+
+/// The request sizes that work for one device, learned by polling (or pinned in its config).
+public struct LearnedSizes: Sendable, Codable, Equatable {
+    /// Varbinds per GET PDU.
+    public var getSize: Int
+    public var maxRepetitions: Int
+    /// `bulk` (GETBULK) or `getnext`.
+    public var mode: String
+    /// Unix seconds of the last change.
+    public var learnedAt: Double?
+    /// The values come from the config (`pin`), not from learning.
+    public var pinned: Bool
+
+    public init(getSize: Int, maxRepetitions: Int, mode: String, learnedAt: Double?, pinned: Bool) {
+        self.getSize = getSize
+        self.maxRepetitions = maxRepetitions
+        self.mode = mode
+        self.learnedAt = learnedAt
+        self.pinned = pinned
+    }
+}
+
 /// Per-device status, as `/status` shows it.
 public struct DeviceStatus: Sendable, Codable, Equatable {
     public var name: String
@@ -32,6 +70,8 @@ public struct DeviceStatus: Sendable, Codable, Equatable {
     public var overruns: Int
     /// Unix seconds when this device's schedule (re)started: a reload leaves it alone unless the device changed.
     public var scheduledSince: Double?
+    /// SNMP version, security level, engine and learned request sizes (never a secret).
+    public var snmp: SNMPDeviceInfo?
 
     public init(name: String, address: String, profiles: [String]) {
         self.name = name

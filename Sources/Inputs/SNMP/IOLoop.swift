@@ -1,4 +1,5 @@
 import CNetSNMP
+import Foundation
 import Glibc
 import NetPollerCore
 import NetPollerRuntime
@@ -15,6 +16,22 @@ final class Session {
     /// Answers delivered to an operation (counted by the callback): a read that delivers none was unusable.
     var delivered = 0
 
+    // SNMPv3 only.
+    /// The agent's engine ID; nil until discovered (operations wait in `waiting` meanwhile).
+    var engineID: [UInt8]?
+    var discovering = false
+    var waiting: [Operation] = []
+    /// A discovery of this session was answered: the device is alive and speaks SNMPv3.
+    var discovered = false
+    /// Responses (not Reports) received: the keys work.
+    var authenticatedAnswers = 0
+    /// Another peer has the same engine ID: net-snmp's one time record per engine is swapped per session.
+    var duplicate = false
+    /// This session's own engine boots and time, and when (monotonic ns); for duplicates.
+    var ownTime: (boots: UInt32, time: UInt32, at: Int64)?
+
+    var isV3: Bool { target.usm != nil }
+
     init(target: SNMPTarget, handle: UnsafeMutableRawPointer) {
         self.target = target
         self.handle = handle
@@ -23,21 +40,43 @@ final class Session {
 }
 
 /// The C callback for every answer, timeout and send failure. `magic` is the unretained `Session`.
-private let snmpCallback: netsnmp_callback = { operation, _, requestID, pdu, magic in
+private let snmpCallback: netsnmp_callback = { operation, raw, requestID, pdu, magic in
     guard let magic else { return 1 }
     let session = Unmanaged<Session>.fromOpaque(magic).takeUnretainedValue()
     switch operation {
     case NETSNMP_CALLBACK_OP_RESEND:
         // Informational: net-snmp is retrying after a timeout.
         return 1
+    case NETSNMP_CALLBACK_OP_RECEIVED_MESSAGE
+    where pdu.map { Int32($0.pointee.command) == Int32(NP_SNMP_MSG_REPORT) } ?? false:
+        IOLoop.report(pdu!, requestID: requestID, raw: raw, session: session)
     case NETSNMP_CALLBACK_OP_RECEIVED_MESSAGE:
         guard let op = session.pending.removeValue(forKey: requestID) else { return 1 }
         session.delivered += 1
+        if session.isV3 && !(op is DiscoveryOperation) {
+            session.authenticatedAnswers += 1
+            if session.authenticatedAnswers == 1 || op.resynced { op.loop?.recordEngineTime(session) }
+        }
         op.loop?.sessionBecameIdleIfNeeded(session)
         if let pdu {
             op.received(pdu, session: session)
         } else {
             op.fail(PollError(.badResponse, "empty answer"))
+        }
+    case NETSNMP_CALLBACK_OP_SEC_ERROR:
+        // net-snmp could not fully process the answer with this session's USM state: a discovery Report (the engine
+        // is not known yet: that is the point), or an answer that failed our checks.
+        guard let op = session.pending.removeValue(forKey: requestID) else { return 1 }
+        op.loop?.sessionBecameIdleIfNeeded(session)
+        if let pdu, op is DiscoveryOperation {
+            session.delivered += 1
+            op.received(pdu, session: session)
+        } else if let pdu, Int32(pdu.pointee.command) == Int32(NP_SNMP_MSG_REPORT) {
+            session.delivered += 1
+            op.report(snmpv3_get_report_type(pdu), pdu: pdu, session: session)
+        } else {
+            let code = raw.map { Int32($0.pointee.s_snmp_errno) } ?? 0
+            op.fail(USMReport.error(code, target: session.target, ours: true))
         }
     default:
         guard let op = session.pending.removeValue(forKey: requestID) else { return 1 }
@@ -55,6 +94,15 @@ final class IOLoop {
     private var active: [Session] = []
     private(set) var stopping = false
     var counters: EngineCounters { engine.counters }
+    /// Ku (RFC 3414 A.2) per (auth protocol, password): ~4.5 ms each, so derived once per credential.
+    private var keys: [String: [UInt8]] = [:]
+    /// The credential whose keys net-snmp's USM user table holds, per engine and user name, and the sessions using it.
+    private var users: [String: (usm: USMCredential, sessions: Set<ObjectIdentifier>)] = [:]
+    /// Peers per engine ID (hex): more than one is a duplicate engine ID.
+    private var engineOwners: [String: Set<String>] = [:]
+    private var engineSessions: [String: [Session]] = [:]
+    /// Why the last `session(for:)` returned nil, when known.
+    private var openError: PollError?
 
     init(engine: SNMPEngine) {
         self.engine = engine
@@ -104,10 +152,12 @@ final class IOLoop {
                 // Reading may fire callbacks that change `active`: iterate over a snapshot.
                 for session in active where session.socket >= 0 && netsnmp_large_fd_is_set(session.socket, fdset) != 0 {
                     let delivered = session.delivered
+                    if session.duplicate { swapInTime(session) }
                     snmp_sess_read2(session.handle, fdset)
+                    if session.duplicate { captureTime(session) }
                     // One datagram read and no answer delivered: net-snmp dropped it (not SNMP, another version, a
-                    // wrong request id). Counted against what waits on this session. (SNMPv3 engine discovery, which
-                    // net-snmp answers inside the library, will need to be told apart here.)
+                    // wrong request id). Counted against what waits on this session. (SNMPv3 Reports are delivered to
+                    // the operation by the callback, so they count as delivered.)
                     if session.delivered == delivered {
                         for operation in session.pending.values { operation.unusableAnswers += 1 }
                     }
@@ -115,7 +165,10 @@ final class IOLoop {
             }
             if SNMPEngine.monotonicNanos() >= timeoutDeadline {
                 timeoutDeadline = .max
-                for session in active { snmp_sess_timeout(session.handle) }
+                for session in active {
+                    if session.duplicate { swapInTime(session) }
+                    snmp_sess_timeout(session.handle)
+                }
             }
         }
         engine.loopFinished()
@@ -123,8 +176,22 @@ final class IOLoop {
 
     private func start(_ operation: Operation) {
         operation.loop = self
+        openError = nil
         guard let session = session(for: operation.target) else {
-            operation.fail(PollError(.sessionFailed, "cannot open an SNMP session to \(operation.target.peer)"))
+            operation.fail(
+                openError ?? PollError(.sessionFailed, "cannot open an SNMP session to \(operation.target.peer)"))
+            return
+        }
+        if session.isV3 && session.engineID == nil {
+            // The engine ID first, as an ordinary asynchronous request: a dead device delays only itself.
+            session.waiting.append(operation)
+            if !session.discovering {
+                session.discovering = true
+                let discovery = DiscoveryOperation(target: session.target, session: session)
+                discovery.loop = self
+                counters.discovery()
+                discovery.start(session: session)
+            }
             return
         }
         operation.start(session: session)
@@ -133,21 +200,245 @@ final class IOLoop {
     private func session(for target: SNMPTarget) -> Session? {
         if let session = sessions[target] { return session }
         let timeoutMicros = Int(target.timeout.nanoseconds / 1000)
-        let handle = target.peer.withCString { peer in
-            Array(target.community.utf8).withUnsafeBufferPointer { community in
-                np_snmp_open(
-                    peer, target.version.rawValue, community.baseAddress, community.count, timeoutMicros,
-                    Int32(target.retries), snmpCallback, nil)
+        let handle: UnsafeMutableRawPointer?
+        var known: [UInt8]?
+        var seed: EngineCache.Entry?
+        if let usm = target.usm {
+            if let fixed = usm.engineID {
+                known = fixed
+            } else if let entry = engine.engines.entry(target.peer), let id = EngineCache.bytes(hex: entry.engineID) {
+                known = id
+                seed = entry
+            }
+            handle = openV3(target, usm: usm, timeoutMicros: timeoutMicros)
+        } else {
+            handle = target.peer.withCString { peer in
+                Array(target.community.utf8).withUnsafeBufferPointer { community in
+                    np_snmp_open(
+                        peer, target.version.rawValue, community.baseAddress, community.count, timeoutMicros,
+                        Int32(target.retries), snmpCallback, nil)
+                }
             }
         }
         guard let handle else { return nil }
         let session = Session(target: target, handle: handle)
         sessions[target] = session
+        if let known {
+            if let conflict = adopt(session, engineID: known) {
+                closeSession(target)
+                openError = conflict
+                return nil
+            }
+            if let seed, seed.boots > 0 || seed.time > 0 {
+                // Known boots and time: the first authenticated request is in the time window without a round-trip.
+                var boots: UInt32 = 0
+                var time: UInt32 = 0
+                if np_engine_time(known, known.count, &boots, &time) != 0 || (boots == 0 && time == 0) {
+                    np_set_engine_time(known, known.count, seed.boots, seed.timeNow(Date().timeIntervalSince1970))
+                }
+            }
+        }
         return session
+    }
+
+    /// Opens a v3 session without engine-ID probe; the keys come from the Ku cache.
+    private func openV3(_ target: SNMPTarget, usm: USMCredential, timeoutMicros: Int) -> UnsafeMutableRawPointer? {
+        let authType = usm.authProtocol.map { usm_lookup_auth_type(USMNames.auth($0)) } ?? 0
+        let privType = usm.privProtocol.map { usm_lookup_priv_type(USMNames.priv($0)) } ?? 0
+        let level: Int32 =
+            switch usm.level {
+            case .noAuthNoPriv: Int32(SNMP_SEC_LEVEL_NOAUTH)
+            case .authNoPriv: Int32(SNMP_SEC_LEVEL_AUTHNOPRIV)
+            case .authPriv: Int32(SNMP_SEC_LEVEL_AUTHPRIV)
+            }
+        let authKu = usm.authPassword.map { key(authType: authType, password: $0.value) } ?? []
+        let privKu = usm.privPassword.map { key(authType: authType, password: $0.value) } ?? []
+        if usm.level != .noAuthNoPriv && authKu.isEmpty { return nil }
+        if usm.level == .authPriv && privKu.isEmpty { return nil }
+        return target.peer.withCString { peer in
+            usm.username.withCString { user in
+                usm.contextName.withCString { context in
+                    np_snmp_open_v3(
+                        peer, timeoutMicros, Int32(target.retries), snmpCallback, user, level, authType, privType,
+                        context, authKu, authKu.count, privKu, privKu.count, nil, 0)
+                }
+            }
+        }
+    }
+
+    private func key(authType: Int32, password: String) -> [UInt8] {
+        let cacheKey = "\(authType)\u{0}\(password)"
+        if let cached = keys[cacheKey] { return cached }
+        var buffer = [UInt8](repeating: 0, count: 64)
+        let length = np_generate_ku(authType, password, &buffer, buffer.count)
+        let ku = Array(buffer.prefix(length))
+        if !ku.isEmpty { keys[cacheKey] = ku }
+        return ku
+    }
+
+    /// The session talks to this engine from now on: net-snmp's USM user for (engine, user) gets this credential's
+    /// keys, localized once (a user whose credential changed is replaced).
+    ///
+    /// net-snmp keeps ONE key per (engine, user): a second credential with the same user name but other protocols or
+    /// passwords for the same engine cannot be used while the first is; that is returned as an error (the first wins).
+    @discardableResult
+    private func adopt(_ session: Session, engineID: [UInt8]) -> PollError? {
+        guard let usm = session.target.usm else { return nil }
+        let hex = EngineCache.hex(engineID)
+        if let old = session.engineID { leaveEngine(session, hex: EngineCache.hex(old)) }
+        let userKey = "\(hex)\u{0}\(usm.username)"
+        var replace = false
+        if let existing = users[userKey], existing.usm != usm {
+            if !existing.sessions.subtracting([ObjectIdentifier(session)]).isEmpty {
+                return PollError(
+                    .sessionFailed,
+                    "SNMPv3 user \(usm.username) on engine \(hex) is already in use with other protocols or passwords "
+                        + "by another device; one engine holds one key per user (use one credential for both)")
+            }
+            replace = true
+        }
+        var entry = users[userKey] ?? (usm, [])
+        entry.usm = usm
+        entry.sessions.insert(ObjectIdentifier(session))
+        users[userKey] = entry
+        _ = np_usm_set_engine(session.handle, engineID, engineID.count, replace ? 1 : 0)
+        session.engineID = engineID
+        var owners = engineOwners[hex, default: []]
+        owners.insert(session.target.peer)
+        engineOwners[hex] = owners
+        engineSessions[hex, default: []].append(session)
+        if owners.count > 1 {
+            engine.engines.markDuplicates(owners)
+            for other in engineSessions[hex] ?? [] where !other.duplicate {
+                other.duplicate = true
+            }
+        }
+        return nil
+    }
+
+    private func leaveEngine(_ session: Session, hex: String) {
+        if let usm = session.target.usm { users["\(hex)\u{0}\(usm.username)"]?.sessions.remove(ObjectIdentifier(session)) }
+        engineSessions[hex]?.removeAll { $0 === session }
+        let stillUsed = engineSessions[hex]?.contains { $0.target.peer == session.target.peer } ?? false
+        if !stillUsed { engineOwners[hex]?.remove(session.target.peer) }
+        if engineSessions[hex]?.isEmpty ?? false {
+            engineSessions[hex] = nil
+            engineOwners[hex] = nil
+        }
+    }
+
+    /// The discovery Report arrived: the waiting operations start.
+    func engineDiscovered(_ session: Session, engineID: [UInt8]) {
+        session.discovering = false
+        session.discovered = true
+        if let conflict = adopt(session, engineID: engineID) {
+            discoveryFailed(session, conflict)
+            return
+        }
+        engine.engines.store(
+            session.target.peer,
+            EngineCache.Entry(
+                engineID: EngineCache.hex(engineID), boots: 0, time: 0, at: Date().timeIntervalSince1970))
+        let waiting = session.waiting
+        session.waiting.removeAll()
+        for operation in waiting { operation.start(session: session) }
+    }
+
+    func discoveryFailed(_ session: Session, _ error: PollError) {
+        session.discovering = false
+        let waiting = session.waiting
+        session.waiting.removeAll()
+        for operation in waiting { operation.fail(error) }
+    }
+
+    /// The engine answered an authenticated request (the first, or after a resynchronisation): keep its boots and
+    /// time for the next start.
+    func recordEngineTime(_ session: Session) {
+        guard let id = session.engineID else { return }
+        var boots: UInt32 = 0
+        var time: UInt32 = 0
+        guard np_engine_time(id, id.count, &boots, &time) == 0 else { return }
+        engine.engines.store(
+            session.target.peer,
+            EngineCache.Entry(engineID: EngineCache.hex(id), boots: boots, time: time, at: Date().timeIntervalSince1970))
+    }
+
+    /// A timeout on a v3 session that never had an authenticated answer: discover the engine again before the next
+    /// request (a cached engine ID may be stale, and a discovery that answers tells a key problem from a dead device).
+    func noteTimeout(_ session: Session) {
+        guard session.isV3, session.authenticatedAnswers == 0, !session.discovered, session.target.usm?.engineID == nil,
+            let id = session.engineID
+        else { return }
+        leaveEngine(session, hex: EngineCache.hex(id))
+        session.engineID = nil
+    }
+
+    /// An engine whose ID was not the one used: discover it again on the next request.
+    func engineChanged(_ session: Session) {
+        guard session.target.usm?.engineID == nil, let id = session.engineID else { return }
+        leaveEngine(session, hex: EngineCache.hex(id))
+        session.engineID = nil
+        session.discovered = false
+        engine.engines.forget(session.target.peer)
+    }
+
+    /// Sessions sharing an engine ID each keep their own boots and time: net-snmp keeps one record per engine, so it
+    /// holds this session's values while its messages are built or checked.
+    private func swapInTime(_ session: Session) {
+        guard let id = session.engineID else { return }
+        if let own = session.ownTime {
+            let elapsed = UInt32(max(0, (SNMPEngine.monotonicNanos() - own.at) / 1_000_000_000))
+            np_set_engine_time(id, id.count, own.boots, own.time &+ elapsed)
+        } else {
+            np_set_engine_time(id, id.count, 0, 0)
+        }
+    }
+
+    private func captureTime(_ session: Session) {
+        guard let id = session.engineID else { return }
+        var boots: UInt32 = 0
+        var time: UInt32 = 0
+        if np_engine_time(id, id.count, &boots, &time) == 0, boots != 0 || time != 0 {
+            session.ownTime = (boots, time, SNMPEngine.monotonicNanos())
+        }
+    }
+
+    /// A Report for one of this session's requests. notInTimeWindow, the first time for an operation: net-snmp resends
+    /// the request once with the boots and time the (authenticated) Report carried. Anything else ends the operation.
+    static func report(
+        _ pdu: UnsafeMutablePointer<netsnmp_pdu>, requestID: Int32, raw: UnsafeMutablePointer<netsnmp_session>?,
+        session: Session
+    ) {
+        // A Report to a request the agent could not read may carry no request id (0): with one request in flight on the
+        // session (the poller's rule per device), it is that one. A Report for a request already answered (net-snmp
+        // delivers a discovery Report twice) is ignored.
+        var key = requestID
+        if key == 0, session.pending.count == 1, let only = session.pending.keys.first { key = only }
+        guard let op = session.pending[key] else {
+            np_session_set_report_error(raw, 0)
+            return
+        }
+        session.delivered += 1
+        let type = snmpv3_get_report_type(pdu)
+        if type == Int32(NP_SNMPERR_NOT_IN_TIME_WINDOW), !(op is DiscoveryOperation), !op.resynced {
+            op.resynced = true
+            op.loop?.counters.timeSync()
+            np_session_set_report_error(raw, Int32(NP_SNMPERR_NOT_IN_TIME_WINDOW))
+            if session.duplicate { op.loop?.captureTime(session) }
+            return
+        }
+        np_session_set_report_error(raw, 0)
+        session.pending.removeValue(forKey: key)
+        op.loop?.sessionBecameIdleIfNeeded(session)
+        if type == Int32(NP_SNMPERR_UNKNOWN_ENG_ID), !(op is DiscoveryOperation) { op.loop?.engineChanged(session) }
+        op.report(type, pdu: pdu, session: session)
     }
 
     private func closeSession(_ target: SNMPTarget) {
         guard let session = sessions.removeValue(forKey: target) else { return }
+        if let id = session.engineID { leaveEngine(session, hex: EngineCache.hex(id)) }
+        for operation in session.waiting { operation.fail(PollError(.cancelled, "the session was closed")) }
+        session.waiting.removeAll()
         // Closing fires timed-out callbacks for pending requests: the session object is still retained here.
         snmp_sess_close(session.handle)
         for (_, operation) in session.pending {
@@ -159,6 +450,7 @@ final class IOLoop {
 
     /// Sends `pdu` for `operation`; frees the PDU if net-snmp did not take it.
     func send(_ pdu: UnsafeMutablePointer<netsnmp_pdu>, for operation: Operation, on session: Session) -> Bool {
+        if session.duplicate { swapInTime(session) }
         let requestID = snmp_sess_async_send(
             session.handle, pdu, snmpCallback, Unmanaged.passUnretained(session).toOpaque())
         guard requestID != 0 else {

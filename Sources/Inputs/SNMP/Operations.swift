@@ -11,6 +11,8 @@ class Operation: @unchecked Sendable {
     /// Datagrams that came while this waited and could not be used (garbage, a wrong request id): a timeout after any
     /// is `bad_response`, not `timeout`.
     var unusableAnswers = 0
+    /// SNMPv3: a notInTimeWindow Report was answered by one resynchronisation (a second one ends the operation).
+    var resynced = false
 
     init(target: SNMPTarget) { self.target = target }
 
@@ -19,9 +21,56 @@ class Operation: @unchecked Sendable {
     func timedOut(session: Session, sendFailed: Bool) {}
     func fail(_ error: PollError) {}
 
-    func timeoutError(sendFailed: Bool) -> PollError {
+    /// An SNMPv3 Report (the agent refused the request): the error it names.
+    func report(_ type: Int32, pdu: UnsafeMutablePointer<netsnmp_pdu>, session: Session) {
+        fail(USMReport.error(type, target: target, ours: false))
+    }
+
+    /// A timeout's error, decided after one engine discovery when it is ambiguous: an SNMPv3 authPriv session whose
+    /// engine came from the cache and that never got an answer. If the discovery is answered, the device is alive and
+    /// drops what it cannot decrypt: a privacy mismatch, not a dead device.
+    func timeoutVerdict(session: Session, sendFailed: Bool, _ done: @escaping (PollError) -> Void) {
+        let ambiguous =
+            !sendFailed && session.target.usm?.level == .authPriv && !session.discovered
+            && session.authenticatedAnswers == 0 && session.target.usm?.engineID == nil && !session.discovering
+            && loop?.stopping == false && unusableAnswers == 0
+        let error = timeoutError(sendFailed: sendFailed, session: session)
+        guard ambiguous, error.code == .timeout, let loop else {
+            done(error)
+            return
+        }
+        session.discovering = true
+        let probe = DiscoveryOperation(target: target, session: session) { [self] result in
+            switch result {
+            case .success: done(timeoutError(sendFailed: false, session: session))
+            case .failure: done(error)
+            }
+        }
+        probe.loop = loop
+        loop.counters.discovery()
+        probe.start(session: session)
+    }
+
+    func timeoutError(sendFailed: Bool, session: Session? = nil) -> PollError {
         if loop?.stopping == true { return PollError(.cancelled, "abandoned at shutdown") }
         if sendFailed { return PollError(.sendFailed, "could not send to \(target.peer)") }
+        if let session, let usm = session.target.usm {
+            defer { loop?.noteTimeout(session) }
+            // Alive (it answered discovery, or sent something this side could not use) but never a usable answer to
+            // an encrypted request: a device silently drops what it cannot decrypt.
+            if usm.level == .authPriv, session.authenticatedAnswers == 0, session.discovered || unusableAnswers > 0 {
+                let hint =
+                    switch usm.privProtocol {
+                    case .aes192, .aes256: " (AES192/AES256 here; Cisco devices usually need AES192C/AES256C)"
+                    case .aes192c, .aes256c: " (AES192C/AES256C here; most non-Cisco devices need AES192/AES256)"
+                    default: ""
+                    }
+                return PollError(
+                    .privacyMismatch,
+                    "\(target.peer) answers but not to encrypted requests: likely a privacy protocol or priv_password "
+                        + "mismatch for user \(usm.username)\(hint)")
+            }
+        }
         if unusableAnswers > 0 {
             return PollError(
                 .badResponse,
@@ -30,6 +79,129 @@ class Operation: @unchecked Sendable {
         }
         loop?.counters.timeout()
         return PollError(.timeout, "no answer from \(target.peer) after \(target.retries + 1) tries")
+    }
+}
+
+/// SNMPv3 engine-ID discovery (RFC 3414 4): an empty unauthenticated GET whose Report carries the engine ID. Owned
+/// by the I/O loop, which starts the operations that waited for it.
+final class DiscoveryOperation: Operation, @unchecked Sendable {
+    private unowned let session: Session
+    private var done = false
+    /// Called after the loop has taken the result (a timeout's verdict waits for it).
+    private let then: ((Result<Void, PollError>) -> Void)?
+
+    init(target: SNMPTarget, session: Session, then: ((Result<Void, PollError>) -> Void)? = nil) {
+        self.session = session
+        self.then = then
+        super.init(target: target)
+    }
+
+    override func start(session: Session) {
+        guard let pdu = np_discovery_pdu() else {
+            fail(PollError(.sendFailed, "out of memory"))
+            return
+        }
+        guard let loop, loop.send(pdu, for: self, on: session) else {
+            fail(PollError(.sendFailed, "could not send to \(target.peer)"))
+            return
+        }
+    }
+
+    override func report(_ type: Int32, pdu: UnsafeMutablePointer<netsnmp_pdu>, session: Session) {
+        received(pdu, session: session)
+    }
+
+    override func received(_ pdu: UnsafeMutablePointer<netsnmp_pdu>, session: Session) {
+        var buffer = [UInt8](repeating: 0, count: 64)
+        let length = np_pdu_engine_id(pdu, &buffer, buffer.count)
+        guard length > 0 else {
+            fail(PollError(.badResponse, "the answer to SNMPv3 engine discovery from \(target.peer) has no engine ID"))
+            return
+        }
+        guard !done else { return }
+        done = true
+        loop?.engineDiscovered(session, engineID: Array(buffer.prefix(length)))
+        then?(.success(()))
+    }
+
+    override func timedOut(session: Session, sendFailed: Bool) {
+        var error = timeoutError(sendFailed: sendFailed)
+        if error.code == .timeout { error.message = "no answer to SNMPv3 engine discovery: " + error.message }
+        fail(error)
+    }
+
+    override func fail(_ error: PollError) {
+        guard !done else { return }
+        done = true
+        loop?.discoveryFailed(session, error)
+        then?(.failure(error))
+    }
+}
+
+/// net-snmp's names of the USM protocols, and its report types as named errors.
+enum USMNames {
+    static func auth(_ p: USMCredential.AuthProtocol) -> String {
+        switch p {
+        case .md5: "MD5"
+        case .sha: "SHA"
+        case .sha224: "SHA-224"
+        case .sha256: "SHA-256"
+        case .sha384: "SHA-384"
+        case .sha512: "SHA-512"
+        }
+    }
+
+    static func priv(_ p: USMCredential.PrivProtocol) -> String {
+        switch p {
+        case .des: "DES"
+        case .aes: "AES"
+        case .aes192: "AES-192"
+        case .aes256: "AES-256"
+        case .aes192c: "AES-192-C"
+        case .aes256c: "AES-256-C"
+        }
+    }
+}
+
+enum USMReport {
+    /// The error a Report type (`snmpv3_get_report_type`) or a local USM failure stands for. Names the user, never a
+    /// password.
+    static func error(_ type: Int32, target: SNMPTarget, ours: Bool) -> PollError {
+        let user = target.usm?.username ?? ""
+        let peer = target.peer
+        switch type {
+        case Int32(NP_SNMPERR_UNKNOWN_USER_NAME), Int32(SNMPERR_USM_UNKNOWNSECURITYNAME):
+            return PollError(.unknownUser, "\(peer) does not know SNMPv3 user \(user) (usmStatsUnknownUserNames)")
+        case Int32(NP_SNMPERR_UNKNOWN_ENG_ID), Int32(SNMPERR_USM_UNKNOWNENGINEID):
+            let fixed = target.usm?.engineID != nil
+            return PollError(
+                .unknownEngineID,
+                "\(peer) has another engine ID than the one used (usmStatsUnknownEngineIDs)"
+                    + (fixed ? "; check engine_id" : "; it is discovered again on the next poll"))
+        case Int32(NP_SNMPERR_AUTHENTICATION_FAILURE), Int32(SNMPERR_USM_AUTHENTICATIONFAILURE):
+            return PollError(
+                .wrongDigest,
+                ours
+                    ? "the answer from \(peer) failed authentication with user \(user)'s key"
+                    : "\(peer) rejected the digest of user \(user): wrong auth_password or auth_protocol "
+                        + "(usmStatsWrongDigests)")
+        case Int32(NP_SNMPERR_DECRYPTION_ERR), Int32(SNMPERR_USM_DECRYPTIONERROR):
+            return PollError(
+                .decryptionError,
+                "\(peer) could not decrypt the request of user \(user): wrong priv_password or priv_protocol "
+                    + "(usmStatsDecryptionErrors)")
+        case Int32(NP_SNMPERR_NOT_IN_TIME_WINDOW), Int32(SNMPERR_USM_NOTINTIMEWINDOW):
+            return PollError(
+                .notInTimeWindow,
+                "\(peer) still reports notInTimeWindow after one resynchronisation (usmStatsNotInTimeWindows)")
+        case Int32(NP_SNMPERR_UNSUPPORTED_SEC_LEVEL), Int32(SNMPERR_USM_UNSUPPORTEDSECURITYLEVEL):
+            return PollError(
+                .unsupportedSecurityLevel,
+                "\(peer) does not accept security_level \(target.usm?.level.rawValue ?? "") for user \(user) "
+                    + "(usmStatsUnsupportedSecLevels)")
+        default:
+            return PollError(.badResponse, "\(peer) answered with an SNMPv3 Report (\(type))")
+        }
     }
 }
 
@@ -98,7 +270,7 @@ final class GetOperation: Operation, @unchecked Sendable {
     }
 
     override func timedOut(session: Session, sendFailed: Bool) {
-        finish(.failure(timeoutError(sendFailed: sendFailed)))
+        timeoutVerdict(session: session, sendFailed: sendFailed) { [self] in finish(.failure($0)) }
     }
 
     override func fail(_ error: PollError) { finish(.failure(error)) }
@@ -175,8 +347,10 @@ final class WalkOperation: Operation, @unchecked Sendable {
     }
 
     override func timedOut(session: Session, sendFailed: Bool) {
-        machine.fail(timeoutError(sendFailed: sendFailed))
-        finish()
+        timeoutVerdict(session: session, sendFailed: sendFailed) { [self] in
+            machine.fail($0)
+            finish()
+        }
     }
 
     override func fail(_ error: PollError) {

@@ -20,6 +20,8 @@ public final class SNMPCollector: Collector {
         var reasonsReported = false
         /// Fields whose type mismatch was logged (once per device and field).
         var loggedMismatches: Set<String> = []
+        /// A duplicate engine ID was logged for this device.
+        var loggedDuplicate = false
     }
 
     private struct Configured {
@@ -142,7 +144,33 @@ public final class SNMPCollector: Collector {
                 device.name, ProfileMemory.Entry(address: address, choice: choice, probedAt: now))
         }
         if !mismatches.isEmpty { learned(device.name, mismatches: mismatches) }
+        outcome.snmp = info(device, target: target)
         return outcome
+    }
+
+    /// What `/status` shows of the SNMP side: version, security level, engine (flagged when another device has the same
+    /// engine ID; logged once per device).
+    private func info(_ device: DeviceConfig, target: SNMPTarget) -> SNMPDeviceInfo {
+        var info = SNMPDeviceInfo(version: target.versionName)
+        guard let usm = target.usm else { return info }
+        info.securityLevel = usm.level.rawValue
+        info.username = usm.username
+        guard let engines = engine?.engines else { return info }
+        info.engineID = usm.engineID.map { EngineCache.hex($0) } ?? engines.entry(target.peer)?.engineID
+        if engines.isDuplicate(target.peer) {
+            info.flags = ["duplicate_engine_id"]
+            let first = devices.withLock { devices -> Bool in
+                guard devices[device.name]?.loggedDuplicate == false else { return false }
+                devices[device.name]?.loggedDuplicate = true
+                return true
+            }
+            if first {
+                logger.warning(
+                    "engine ID \(info.engineID ?? "?") is also used by another device (cloned config?): both are polled, each with its own engine time",
+                    metadata: .keys([.device: "\(device.name)", .errorType: "duplicate_engine_id"]))
+            }
+        }
+        return info
     }
 
     /// Counts type mismatches, logging each (device, field) once.
@@ -170,8 +198,11 @@ public final class SNMPCollector: Collector {
         configured.withLock { $0?.memory }?.forget(device)
     }
 
-    /// Waits until the profile memory is on disk (tests).
-    public func flushProfileMemory() { configured.withLock { $0?.memory }?.flush() }
+    /// Waits until the profile memory and the engine cache are on disk (tests).
+    public func flushProfileMemory() {
+        configured.withLock { $0?.memory }?.flush()
+        engine?.engines.flush()
+    }
 
     /// The profile memory in `state_dir`, opened (and read) on first use once the directory exists.
     private func profileMemory() -> ProfileMemory? {
@@ -182,6 +213,7 @@ public final class SNMPCollector: Collector {
             }
             let memory = ProfileMemory(stateDir: directory)
             configured?.memory = memory
+            engine?.engines.attach(stateDir: directory)
             return memory
         }
     }
@@ -213,9 +245,11 @@ public final class SNMPCollector: Collector {
             }
             peer = resolved.contains(":") ? "udp6:[\(resolved)]:\(address.port)" : "udp:\(resolved):\(address.port)"
         }
-        let target = SNMPTarget(
-            peer: peer, version: credential.version == .v1 ? .v1 : .v2c, community: credential.community.value,
-            timeout: device.timeout, retries: device.retries)
+        let target =
+            credential.usm.map { SNMPTarget(peer: peer, usm: $0, timeout: device.timeout, retries: device.retries) }
+            ?? SNMPTarget(
+                peer: peer, version: credential.version == .v1 ? .v1 : .v2c, community: credential.community.value,
+                timeout: device.timeout, retries: device.retries)
         devices.withLock { devices in
             var state = devices[device.name] ?? DeviceState(credential: credential, address: address)
             state.credential = credential

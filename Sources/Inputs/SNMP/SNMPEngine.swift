@@ -17,6 +17,8 @@ public final class SNMPEngine: SNMPTransport {
     let counters: EngineCounters
     /// Maximum varbinds per GET PDU.
     public let maxGetOIDs: Int
+    /// SNMPv3 engine IDs, boots and times by peer (persisted in `state_dir` once attached).
+    public let engines: EngineCache
 
     struct Inbox {
         var operations: [Operation] = []
@@ -33,6 +35,7 @@ public final class SNMPEngine: SNMPTransport {
         wakeRead = fds[0]
         wakeWrite = fds[1]
         counters = EngineCounters(metrics: metrics)
+        engines = EngineCache(metrics: metrics)
         self.maxGetOIDs = maxGetOIDs
         heartbeat.store(Self.monotonicNanos(), ordering: .relaxed)
         let directory = persistentDirectory ?? (NSTemporaryDirectory() + "netpoller-snmp-\(getuid())")
@@ -157,4 +160,6 @@ struct EngineCounters: Sendable {
     func varbinds(_ n: Int) { metrics?.snmpVarbinds.increment(by: Int64(n)) }
     func timeout() { metrics?.snmpTimeouts.increment() }
     func tooBig() { metrics?.snmpTooBig.increment() }
+    func discovery() { metrics?.snmpEngineDiscoveries.increment() }
+    func timeSync() { metrics?.snmpTimeSyncs.increment() }
 }

@@ -20,7 +20,7 @@ public enum SNMPValue: Sendable, Equatable {
 
 /// Where and how to reach one agent. `peer` is numeric (names are resolved before, off the I/O thread).
 public struct SNMPTarget: Sendable, Hashable, CustomStringConvertible, CustomDebugStringConvertible {
-    public enum Version: Int, Sendable { case v1 = 0, v2c = 1 }
+    public enum Version: Int, Sendable { case v1 = 0, v2c = 1, v3 = 3 }
 
     /// net-snmp peer name: `udp:192.0.2.1:161` or `udp6:[2001:db8::1]:161`.
     public var peer: String
@@ -28,6 +28,8 @@ public struct SNMPTarget: Sendable, Hashable, CustomStringConvertible, CustomDeb
     public var community: String
     public var timeout: Duration
     public var retries: Int
+    /// The SNMPv3 user (v3 only).
+    public var usm: USMCredential?
 
     public init(peer: String, version: Version, community: String, timeout: Duration, retries: Int) {
         self.peer = peer
@@ -37,9 +39,28 @@ public struct SNMPTarget: Sendable, Hashable, CustomStringConvertible, CustomDeb
         self.retries = retries
     }
 
-    /// The community is a secret: it never appears in a description, so never in a log line or an error.
+    /// An SNMPv3 target.
+    public init(peer: String, usm: USMCredential, timeout: Duration, retries: Int) {
+        self.init(peer: peer, version: .v3, community: "", timeout: timeout, retries: retries)
+        self.usm = usm
+    }
+
+    /// The version as users write it (`1`, `2c`, `3`).
+    public var versionName: String {
+        switch version {
+        case .v1: "1"
+        case .v2c: "2c"
+        case .v3: "3"
+        }
+    }
+
+    /// The community and the passwords are secrets: they never appear in a description, so never in a log line or
+    /// an error.
     public var description: String {
-        "\(peer) v\(version == .v1 ? "1" : "2c") community=<secret> timeout=\(timeout) retries=\(retries)"
+        if let usm {
+            return "\(peer) v3 user=\(usm.username) level=\(usm.level.rawValue) timeout=\(timeout) retries=\(retries)"
+        }
+        return "\(peer) v\(versionName) community=<secret> timeout=\(timeout) retries=\(retries)"
     }
 
     public var debugDescription: String { description }
