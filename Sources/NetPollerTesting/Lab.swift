@@ -91,8 +91,12 @@ public enum Lab {
         throw LabError.didNotStart("SNMP agent on 127.0.0.1:\(port)")
     }
 
-    /// snmpd serving this host's real MIBs, plus `extraConfig` lines (e.g. a `pass` script playing a buggy device).
-    public static func startSnmpd(community: String = "public", extraConfig: String = "") async throws -> LabProcess {
+    /// snmpd serving this host's real MIBs, plus `extraConfig` lines (e.g. a `pass` script playing a buggy device, or
+    /// SNMPv3 `createUser` lines). `engineBoots` starts its SNMPv3 engine at that boot count + 1 (read from its own
+    /// persistent directory), so that two agents with the same `exactEngineID` differ as real clones do.
+    public static func startSnmpd(community: String = "public", extraConfig: String = "", engineBoots: Int? = nil)
+        async throws -> LabProcess
+    {
         guard let snmpd = which("snmpd", ["/usr/sbin/snmpd"]) else { throw LabError.notFound("snmpd") }
         let dir = try temporaryDirectory("snmpd")
         let port = freePort(udp: true)
@@ -102,10 +106,24 @@ public enum Lab {
             [snmp] serverRecvBuf 4194304
             \(extraConfig)
             """
-        try config.write(to: dir.appendingPathComponent("snmpd.conf"), atomically: true, encoding: .utf8)
+        // The configuration and the persistent state in separate directories: snmpd appends its state to
+        // `<persistent dir>/snmpd.conf`.
+        let configDir = dir.appendingPathComponent("conf")
+        let stateDir = dir.appendingPathComponent("state")
+        try FileManager.default.createDirectory(at: configDir, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: stateDir, withIntermediateDirectories: true)
+        try config.write(to: configDir.appendingPathComponent("snmpd.conf"), atomically: true, encoding: .utf8)
+        var environment = ["SNMP_PERSISTENT_DIR": stateDir.path]
+        var arguments = ["-C", "-c", configDir.appendingPathComponent("snmpd.conf").path, "-f", "-Lo"]
+        if let engineBoots {
+            try "engineBoots \(engineBoots)\n".write(
+                to: stateDir.appendingPathComponent("snmpd.conf"), atomically: true, encoding: .utf8)
+            // Without -C snmpd reads the persistent state too; SNMPCONFPATH keeps it away from /etc/snmp.
+            environment["SNMPCONFPATH"] = "\(configDir.path):\(stateDir.path)"
+            arguments = ["-f", "-Lo"]
+        }
         let process = try launch(
-            snmpd, ["-C", "-c", dir.appendingPathComponent("snmpd.conf").path, "-f", "-Lo"],
-            environment: ["SNMP_PERSISTENT_DIR": dir.path], log: dir.appendingPathComponent("snmpd.log"))
+            snmpd, arguments, environment: environment, log: dir.appendingPathComponent("snmpd.log"))
         let lab = LabProcess(process: process, port: port, directory: dir)
         try await waitForSNMP(port: port, community: community)
         return lab

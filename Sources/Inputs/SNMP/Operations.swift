@@ -26,23 +26,39 @@ class Operation: @unchecked Sendable {
         fail(USMReport.error(type, target: target, ours: false))
     }
 
-    /// A timeout's error, decided after one engine discovery when it is ambiguous: an SNMPv3 authPriv session whose
-    /// engine came from the cache and that never got an answer. If the discovery is answered, the device is alive and
-    /// drops what it cannot decrypt: a privacy mismatch, not a dead device.
+    /// A timeout's error, decided after one engine discovery when it is ambiguous: an SNMPv3 session that never got an
+    /// answer, with an engine ID from the cache (authPriv) or from the config. If the discovery is answered, the
+    /// device is alive: it drops what it cannot decrypt (a privacy mismatch), or its engine ID is not the configured
+    /// one.
     func timeoutVerdict(session: Session, sendFailed: Bool, _ done: @escaping (PollError) -> Void) {
+        let fixed = session.target.usm?.engineID
         let ambiguous =
-            !sendFailed && session.target.usm?.level == .authPriv && !session.discovered
-            && session.authenticatedAnswers == 0 && session.target.usm?.engineID == nil && !session.discovering
-            && loop?.stopping == false && unusableAnswers == 0
+            !sendFailed && session.isV3 && session.authenticatedAnswers == 0 && !session.discovering
+            && loop?.stopping == false
+            && (fixed != nil || (session.target.usm?.level == .authPriv && !session.discovered && unusableAnswers == 0))
+        guard ambiguous, let loop else {
+            done(timeoutError(sendFailed: sendFailed, session: session))
+            return
+        }
         let error = timeoutError(sendFailed: sendFailed, session: session)
-        guard ambiguous, error.code == .timeout, let loop else {
+        guard error.code == .timeout || error.code == .privacyMismatch || error.code == .badResponse else {
             done(error)
             return
         }
-        session.discovering = true
-        let probe = DiscoveryOperation(target: target, session: session) { [self] result in
+        if fixed == nil { session.discovering = true }
+        let probe = DiscoveryOperation(target: target, session: session, adopt: fixed == nil) { [self] result in
             switch result {
-            case .success: done(timeoutError(sendFailed: false, session: session))
+            case .success(let found):
+                if let fixed, found != fixed {
+                    done(
+                        PollError(
+                            .unknownEngineID,
+                            "\(target.peer) has engine ID \(EngineCache.hex(found)), not the configured engine_id "
+                                + EngineCache.hex(fixed)))
+                } else {
+                    session.discovered = true
+                    done(timeoutError(sendFailed: false, session: session))
+                }
             case .failure: done(error)
             }
         }
@@ -87,11 +103,17 @@ class Operation: @unchecked Sendable {
 final class DiscoveryOperation: Operation, @unchecked Sendable {
     private unowned let session: Session
     private var done = false
+    /// Whether the session takes the engine ID found (false: only `then` learns it).
+    private let adopt: Bool
     /// Called after the loop has taken the result (a timeout's verdict waits for it).
-    private let then: ((Result<Void, PollError>) -> Void)?
+    private let then: ((Result<[UInt8], PollError>) -> Void)?
 
-    init(target: SNMPTarget, session: Session, then: ((Result<Void, PollError>) -> Void)? = nil) {
+    init(
+        target: SNMPTarget, session: Session, adopt: Bool = true,
+        then: ((Result<[UInt8], PollError>) -> Void)? = nil
+    ) {
         self.session = session
+        self.adopt = adopt
         self.then = then
         super.init(target: target)
     }
@@ -120,8 +142,9 @@ final class DiscoveryOperation: Operation, @unchecked Sendable {
         }
         guard !done else { return }
         done = true
-        loop?.engineDiscovered(session, engineID: Array(buffer.prefix(length)))
-        then?(.success(()))
+        let engineID = Array(buffer.prefix(length))
+        if adopt { loop?.engineDiscovered(session, engineID: engineID) }
+        then?(.success(engineID))
     }
 
     override func timedOut(session: Session, sendFailed: Bool) {
@@ -133,7 +156,7 @@ final class DiscoveryOperation: Operation, @unchecked Sendable {
     override func fail(_ error: PollError) {
         guard !done else { return }
         done = true
-        loop?.discoveryFailed(session, error)
+        if adopt { loop?.discoveryFailed(session, error) }
         then?(.failure(error))
     }
 }

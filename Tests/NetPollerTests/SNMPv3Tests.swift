@@ -1,0 +1,206 @@
+import AgentConfig
+import Foundation
+import NetPollerCore
+import NetPollerTesting
+import SNMPPolling
+import Testing
+
+/// Issue 17, items 1–3 and 6: SNMPv3 against the real snmpd (`createUser` lines), through the real net-snmp engine and
+/// the real binary.
+@Suite(.serialized) struct SNMPv3Tests {
+    static let sysName = OID([1, 3, 6, 1, 2, 1, 1, 5, 0])
+
+    /// snmpd's names of the protocols (`createUser`).
+    static func agentName(_ p: USMCredential.AuthProtocol) -> String {
+        switch p {
+        case .md5: "MD5"
+        case .sha: "SHA"
+        case .sha224: "SHA-224"
+        case .sha256: "SHA-256"
+        case .sha384: "SHA-384"
+        case .sha512: "SHA-512"
+        }
+    }
+
+    static func agentName(_ p: USMCredential.PrivProtocol) -> String {
+        switch p {
+        case .des: "DES"
+        case .aes: "AES"
+        case .aes192: "AES-192"
+        case .aes256: "AES-256"
+        case .aes192c: "AES-192-C"
+        case .aes256c: "AES-256-C"
+        }
+    }
+
+    static func user(_ a: USMCredential.AuthProtocol, _ p: USMCredential.PrivProtocol?) -> String {
+        "u_\(a.rawValue)_\(p?.rawValue ?? "nopriv")".lowercased()
+    }
+
+    static func authPassword(_ a: USMCredential.AuthProtocol) -> String { "auth-\(a.rawValue)-secret" }
+    static func privPassword(_ p: USMCredential.PrivProtocol) -> String { "priv-\(p.rawValue)-secret" }
+
+    /// Every auth × priv pair, every auth alone, noAuthNoPriv, and the users of the error cases.
+    static var usersConfig: String {
+        var lines: [String] = []
+        for a in USMCredential.AuthProtocol.allCases {
+            for p in USMCredential.PrivProtocol.allCases {
+                lines.append(
+                    "createUser \(user(a, p)) \(agentName(a)) \(authPassword(a)) \(agentName(p)) \(privPassword(p))")
+                lines.append("rouser \(user(a, p)) priv")
+            }
+            lines.append("createUser \(user(a, nil)) \(agentName(a)) \(authPassword(a))")
+            lines.append("rouser \(user(a, nil)) auth")
+        }
+        lines += [
+            "createUser open", "rouser open noauth",
+            "createUser wrongdigest SHA-256 right-auth-pass AES right-priv-pass", "rouser wrongdigest priv",
+            "createUser wrongpriv SHA-256 right-auth-pass AES right-priv-pass", "rouser wrongpriv priv",
+            "createUser ciscoish SHA right-auth-pass AES-256-C right-priv-pass", "rouser ciscoish priv",
+            "createUser authonly SHA-256 right-auth-pass", "rouser authonly auth",
+        ]
+        return lines.joined(separator: "\n")
+    }
+
+    func target(_ port: Int, _ usm: USMCredential, timeout: Duration = .seconds(1), retries: Int = 1)
+        -> SNMPTarget
+    {
+        SNMPTarget(peer: "udp:127.0.0.1:\(port)", usm: usm, timeout: timeout, retries: retries)
+    }
+
+    func usm(
+        _ a: USMCredential.AuthProtocol, _ p: USMCredential.PrivProtocol?, user: String? = nil,
+        authPassword: String? = nil, privPassword: String? = nil, engineID: [UInt8]? = nil
+    ) -> USMCredential {
+        USMCredential(
+            username: user ?? Self.user(a, p), level: p == nil ? .authNoPriv : .authPriv, authProtocol: a,
+            authPassword: Secret(authPassword ?? Self.authPassword(a)), privProtocol: p,
+            privPassword: p.map { Secret(privPassword ?? Self.privPassword($0)) }, engineID: engineID)
+    }
+
+    @Test func everyAuthAndPrivProtocolPairAndEveryLevelPollsTheRealSnmpd() async throws {
+        let snmpd = try await Lab.startSnmpd(extraConfig: Self.usersConfig)
+        defer { snmpd.stop() }
+        var failures: [String] = []
+        var credentials: [USMCredential] = [
+            USMCredential(username: "open", level: .noAuthNoPriv)
+        ]
+        for a in USMCredential.AuthProtocol.allCases {
+            credentials.append(usm(a, nil))
+            for p in USMCredential.PrivProtocol.allCases { credentials.append(usm(a, p)) }
+        }
+        #expect(credentials.count == 1 + 6 + 36)
+        for credential in credentials {
+            do {
+                let result = try await TestEngine.shared.get(target(snmpd.port, credential), oids: [Self.sysName])
+                guard case .octets(let name) = result.values.first, !name.isEmpty else {
+                    failures.append("\(credential.username): \(result.values)")
+                    continue
+                }
+            } catch {
+                failures.append("\(credential.username): \(error)")
+            }
+        }
+        #expect(failures.isEmpty, "\(failures)")
+        // And walks (GETBULK) under authPriv.
+        let walk = await TestEngine.shared.walk(
+            target(snmpd.port, usm(.sha512, .aes256c)), root: OID([1, 3, 6, 1, 2, 1, 2, 2, 1, 2]),
+            maxRepetitions: 10)
+        #expect(walk.error == nil && walk.count >= 1, "\(String(describing: walk.error))")
+    }
+
+    @Test func usmErrorsAreNamedAndNeverCarryASecret() async throws {
+        let snmpd = try await Lab.startSnmpd(extraConfig: Self.usersConfig)
+        defer { snmpd.stop() }
+        func error(_ credential: USMCredential) async -> PollError? {
+            do {
+                _ = try await TestEngine.shared.get(target(snmpd.port, credential), oids: [Self.sysName])
+                return nil
+            } catch {
+                return error
+            }
+        }
+        let unknown = await error(usm(.sha256, .aes, user: "nobody", authPassword: "s3cret-auth"))
+        #expect(unknown?.code == .unknownUser, "\(String(describing: unknown))")
+        let digest = await error(usm(.sha256, .aes, user: "wrongdigest", authPassword: "s3cret-auth"))
+        #expect(digest?.code == .wrongDigest, "\(String(describing: digest))")
+        #expect(digest?.message.contains("auth_password") == true)
+        let priv = await error(
+            usm(.sha256, .aes, user: "wrongpriv", authPassword: "right-auth-pass", privPassword: "s3cret-priv"))
+        #expect(priv?.code == .privacyMismatch, "\(String(describing: priv))")
+        // AES-256 against an AES-256-C (Reeder, "Cisco") user: the usual confusion, named.
+        let reeder = await error(
+            usm(.sha, .aes256, user: "ciscoish", authPassword: "right-auth-pass", privPassword: "right-priv-pass"))
+        #expect(reeder?.code == .privacyMismatch, "\(String(describing: reeder))")
+        #expect(reeder?.message.contains("AES192C/AES256C") == true, "\(String(describing: reeder))")
+        let level = await error(
+            usm(.sha256, .aes, user: "authonly", authPassword: "right-auth-pass", privPassword: "s3cret-priv"))
+        #expect(level?.code == .unsupportedSecurityLevel, "\(String(describing: level))")
+        let engine = await error(usm(.sha256, .aes, engineID: [0x80, 0, 0x1F, 0x88, 0x04, 1, 2, 3, 4]))
+        #expect(engine?.code == .unknownEngineID, "\(String(describing: engine))")
+        for found in [unknown, digest, priv, reeder, level, engine] {
+            let text = "\(String(describing: found))"
+            #expect(!text.contains("s3cret") && !text.contains("right-priv-pass") && !text.contains("right-auth-pass"))
+        }
+        // A target never prints a password.
+        let printed = "\(target(snmpd.port, usm(.sha256, .aes, authPassword: "s3cret-auth")))"
+        #expect(!printed.contains("s3cret") && printed.contains("level=authPriv"))
+    }
+
+    @Test func configDecodesEveryKeyAndRejectsWhatWouldFailSilently() throws {
+        let dir = try Lab.temporaryDirectory("v3-config")
+        let secretFile = dir.appendingPathComponent("priv").path
+        try "file-priv-secret\n".write(toFile: secretFile, atomically: true, encoding: .utf8)
+        func load(_ text: String) throws -> AgentConfiguration {
+            let path = dir.appendingPathComponent("agent.conf").path
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
+            return try ConfigLoader.load(files: [path], environment: [:], hostName: "h")
+        }
+        let config = try load(
+            """
+            [credentials.snmp.core]
+            version = "3"
+            username = "netpoller"
+            security_level = "authPriv"
+            auth_protocol = "SHA512"
+            auth_password = "auth-secret-1"
+            priv_protocol = "AES256C"
+            priv_password_file = "\(secretFile)"
+            context_name = "vlan-10"
+            engine_id = "80:00:1f:88:80:a8:3a:18:07"
+            [[devices]]
+            name = "r1"
+            address = "192.0.2.1"
+            snmp = "core"
+            """)
+        let usm = try #require(config.credentials["core"]?.usm)
+        #expect(usm.level == .authPriv && usm.authProtocol == .sha512 && usm.privProtocol == .aes256c)
+        #expect(usm.privPassword?.value == "file-priv-secret" && usm.contextName == "vlan-10")
+        #expect(usm.engineID == [0x80, 0x00, 0x1F, 0x88, 0x80, 0xA8, 0x3A, 0x18, 0x07])
+        #expect(config.credentials["core"]?.version == .v3)
+
+        let cases: [(String, String)] = [
+            ("security_level = \"authPriv\"\nauth_protocol = \"SHA\"\nauth_password = \"12345678\"", "priv_protocol"),
+            ("security_level = \"authNoPriv\"\nauth_protocol = \"SHA\"", "auth_password"),
+            ("auth_protocol = \"SHA1\"\nauth_password = \"12345678\"", "is not an authentication protocol"),
+            ("security_level = \"noAuthNoPriv\"\nauth_password = \"12345678\"", "does not use it"),
+            ("security_level = \"authNoPriv\"\nauth_protocol = \"SHA\"\nauth_password = \"short\"", "at least 8"),
+            ("security_level = \"noAuthNoPriv\"\nengine_id = \"zz\"", "engine_id"),
+            ("security_level = \"noAuthNoPriv\"\ncommunity = \"public\"", "no community"),
+        ]
+        for (keys, expected) in cases {
+            do {
+                _ = try load("[credentials.snmp.x]\nversion = \"3\"\nusername = \"u\"\n\(keys)\n")
+                Issue.record("accepted: \(keys)")
+            } catch {
+                let text = "\(error)"
+                #expect(text.contains(expected), "\(keys) → \(text)")
+                #expect(!text.contains("12345678"), "a secret in \(text)")
+            }
+        }
+        // SNMPv3 keys on a v2c credential are an error, not ignored.
+        #expect(throws: (any Error).self) {
+            _ = try load("[credentials.snmp.x]\ncommunity = \"c\"\nusername = \"u\"\n")
+        }
+    }
+}
