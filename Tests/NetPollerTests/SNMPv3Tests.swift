@@ -204,3 +204,220 @@ import Testing
         }
     }
 }
+
+/// Issue 17, item 2: SNMPv3 through the real binary: the engine cache survives a restart, a dead v3 device delays
+/// nobody, and devices that share an engine ID are both polled.
+@Suite(.serialized) struct SNMPv3AgentTests {
+    static let credential = """
+        [credentials.snmp.v3]
+        version = "3"
+        username = "poller"
+        security_level = "authPriv"
+        auth_protocol = "SHA256"
+        auth_password = "agent-auth-secret"
+        priv_protocol = "AES"
+        priv_password = "agent-priv-secret"
+
+        """
+    static let user = "createUser poller SHA-256 agent-auth-secret AES agent-priv-secret\nrouser poller priv"
+
+    func waitForDevice(
+        _ base: String, _ name: String, seconds: Double = 60, _ check: @escaping ([String: Any]) -> Bool
+    ) async -> [String: Any]? {
+        var found: [String: Any]?
+        _ = await Lab.waitForHTTP("\(base)/status", seconds: seconds) { body in
+            guard let d = StatusJSON.device(body, name), (d["polls"] as? Int ?? 0) > 0, check(d) else { return false }
+            found = d
+            return true
+        }
+        return found
+    }
+
+    @Test func theEngineCacheSurvivesARestartAndStatusShowsTheSecurityButNoSecret() async throws {
+        let snmpd = try await Lab.startSnmpd(extraConfig: Self.user)
+        defer { snmpd.stop() }
+        let state = try Lab.temporaryDirectory("v3-state")
+        let config = """
+            [agent]
+            state_dir = "\(state.path)"
+            interval = "1s"
+            timeout = "1s"
+            retries = 1
+            [http]
+            listen = "127.0.0.1:HTTPPORT"
+            \(Self.credential)
+            [[devices]]
+            name = "r1"
+            address = "127.0.0.1:\(snmpd.port)"
+            snmp = "v3"
+            profiles = ["system", "if-mib"]
+            """
+        for run in 1...3 {
+            if run == 2 {
+                // A stale cache (the device rebooted meanwhile, or our clock jumped): its time is far off. The agent
+                // answers notInTimeWindow once, net-snmp takes its boots and time from that Report, and retries.
+                let path = state.appendingPathComponent("snmp-engines.json")
+                var json = try #require(
+                    try JSONSerialization.jsonObject(with: Data(contentsOf: path)) as? [String: [String: Any]])
+                let peer = "udp:127.0.0.1:\(snmpd.port)"
+                let time = (json[peer]?["time"] as? Int) ?? 0
+                json[peer]?["time"] = time + 100_000
+                try JSONSerialization.data(withJSONObject: json).write(to: path)
+            }
+            let agent = try AgentProcess.start(config, name: "v3-restart-\(run)")
+            let device = await waitForDevice(agent.base, "r1") { ($0["polls"] as? Int ?? 0) >= 2 }
+            #expect(device?["state"] as? String == "up", "\(String(describing: device))")
+            let snmp = device?["snmp"] as? [String: Any]
+            #expect(snmp?["version"] as? String == "3")
+            #expect(snmp?["security_level"] as? String == "authPriv")
+            #expect((snmp?["engine_id"] as? String)?.hasPrefix("80001f88") == true, "\(String(describing: snmp))")
+            let status = await Lab.httpGet("\(agent.base)/status")?.1 ?? ""
+            #expect(!status.contains("agent-auth-secret") && !status.contains("agent-priv-secret"))
+            let metrics = await Lab.httpGet("\(agent.base)/metrics")?.1 ?? ""
+            let discoveries = StatusJSON.metric(metrics, "netpoller_snmp_engine_discoveries_total") ?? -1
+            let syncs = StatusJSON.metric(metrics, "netpoller_snmp_time_syncs_total") ?? -1
+            switch run {
+            case 1:
+                // First contact: one discovery; its Report also carries boots and time, so no notInTimeWindow.
+                #expect(discoveries == 1, "\(metrics)")
+                #expect(syncs == 0)
+            case 2:
+                #expect(discoveries == 0, "\(metrics)")
+                #expect(syncs == 1, "\(metrics)")
+            default:
+                // After a restart: engine ID, boots and time come from state_dir; no extra round-trip at all.
+                #expect(discoveries == 0, "\(metrics)")
+                #expect(syncs == 0, "\(metrics)")
+            }
+            agent.child.signal(SIGTERM)
+            #expect(await agent.child.wait(timeout: .seconds(20)) == 0)
+            let log = (try? String(contentsOfFile: agent.logPath, encoding: .utf8)) ?? ""
+            #expect(!log.contains("agent-auth-secret") && !log.contains("agent-priv-secret"))
+        }
+        let saved = try String(contentsOf: state.appendingPathComponent("snmp-engines.json"), encoding: .utf8)
+        #expect(saved.contains("\"boots\"") && saved.contains("udp:127.0.0.1:\(snmpd.port)"))
+        #expect(!saved.contains("secret"))
+    }
+
+    @Test func aDeadV3DeviceDelaysNobodyAndLiveOnesKeepTheV2cSchedule() async throws {
+        // 20 v3 users on one snmpd: 20 sessions, each with its own discovery; 20 v2c devices beside them.
+        var users = ""
+        var config = """
+            [agent]
+            state_dir = "DIR/state"
+            interval = "1s"
+            timeout = "2s"
+            retries = 2
+            [http]
+            listen = "127.0.0.1:HTTPPORT"
+            [credentials.snmp.v2]
+            community = "public"
+            [credentials.snmp.deadv3]
+            version = "3"
+            username = "u0"
+            auth_protocol = "SHA"
+            auth_password = "dead-auth-secret"
+            priv_protocol = "AES"
+            priv_password = "dead-priv-secret"
+            [[devices]]
+            name = "dead"
+            address = "127.0.0.1:\(Lab.freePort(udp: true))"
+            snmp = "deadv3"
+            profiles = ["system"]
+
+            """
+        for i in 1...20 {
+            users += "createUser u\(i) SHA-256 auth-secret-\(i) AES priv-secret-\(i)\nrouser u\(i) priv\n"
+        }
+        let snmpd = try await Lab.startSnmpd(extraConfig: users)
+        defer { snmpd.stop() }
+        for i in 1...20 {
+            config += """
+                [credentials.snmp.v3u\(i)]
+                version = "3"
+                username = "u\(i)"
+                auth_protocol = "SHA256"
+                auth_password = "auth-secret-\(i)"
+                priv_protocol = "AES"
+                priv_password = "priv-secret-\(i)"
+                [[devices]]
+                name = "v3-\(i)"
+                address = "127.0.0.1:\(snmpd.port)"
+                snmp = "v3u\(i)"
+                profiles = ["system"]
+                [[devices]]
+                name = "v2-\(i)"
+                address = "127.0.0.1:\(snmpd.port)"
+                snmp = "v2"
+                profiles = ["system"]
+
+                """
+        }
+        let agent = try AgentProcess.start(config, name: "v3-dead")
+        defer { agent.child.stop() }
+        // The dead device's discovery takes timeout × (retries + 1) = 6 s; meanwhile every live device polls each second.
+        let dead = await waitForDevice(agent.base, "dead", seconds: 90) { ($0["state"] as? String) == "down" }
+        #expect(dead?["last_error_type"] as? String == "timeout", "\(String(describing: dead))")
+        let body = await Lab.httpGet("\(agent.base)/status")?.1 ?? ""
+        var v3Polls: [Int] = []
+        var v2Polls: [Int] = []
+        for i in 1...20 {
+            let v3 = StatusJSON.device(body, "v3-\(i)")
+            let v2 = StatusJSON.device(body, "v2-\(i)")
+            #expect(v3?["state"] as? String == "up", "\(String(describing: v3))")
+            #expect(v3?["overruns"] as? Int == 0)
+            #expect((v3?["last_poll_duration_seconds"] as? Double ?? 9) < 0.5, "\(String(describing: v3))")
+            v3Polls.append(v3?["polls"] as? Int ?? 0)
+            v2Polls.append(v2?["polls"] as? Int ?? 0)
+        }
+        // While the dead device waited 6 s, every live device kept its 1 s schedule, v3 exactly like v2c.
+        #expect(v2Polls.min() ?? 0 >= 5, "\(v2Polls)")
+        #expect(abs((v3Polls.min() ?? 0) - (v2Polls.min() ?? 0)) <= 1, "v3 \(v3Polls) v2c \(v2Polls)")
+    }
+
+    @Test func twoDevicesWithTheSameEngineIDAreBothPolledAndFlagged() async throws {
+        // Cloned configs: one exactEngineID on two agents whose boots differ.
+        let engine = "0x80001f8804636c6f6e6564"
+        let clone = "exactEngineID \(engine)\n\(Self.user)"
+        let a = try await Lab.startSnmpd(extraConfig: clone)
+        defer { a.stop() }
+        let b = try await Lab.startSnmpd(extraConfig: clone, engineBoots: 41)
+        defer { b.stop() }
+        let config = """
+            [agent]
+            state_dir = "DIR/state"
+            interval = "1s"
+            timeout = "1s"
+            retries = 1
+            [http]
+            listen = "127.0.0.1:HTTPPORT"
+            \(Self.credential)
+            [[devices]]
+            name = "clone-a"
+            address = "127.0.0.1:\(a.port)"
+            snmp = "v3"
+            profiles = ["system"]
+            [[devices]]
+            name = "clone-b"
+            address = "127.0.0.1:\(b.port)"
+            snmp = "v3"
+            profiles = ["system"]
+            """
+        let agent = try AgentProcess.start(config, name: "v3-clones")
+        defer { agent.child.stop() }
+        for name in ["clone-a", "clone-b"] {
+            let device = await waitForDevice(agent.base, name) { d in
+                (d["polls"] as? Int ?? 0) >= 4 && (d["snmp"] as? [String: Any])?["flags"] != nil
+            }
+            #expect(device?["state"] as? String == "up", "\(name): \(String(describing: device))")
+            #expect(((device?["snmp"] as? [String: Any])?["flags"] as? [String]) == ["duplicate_engine_id"])
+        }
+        // Both stay up poll after poll, although net-snmp keeps one time record per engine ID.
+        let later = await waitForDevice(agent.base, "clone-a") { ($0["polls"] as? Int ?? 0) >= 8 }
+        #expect(later?["state"] as? String == "up")
+        #expect(StatusJSON.device(await Lab.httpGet("\(agent.base)/status")?.1 ?? "", "clone-b")?["state"] as? String == "up")
+        let log = (try? String(contentsOfFile: agent.logPath, encoding: .utf8)) ?? ""
+        let warnings = log.split(separator: "\n").filter { $0.contains("duplicate_engine_id") }
+        #expect(warnings.count == 2, "\(warnings)")  // once per device
+    }
+}

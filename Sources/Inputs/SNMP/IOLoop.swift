@@ -55,6 +55,8 @@ private let snmpCallback: netsnmp_callback = { operation, raw, requestID, pdu, m
         session.delivered += 1
         if session.isV3 && !(op is DiscoveryOperation) {
             session.authenticatedAnswers += 1
+            // The first answer after forgetting a stale engine time is a resynchronisation too.
+            if session.authenticatedAnswers == 1 && op.retriedAfterTimeReset { op.loop?.counters.timeSync() }
             if session.authenticatedAnswers == 1 || op.resynced { op.loop?.recordEngineTime(session) }
         }
         op.loop?.sessionBecameIdleIfNeeded(session)

@@ -13,6 +13,8 @@ class Operation: @unchecked Sendable {
     var unusableAnswers = 0
     /// SNMPv3: a notInTimeWindow Report was answered by one resynchronisation (a second one ends the operation).
     var resynced = false
+    /// SNMPv3: after a first timeout, the engine time was forgotten and the request sent once more.
+    var retriedAfterTimeReset = false
 
     init(target: SNMPTarget) { self.target = target }
 
@@ -26,11 +28,25 @@ class Operation: @unchecked Sendable {
         fail(USMReport.error(type, target: target, ours: false))
     }
 
+    /// Sends the request in flight once more; false if there is none.
+    func retryCurrent(session: Session) -> Bool { false }
+
     /// A timeout's error, decided after one engine discovery when it is ambiguous: an SNMPv3 session that never got an
     /// answer, with an engine ID from the cache (authPriv) or from the config. If the discovery is answered, the
     /// device is alive: it drops what it cannot decrypt (a privacy mismatch), or its engine ID is not the configured
     /// one.
     func timeoutVerdict(session: Session, sendFailed: Bool, _ done: @escaping (PollError) -> Void) {
+        // A session that never got an answer may hold an engine time far off (a stale cache, a clock jump): the
+        // agent's notInTimeWindow Report then looks too old to accept. Forget the time and send once more: the
+        // agent's Report resynchronises it (RFC 3414 4).
+        if !sendFailed, session.isV3, session.authenticatedAnswers == 0, !retriedAfterTimeReset,
+            let id = session.engineID, loop?.stopping == false
+        {
+            retriedAfterTimeReset = true
+            np_set_engine_time(id, id.count, 0, 0)
+            session.ownTime = nil
+            if retryCurrent(session: session) { return }
+        }
         let fixed = session.target.usm?.engineID
         let ambiguous =
             !sendFailed && session.isV3 && session.authenticatedAnswers == 0 && !session.discovering
@@ -296,6 +312,11 @@ final class GetOperation: Operation, @unchecked Sendable {
         timeoutVerdict(session: session, sendFailed: sendFailed) { [self] in finish(.failure($0)) }
     }
 
+    override func retryCurrent(session: Session) -> Bool {
+        perform(machine.retry(), session)
+        return true
+    }
+
     override func fail(_ error: PollError) { finish(.failure(error)) }
 
     private func finish(_ result: Result<GetResult, PollError>) {
@@ -374,6 +395,11 @@ final class WalkOperation: Operation, @unchecked Sendable {
             machine.fail($0)
             finish()
         }
+    }
+
+    override func retryCurrent(session: Session) -> Bool {
+        perform(machine.retry(), session)
+        return true
     }
 
     override func fail(_ error: PollError) {

@@ -154,6 +154,9 @@ public struct WalkMachine: Sendable {
         return request()
     }
 
+    /// The last request again (after an SNMPv3 time resynchronisation).
+    public mutating func retry() -> Action { ended ? .finish : request() }
+
     /// The walk cannot go on (timeout, send failure, session closed): the rows so far are kept.
     public mutating func fail(_ error: PollError) { _ = finish(error) }
 
@@ -221,6 +224,13 @@ public struct GetMachine: Sendable {
             for (position, value) in zip(current, answered) { values[position] = value }
             return sendNext()
         }
+    }
+
+    /// The PDU in flight again (after an SNMPv3 time resynchronisation).
+    public mutating func retry() -> Action {
+        guard !current.isEmpty else { return sendNext() }
+        requests += 1
+        return .send(Array(current))
     }
 
     public var result: GetResult {
