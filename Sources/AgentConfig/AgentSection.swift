@@ -31,6 +31,10 @@ extension ConfigDecoder {
         if let v = t.duration("reprobe", minimum: .seconds(60), maximum: (.seconds(365 * 86_400), "365d")) {
             settings.reprobe = v
         }
+        if let v = t.bool("rates") { settings.rates = v }
+        if let v = t.bool("learn_request_sizes") { settings.learnRequestSizes = v }
+        if let v = t.int("get_size", range: 1...128) { settings.getSize = v }
+        if let v = t.int("max_get_size", range: 1...128) { settings.maxGetSize = v }
         return settings
     }
 

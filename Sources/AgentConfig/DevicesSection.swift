@@ -202,7 +202,16 @@ extension ConfigDecoder {
                 ?? agent.interval
             let timeout = entry.duration("timeout", minimum: .milliseconds(10)) ?? agent.timeout
             let retries = entry.int("retries", range: 0...10) ?? agent.retries
-            let maxRepetitions = entry.int("max_repetitions", range: 1...200) ?? agent.maxRepetitions
+            let pinnedRepetitions = entry.int("max_repetitions", range: 1...200)
+            let maxRepetitions = pinnedRepetitions ?? agent.maxRepetitions
+            let pinnedGetSize = entry.int("get_size", range: 1...128)
+            let walkMode = entry.string("walk_mode")
+            if let walkMode, walkMode != "bulk", walkMode != "getnext" {
+                entry.problem("walk_mode", "\"\(walkMode)\" is not a walk mode (bulk or getnext)")
+            }
+            let rates = entry.bool("rates")
+            let learn = entry.bool("learn_request_sizes") ?? agent.learnRequestSizes
+            let tolerate = entry.int("tolerate_unordered", range: 0...1000) ?? 0
             let maxWalkVarbinds = entry.int("max_walk_varbinds", range: 1...10_000_000) ?? agent.maxWalkVarbinds
             let pollBudget =
                 entry.duration("poll_budget", minimum: .seconds(1), maximum: (.seconds(7 * 86_400), "7d"))
@@ -218,6 +227,13 @@ extension ConfigDecoder {
                 device.maxWalkVarbinds = maxWalkVarbinds
                 device.pollBudget = pollBudget
                 device.reprobe = reprobe
+                device.rates = rates
+                device.learnRequestSizes = learn
+                device.getSize = pinnedGetSize ?? agent.getSize
+                device.pinnedGetSize = pinnedGetSize != nil
+                device.pinnedMaxRepetitions = pinnedRepetitions != nil
+                device.walkMode = walkMode == "bulk" || walkMode == "getnext" ? walkMode : nil
+                device.tolerateUnordered = tolerate
                 devices.append(device)
             }
         }

@@ -44,6 +44,8 @@ extension ConfigDecoder {
                         measurement: measurement, fields: fields, indexTags: indexTags, indexTag: indexTag, walk: walk)
                 )
             }
+            if let v = entry.bool("rates") { profile.rates = v }
+            if let v = entry.int("tolerate_unordered", range: 0...1000) { profile.tolerateUnordered = v }
             guard let name else { continue }
             if profile.scalars.isEmpty && profile.tables.isEmpty {
                 entry.problem(nil, "profile \"\(name)\" has neither [[profiles.scalars]] nor [[profiles.tables]]")

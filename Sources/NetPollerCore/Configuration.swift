@@ -124,6 +124,14 @@ public struct AgentSettings: Sendable, Equatable {
     public var pollBudget: Duration?
     /// How often each device's profiles are probed again (`reprobe`); a device's default.
     public var reprobe: Duration = .seconds(86_400)
+    /// `rates`: add `<counter>_per_second` gauges (a device's default).
+    public var rates = false
+    /// `learn_request_sizes`: learn each device's GET size, max-repetitions and GETBULK/GETNEXT (a device's default).
+    public var learnRequestSizes = true
+    /// `get_size`: varbinds per GET PDU (the start of learning; pinned when set on a device).
+    public var getSize = 32
+    /// `max_get_size`: the largest GET size learning may reach.
+    public var maxGetSize = 64
 
     public init(
         name: String, interval: Duration, timeout: Duration, retries: Int, maxInFlight: Int, maxRepetitions: Int,
@@ -187,6 +195,20 @@ public struct DeviceConfig: Sendable, Equatable {
     public var pollBudget: Duration?
     /// How long a profile choice made by probing holds before the device is probed again (`reprobe`).
     public var reprobe: Duration = .seconds(86_400)
+    /// `rates` on the device; nil: its profiles' or the agent's.
+    public var rates: Bool?
+    /// Whether request sizes are learned (`learn_request_sizes`).
+    public var learnRequestSizes = true
+    /// Varbinds per GET PDU: the start (and ceiling) of learning, or the pinned value (`get_size`).
+    public var getSize = 32
+    /// `get_size`, `max_repetitions` or `walk_mode` set on the device itself: pinned, not learned.
+    public var pinnedGetSize = false
+    public var pinnedMaxRepetitions = false
+    /// `walk_mode`: `bulk` or `getnext` pinned; nil: learned (GETBULK unless it proves broken).
+    public var walkMode: String?
+    /// `tolerate_unordered`: how many out-of-order OIDs one walk accepts (each checked against the OIDs seen) before
+    /// it ends as `oid_not_increasing`. 0: none (the default).
+    public var tolerateUnordered = 0
 
     /// The poll budget in force: `poll_budget`, else the interval.
     public var effectivePollBudget: Duration { pollBudget ?? interval }

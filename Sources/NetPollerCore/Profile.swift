@@ -108,6 +108,10 @@ public struct Profile: Sendable, Equatable {
     public var scalars: [ScalarGroup]
     public var tables: [TableSpec]
     public var builtIn: Bool
+    /// `rates = true`: devices polled with this profile get `<counter>_per_second` gauges.
+    public var rates = false
+    /// `tolerate_unordered`: out-of-order OIDs one walk of a device with this profile accepts.
+    public var tolerateUnordered = 0
 
     public init(
         name: String, sysObjectIDPrefixes: [OID] = [], scalars: [ScalarGroup] = [], tables: [TableSpec] = [],

@@ -44,6 +44,17 @@ public final class DevicePoller: Sendable {
         ).outcome
     }
 
+    /// The poll with request sizes from `options` (and learning, when it carries a learner).
+    public func poll(
+        _ target: SNMPTarget, explicitProfiles: [String]?, known: ProfileChoice?, options: PollOptions
+    ) async -> PollReport {
+        var learner = options.learner
+        let (outcome, mismatches) = await pollReportingTypes(
+            target, explicitProfiles: explicitProfiles, known: known, maxRepetitions: options.maxRepetitions,
+            maxWalkVarbinds: options.maxWalkVarbinds, budget: options.budget, options: options, learner: &learner)
+        return PollReport(outcome: outcome, mismatches: mismatches, learned: learner)
+    }
+
     /// The poll, with the values whose wire type disagreed with their field's declared kind.
     ///
     /// Profiles: explicit ones win; else `known` (what an earlier poll chose); else this poll first GETs sysObjectID
@@ -56,6 +67,17 @@ public final class DevicePoller: Sendable {
     public func pollReportingTypes(
         _ target: SNMPTarget, explicitProfiles: [String]?, known: ProfileChoice?, maxRepetitions: Int,
         maxWalkVarbinds: Int = WalkLimits.defaultMaxVarbinds, budget: Duration? = nil
+    ) async -> (outcome: PollOutcome, mismatches: TypeMismatches) {
+        var learner: LearnedRequests?
+        return await pollReportingTypes(
+            target, explicitProfiles: explicitProfiles, known: known, maxRepetitions: maxRepetitions,
+            maxWalkVarbinds: maxWalkVarbinds, budget: budget, options: PollOptions(maxRepetitions: maxRepetitions),
+            learner: &learner)
+    }
+
+    func pollReportingTypes(
+        _ target: SNMPTarget, explicitProfiles: [String]?, known: ProfileChoice?, maxRepetitions: Int,
+        maxWalkVarbinds: Int, budget: Duration?, options: PollOptions, learner: inout LearnedRequests?
     ) async -> (outcome: PollOutcome, mismatches: TypeMismatches) {
         let deadline = budget.map { ContinuousClock.now + $0 }
         var errors: [PollError] = []
@@ -96,7 +118,13 @@ public final class DevicePoller: Sendable {
         var answered = false
         if !plan.scalarOIDs.isEmpty {
             do {
-                let result = try await transport.get(target, oids: plan.scalarOIDs)
+                let result: GetResult
+                if let size = learner?.get.current ?? options.getSize {
+                    result = try await transport.get(target, oids: plan.scalarOIDs, maxPerPDU: size)
+                } else {
+                    result = try await transport.get(target, oids: plan.scalarOIDs)
+                }
+                learner?.observe(get: result, at: options.now)
                 scalars = result.values
                 requests += result.requests
                 varbinds += result.values.count
@@ -131,10 +159,14 @@ public final class DevicePoller: Sendable {
                 walks.append(nil)
                 continue
             }
-            let limits = WalkLimits(
-                maxRepetitions: maxRepetitions, maxVarbinds: maxWalkVarbinds, lastColumn: plan.lastColumns[w],
-                deadline: deadline)
+            var limits = WalkLimits(
+                maxRepetitions: learner?.repetitions.current ?? maxRepetitions, maxVarbinds: maxWalkVarbinds,
+                lastColumn: plan.lastColumns[w], deadline: deadline)
+            limits.bulk = learner?.bulk ?? options.bulk
+            limits.adaptOnTimeout = learner != nil
+            limits.tolerateUnordered = options.tolerateUnordered
             let result = await transport.walk(target, root: root, limits: limits)
+            learner?.observe(walk: result, at: options.now)
             varbinds += result.count
             requests += result.requests
             if result.count > 0 { answered = true }
@@ -154,7 +186,7 @@ public final class DevicePoller: Sendable {
             errors.append(error)
             walkErrors.append(error)
         }
-        var mismatches = TypeMismatches()
+        var mismatches = TypeMismatches(trackWidths: options.trackWidths)
         let samples = plan.samples(scalars: scalars, walks: walks, mismatches: &mismatches)
         let state: DeviceState
         if errors.isEmpty {
@@ -176,4 +208,31 @@ public final class DevicePoller: Sendable {
         let parts = missing.map { "table \($0.measurement) is missing \($0.columns.joined(separator: ", "))" }
         return "the walk of \(root) ended with endOfMibView before its last columns: \(parts.joined(separator: "; "))"
     }
+}
+
+/// How one poll sends its requests.
+public struct PollOptions: Sendable {
+    public var maxRepetitions: Int
+    public var maxWalkVarbinds = WalkLimits.defaultMaxVarbinds
+    public var budget: Duration?
+    /// Varbinds per GET PDU; nil: the transport's default.
+    public var getSize: Int?
+    /// false: walks use GETNEXT.
+    public var bulk = true
+    public var tolerateUnordered = 0
+    /// Collect the fields sent as Counter64 (counter rates need the width).
+    public var trackWidths = false
+    /// When set, the sizes come from it and every GET and walk teaches it (`PollReport.learned`).
+    public var learner: LearnedRequests?
+    /// Unix seconds, for `LearnedRequests.learnedAt`.
+    public var now: Double = 0
+
+    public init(maxRepetitions: Int) { self.maxRepetitions = maxRepetitions }
+}
+
+/// What one poll produced, and what it learned.
+public struct PollReport: Sendable {
+    public var outcome: PollOutcome
+    public var mismatches: TypeMismatches
+    public var learned: LearnedRequests?
 }

@@ -391,6 +391,14 @@ final class WalkOperation: Operation, @unchecked Sendable {
     }
 
     override func timedOut(session: Session, sendFailed: Bool) {
+        // A device that answers (this poll's GET came back) but not this GETBULK: smaller, or GETNEXT.
+        if !sendFailed, machine.canAdaptToTimeout, loop?.stopping == false,
+            !session.isV3 || session.authenticatedAnswers > 0
+        {
+            loop?.counters.timeout()
+            perform(machine.timedOut(), session)
+            return
+        }
         timeoutVerdict(session: session, sendFailed: sendFailed) { [self] in
             machine.fail($0)
             finish()

@@ -244,8 +244,13 @@ public struct TypeMismatches: Sendable, Equatable {
     public private(set) var byField: [String: Entry] = [:]
     public var total: Int { byField.values.reduce(0) { $0 + $1.count } }
     public var isEmpty: Bool { byField.isEmpty }
+    /// When set, the fields sent as Counter64 are collected in `wide` (counter rates need the width).
+    public var trackWidths = false
+    public private(set) var wide: Set<String> = []
 
-    public init() {}
+    public init(trackWidths: Bool = false) { self.trackWidths = trackWidths }
+
+    mutating func noteWide(_ field: String) { wide.insert(field) }
 
     mutating func note(_ field: String, wire: String, declared: MetricKind) {
         byField[field, default: Entry(wire: wire, declared: declared, count: 0)].count += 1
@@ -260,6 +265,7 @@ public enum ValueMapping {
         _ value: SNMPValue, display: TextDisplay?, declared: MetricKind?, name: String,
         mismatches: inout TypeMismatches
     ) -> (FieldValue, MetricKind)? {
+        if mismatches.trackWidths, case .counter64 = value { mismatches.noteWide(name) }
         guard let declared else { return field(value, display: display) }
         let (mapped, mismatch) = self.declared(value, as: declared)
         if mismatch { mismatches.note(name, wire: wireType(value), declared: declared) }

@@ -2,24 +2,22 @@ import Foundation
 import NetPollerCore
 import Synchronization
 
-/// The profile choice of every device (`BuiltinProfiles.choose`), kept in `<state_dir>/snmp-profiles.json` so that
-/// after a restart the first poll needs no probe while the choice is younger than the device's `reprobe` interval.
-/// Written on a queue of its own, whole and atomically (rename), after each change.
-final class ProfileMemory: Sendable {
-    struct Entry: Codable, Equatable {
-        /// The device's address when it was probed: a device that moved is probed again.
+/// What the SNMP collector remembers per device in one JSON file of `state_dir`: written on a queue of its own,
+/// whole and atomically (rename), after each change; read once when opened. Each entry carries the device's address:
+/// a device that moved starts afresh.
+final class DeviceMemory<Value: Codable & Equatable & Sendable>: Sendable {
+    struct Entry: Codable, Equatable, Sendable {
         var address: String
-        var choice: ProfileChoice
-        /// Unix seconds of the probe.
-        var probedAt: Double
+        var value: Value
     }
 
     let path: String
     private let entries: Mutex<[String: Entry]>
-    private let writes = DispatchQueue(label: "netpoller.snmp-profiles")
+    private let writes: DispatchQueue
 
-    init(stateDir: String) {
-        path = (stateDir as NSString).appendingPathComponent("snmp-profiles.json")
+    init(stateDir: String, file: String) {
+        path = (stateDir as NSString).appendingPathComponent(file)
+        writes = DispatchQueue(label: "netpoller.\(file)")
         var loaded: [String: Entry] = [:]
         if let data = FileManager.default.contents(atPath: path),
             let decoded = try? JSONDecoder().decode([String: Entry].self, from: data)
@@ -30,11 +28,12 @@ final class ProfileMemory: Sendable {
     }
 
     /// What is remembered for a device at this address, if any.
-    func entry(_ device: String, address: String) -> Entry? {
-        entries.withLock { $0[device] }.flatMap { $0.address == address ? $0 : nil }
+    func value(_ device: String, address: String) -> Value? {
+        entries.withLock { $0[device] }.flatMap { $0.address == address ? $0.value : nil }
     }
 
-    func remember(_ device: String, _ entry: Entry) {
+    func remember(_ device: String, address: String, _ value: Value) {
+        let entry = Entry(address: address, value: value)
         let changed = entries.withLock { entries -> Bool in
             guard entries[device] != entry else { return false }
             entries[device] = entry
@@ -53,7 +52,7 @@ final class ProfileMemory: Sendable {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
             guard let data = try? encoder.encode(snapshot) else { return }
-            // Not fatal: without the file the next start probes again.
+            // Not fatal: without the file the next start learns again.
             try? data.write(to: URL(fileURLWithPath: path), options: .atomic)
             _ = chmod(path, 0o600)
         }
@@ -61,4 +60,13 @@ final class ProfileMemory: Sendable {
 
     /// Waits for writes in flight (tests).
     func flush() { writes.sync {} }
+}
+
+/// The profile choice of every device (`BuiltinProfiles.choose`) and when it was probed, kept in
+/// `<state_dir>/snmp-profiles.json` so that after a restart the first poll needs no probe while the choice is younger
+/// than the device's `reprobe` interval.
+struct RememberedChoice: Codable, Equatable, Sendable {
+    var choice: ProfileChoice
+    /// Unix seconds of the probe.
+    var probedAt: Double
 }

@@ -25,11 +25,22 @@ public struct WalkMachine: Sendable {
     /// The last OID received (the root before any): the next request starts after it, and each answer must pass it.
     public private(set) var next: [UInt32]
     public private(set) var maxRepetitions: Int
-    private let bulk: Bool
+    private var bulk: Bool
     private let maxVarbinds: Int
     private let lastColumn: UInt32?
     private var received = 0
     private var ended = false
+    // Timeouts (`WalkLimits.adaptOnTimeout`): GETBULK answered at all in this walk, the probe of max-repetitions 1,
+    // the size to go on with after it, and how many timeouts were answered by trying again (at most 3).
+    private let adaptOnTimeout: Bool
+    private var bulkAnswered = false
+    private var probingOne = false
+    private var resume = 1
+    private var restoreAfterAnswer = false
+    private var timeoutRetries = 0
+    // `tolerate_unordered`: the OIDs accepted so far (only kept when tolerance is on).
+    private let tolerateUnordered: Int
+    private var seen: Set<[UInt32]> = []
 
     public init(root: OID, version: SNMPTarget.Version, maxRepetitions: Int) {
         self.init(root: root, version: version, limits: WalkLimits(maxRepetitions: maxRepetitions))
@@ -41,7 +52,9 @@ public struct WalkMachine: Sendable {
         self.maxRepetitions = max(1, limits.maxRepetitions)
         maxVarbinds = max(1, limits.maxVarbinds)
         lastColumn = limits.lastColumn
-        bulk = version != .v1
+        bulk = version != .v1 && limits.bulk
+        adaptOnTimeout = limits.adaptOnTimeout
+        tolerateUnordered = max(0, limits.tolerateUnordered)
         result = WalkResult(root: root)
     }
 
@@ -64,9 +77,17 @@ public struct WalkMachine: Sendable {
         switch status {
         case .noError:
             received = 0
+            if bulk {
+                bulkAnswered = true
+                if probingOne {
+                    probingOne = false
+                    restoreAfterAnswer = true
+                }
+            }
             return nil
         case .tooBig:
             result.tooBig += 1
+            result.tooBigAt = min(result.tooBigAt ?? maxRepetitions, maxRepetitions)
             guard maxRepetitions > 1 else {
                 return finish(PollError(.errorStatus, "tooBig with max-repetitions 1"))
             }
@@ -104,10 +125,16 @@ public struct WalkMachine: Sendable {
             _ = finish(nil)
             return false
         case .notIncreasing:
+            // Opt-in: a few OIDs out of order are kept, never one already seen (that is a loop).
+            if result.unordered < tolerateUnordered, seen.insert(Array(name)).inserted {
+                result.unordered += 1
+                result.append(suffix: name.dropFirst(root.count), value: value)
+                return true
+            }
             _ = finish(PollError(.oidNotIncreasing, "the agent returned a non-increasing OID; walk stopped"))
             return false
         case .next:
-            break
+            if tolerateUnordered > 0 { seen.insert(Array(name)) }
         }
         result.append(suffix: name.dropFirst(root.count), value: value)
         next.removeAll(keepingCapacity: true)
@@ -150,7 +177,40 @@ public struct WalkMachine: Sendable {
 
     /// After the varbinds of a good answer: the next request, or the end (also when an answer held no varbind).
     public mutating func endOfAnswer() -> Action {
+        if bulk && received >= maxRepetitions { result.fullAt = max(result.fullAt, maxRepetitions) }
+        if restoreAfterAnswer {
+            restoreAfterAnswer = false
+            maxRepetitions = resume
+        }
         if ended || received == 0 { return ended ? .finish : finish(nil) }
+        return request()
+    }
+
+    /// Whether a timeout can be answered by trying again smaller (`adaptOnTimeout`, GETBULK, at most 3 times).
+    public var canAdaptToTimeout: Bool { adaptOnTimeout && bulk && !ended && timeoutRetries < 3 }
+
+    /// A request timed out and `canAdaptToTimeout`: the next one. A GETBULK never answered in this walk is tried once
+    /// with max-repetitions 1; if that times out too, GETBULK is broken here and GETNEXT goes on. Otherwise
+    /// max-repetitions is halved.
+    public mutating func timedOut() -> Action {
+        timeoutRetries += 1
+        if probingOne {
+            probingOne = false
+            bulk = false
+            result.bulkBroken = true
+            return request()
+        }
+        result.timeoutAt = min(result.timeoutAt ?? maxRepetitions, maxRepetitions)
+        if !bulkAnswered {
+            probingOne = true
+            resume = max(1, maxRepetitions / 2)
+            maxRepetitions = 1
+            return request()
+        }
+        guard maxRepetitions > 1 else {
+            return finish(PollError(.timeout, "GETBULK with max-repetitions 1 got no answer"))
+        }
+        maxRepetitions = max(1, maxRepetitions / 2)
         return request()
     }
 
@@ -181,12 +241,17 @@ public struct GetMachine: Sendable {
     public private(set) var values: [SNMPValue]
     public private(set) var requests = 0
     public private(set) var tooBig = 0
+    /// For learning: the largest PDU answered that was full, and the size of one answered tooBig.
+    public private(set) var fullAt = 0
+    public private(set) var tooBigAt: Int?
+    private let perPDU: Int
     private var queue: [ArraySlice<Int>]
     private var current: ArraySlice<Int> = []
 
     public init(count: Int, maxPerPDU: Int) {
         values = Array(repeating: .noSuchObject, count: count)
         let perPDU = max(1, maxPerPDU)
+        self.perPDU = perPDU
         let indices = Array(0..<count)
         queue = stride(from: 0, to: count, by: perPDU).map { indices[$0..<min($0 + perPDU, count)] }.reversed()
     }
@@ -206,6 +271,7 @@ public struct GetMachine: Sendable {
         switch status {
         case .tooBig:
             tooBig += 1
+            tooBigAt = min(tooBigAt ?? current.count, current.count)
             guard current.count > 1 else { return .fail(PollError(.errorStatus, "tooBig for a single varbind")) }
             let middle = current.startIndex + current.count / 2
             queue.append(current[middle...])
@@ -221,6 +287,7 @@ public struct GetMachine: Sendable {
         case .other(let status, let index):
             return .fail(PollError(.errorStatus, "error status \(status) at index \(index)"))
         case .noError:
+            if current.count == perPDU { fullAt = max(fullAt, perPDU) }
             for (position, value) in zip(current, answered) { values[position] = value }
             return sendNext()
         }
@@ -236,6 +303,8 @@ public struct GetMachine: Sendable {
     public var result: GetResult {
         var result = GetResult(values: values)
         result.requests = requests
+        result.fullAt = fullAt
+        result.tooBigAt = tooBigAt
         return result
     }
 }

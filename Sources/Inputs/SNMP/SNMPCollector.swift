@@ -22,6 +22,10 @@ public final class SNMPCollector: Collector {
         var loggedMismatches: Set<String> = []
         /// A duplicate engine ID was logged for this device.
         var loggedDuplicate = false
+        /// Request sizes learned (nil: not loaded yet, or learning off).
+        var learned: LearnedRequests?
+        /// Counter semantics for `rates`.
+        var counters = CounterTracker()
     }
 
     private struct Configured {
@@ -29,7 +33,11 @@ public final class SNMPCollector: Collector {
         var credentials: [String: SNMPCredential]
         var stateDir: String
         /// Opened on first use, once the agent has created `state_dir`.
-        var memory: ProfileMemory?
+        var memory: DeviceMemory<RememberedChoice>?
+        /// The request sizes learned per device (`<state_dir>/snmp-learned.json`).
+        var learned: DeviceMemory<LearnedRequests>?
+        var agent: AgentSettings
+        var profiles: [String: Profile]
     }
 
     public let kind = "snmp"
@@ -39,6 +47,8 @@ public final class SNMPCollector: Collector {
     private let devices = Mutex<[String: DeviceState]>([:])
     private let metrics: SelfMetrics?
     private let logger: Logger
+    /// Wall time in Unix seconds (a manual clock in tests: counter rates and probe ages are computed from it).
+    private let clock: @Sendable () -> Double
     /// How long a resolved DNS name is used before it is looked up again.
     static let resolveEvery: Duration = .seconds(300)
 
@@ -50,16 +60,22 @@ public final class SNMPCollector: Collector {
 
     /// A collector on any transport (tests use `FakeTransport`).
     public convenience init(
-        transport: any SNMPTransport, metrics: SelfMetrics? = nil, logger: Logger = Logger(label: "netpoller.snmp")
+        transport: any SNMPTransport, metrics: SelfMetrics? = nil, logger: Logger = Logger(label: "netpoller.snmp"),
+        clock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }
     ) {
-        self.init(transport: transport, engine: transport as? SNMPEngine, metrics: metrics, logger: logger)
+        self.init(
+            transport: transport, engine: transport as? SNMPEngine, metrics: metrics, logger: logger, clock: clock)
     }
 
-    private init(transport: any SNMPTransport, engine: SNMPEngine?, metrics: SelfMetrics?, logger: Logger) {
+    private init(
+        transport: any SNMPTransport, engine: SNMPEngine?, metrics: SelfMetrics?, logger: Logger,
+        clock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }
+    ) {
         self.transport = transport
         self.engine = engine
         self.logger = logger
         self.metrics = metrics
+        self.clock = clock
     }
 
     /// The first call loads the profile memory from `state_dir`; every later one (a reload) makes each device probe
@@ -69,10 +85,13 @@ public final class SNMPCollector: Collector {
             transport: transport, profiles: config.allProfiles, userProfiles: config.profiles,
             defaultSet: config.agent.defaultProfiles)
         let reload = configured.withLock { configured -> Bool in
-            let memory = configured?.stateDir == config.agent.stateDir ? configured?.memory : nil
+            let same = configured?.stateDir == config.agent.stateDir
+            let memory = same ? configured?.memory : nil
+            let learned = same ? configured?.learned : nil
             defer {
                 configured = Configured(
-                    poller: poller, credentials: config.credentials, stateDir: config.agent.stateDir, memory: memory)
+                    poller: poller, credentials: config.credentials, stateDir: config.agent.stateDir, memory: memory,
+                    learned: learned, agent: config.agent, profiles: config.allProfiles)
             }
             return configured != nil
         }
@@ -98,14 +117,14 @@ public final class SNMPCollector: Collector {
         } catch {
             return .failed(error)
         }
-        let now = Date().timeIntervalSince1970
+        let now = clock()
         let address = "\(device.address)"
         let memory = profileMemory()
         let reprobe = device.reprobe.seconds
         let (known, report) = devices.withLock { devices -> (ProfileChoice?, [String: String]?) in
             guard var state = devices[device.name] else { return (nil, nil) }
             if state.choice == nil, state.choiceAt == nil, !state.reasonsReported,
-                let remembered = memory?.entry(device.name, address: address)
+                let remembered = memory?.value(device.name, address: address)
             {
                 // After a restart: the choice from state_dir, while it is young enough.
                 state.choice = remembered.choice
@@ -123,9 +142,65 @@ public final class SNMPCollector: Collector {
             devices[device.name] = state
             return (state.choice, report)
         }
-        var (outcome, mismatches) = await configured.poller.pollReportingTypes(
-            target, explicitProfiles: device.profiles, known: known, maxRepetitions: device.maxRepetitions,
-            maxWalkVarbinds: device.maxWalkVarbinds, budget: device.effectivePollBudget)
+        let names = device.profiles ?? known?.profiles ?? []
+        let profiles = names.compactMap { configured.profiles[$0] }
+        let rates = device.rates ?? (configured.agent.rates || profiles.contains { $0.rates })
+        var options = PollOptions(maxRepetitions: device.maxRepetitions)
+        options.maxWalkVarbinds = device.maxWalkVarbinds
+        options.budget = device.effectivePollBudget
+        options.tolerateUnordered = max(device.tolerateUnordered, profiles.map(\.tolerateUnordered).max() ?? 0)
+        options.trackWidths = rates
+        options.now = now
+        options.getSize = device.getSize
+        options.bulk = device.walkMode != "getnext"
+        if device.learnRequestSizes {
+            let learnedMemory = configured.learned
+            var learner =
+                devices.withLock { $0[device.name]?.learned }
+                ?? learnedMemory?.value(device.name, address: address)
+                ?? LearnedRequests(
+                    getSize: device.getSize, maxRepetitions: device.maxRepetitions,
+                    getCeiling: max(device.getSize, configured.agent.maxGetSize),
+                    repetitionsCeiling: max(device.maxRepetitions, 64))
+            Self.pin(&learner, device)
+            options.learner = learner
+        }
+        let result = await configured.poller.poll(
+            target, explicitProfiles: device.profiles, known: known, options: options)
+        var outcome = result.outcome
+        let mismatches = result.mismatches
+        var learnedInfo: LearnedSizes?
+        if var learned = result.learned {
+            Self.pin(&learned, device)
+            let changed = devices.withLock { devices -> Bool in
+                let old = devices[device.name]?.learned
+                devices[device.name]?.learned = learned
+                return old != learned
+            }
+            if changed {
+                if let before = options.learner, before.get.current != learned.get.current
+                    || before.repetitions.current != learned.repetitions.current || before.bulk != learned.bulk
+                {
+                    metrics?.snmpLearningChanges.increment()
+                }
+                configured.learned?.remember(device.name, address: address, learned)
+            }
+            learnedInfo = learned.info(
+                pinnedGet: device.pinnedGetSize, pinnedRepetitions: device.pinnedMaxRepetitions,
+                pinnedMode: device.walkMode != nil)
+        } else {
+            learnedInfo = LearnedSizes(
+                getSize: device.getSize, maxRepetitions: device.maxRepetitions,
+                mode: device.walkMode ?? "bulk", learnedAt: nil, pinned: true)
+        }
+        if rates && !outcome.samples.isEmpty {
+            var tracker = devices.withLock { $0[device.name]?.counters } ?? CounterTracker()
+            let counts = tracker.process(&outcome.samples, at: now, wide: mismatches.wide)
+            devices.withLock { $0[device.name]?.counters = tracker }
+            if counts.wraps > 0 { metrics?.counterWraps.increment(by: Int64(counts.wraps)) }
+            if counts.resets > 0 { metrics?.counterResets.increment(by: Int64(counts.resets)) }
+            if counts.implausible > 0 { metrics?.counterImplausible.increment(by: Int64(counts.implausible)) }
+        }
         if let report, outcome.profileReasons.isEmpty { outcome.profileReasons = report }
         if device.profiles != nil {
             if !devices.withLock({ $0[device.name]?.reasonsReported ?? true }) {
@@ -140,12 +215,23 @@ public final class SNMPCollector: Collector {
                 devices[device.name]?.choiceAt = now
                 devices[device.name]?.reasonsReported = true
             }
-            memory?.remember(
-                device.name, ProfileMemory.Entry(address: address, choice: choice, probedAt: now))
+            memory?.remember(device.name, address: address, RememberedChoice(choice: choice, probedAt: now))
         }
         if !mismatches.isEmpty { learned(device.name, mismatches: mismatches) }
         outcome.snmp = info(device, target: target)
+        outcome.snmp?.learned = learnedInfo
         return outcome
+    }
+
+    /// Config pins win over learning: `get_size`, `max_repetitions` and `walk_mode` set on the device.
+    static func pin(_ learned: inout LearnedRequests, _ device: DeviceConfig) {
+        if device.pinnedGetSize {
+            learned.get = SizeBracket(start: device.getSize, ceiling: device.getSize)
+        }
+        if device.pinnedMaxRepetitions {
+            learned.repetitions = SizeBracket(start: device.maxRepetitions, ceiling: device.maxRepetitions)
+        }
+        if let mode = device.walkMode { learned.bulk = mode == "bulk" }
     }
 
     /// What `/status` shows of the SNMP side: version, security level, engine (flagged when another device has the same
@@ -196,23 +282,26 @@ public final class SNMPCollector: Collector {
         let target = devices.withLock { $0.removeValue(forKey: device)?.target }
         if let target { engine?.release(target) }
         configured.withLock { $0?.memory }?.forget(device)
+        configured.withLock { $0?.learned }?.forget(device)
     }
 
     /// Waits until the profile memory and the engine cache are on disk (tests).
     public func flushProfileMemory() {
         configured.withLock { $0?.memory }?.flush()
+        configured.withLock { $0?.learned }?.flush()
         engine?.engines.flush()
     }
 
     /// The profile memory in `state_dir`, opened (and read) on first use once the directory exists.
-    private func profileMemory() -> ProfileMemory? {
-        configured.withLock { configured -> ProfileMemory? in
+    private func profileMemory() -> DeviceMemory<RememberedChoice>? {
+        configured.withLock { configured -> DeviceMemory<RememberedChoice>? in
             if let memory = configured?.memory { return memory }
             guard let directory = configured?.stateDir, FileManager.default.fileExists(atPath: directory) else {
                 return nil
             }
-            let memory = ProfileMemory(stateDir: directory)
+            let memory = DeviceMemory<RememberedChoice>(stateDir: directory, file: "snmp-profiles.json")
             configured?.memory = memory
+            configured?.learned = DeviceMemory<LearnedRequests>(stateDir: directory, file: "snmp-learned.json")
             engine?.engines.attach(stateDir: directory)
             return memory
         }

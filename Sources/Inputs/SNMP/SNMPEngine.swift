@@ -55,9 +55,13 @@ public final class SNMPEngine: SNMPTransport {
     // MARK: SNMPTransport
 
     public func get(_ target: SNMPTarget, oids: [OID]) async throws(PollError) -> GetResult {
+        try await get(target, oids: oids, maxPerPDU: maxGetOIDs)
+    }
+
+    public func get(_ target: SNMPTarget, oids: [OID], maxPerPDU: Int) async throws(PollError) -> GetResult {
         let result: Result<GetResult, PollError> = await withCheckedContinuation { continuation in
             submit(
-                GetOperation(target: target, oids: oids, maxPerPDU: maxGetOIDs) { continuation.resume(returning: $0) })
+                GetOperation(target: target, oids: oids, maxPerPDU: maxPerPDU) { continuation.resume(returning: $0) })
         }
         return try result.get()
     }

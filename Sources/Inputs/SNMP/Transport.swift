@@ -80,6 +80,14 @@ public struct WalkResult: Sendable {
     /// For `walk_truncated`: the last column that arrived before the walk was cut short.
     public var truncatedAfterColumn: UInt32?
     public var requests = 0
+    /// For learning: the largest max-repetitions answered full, the smallest answered tooBig or not at all, and
+    /// whether GETBULK proved broken (GETNEXT finished the walk).
+    public var fullAt = 0
+    public var tooBigAt: Int?
+    public var timeoutAt: Int?
+    public var bulkBroken = false
+    /// Out-of-order OIDs accepted (`tolerate_unordered`).
+    public var unordered = 0
 
     public init(root: OID) { self.root = root }
 
@@ -101,6 +109,10 @@ public struct WalkResult: Sendable {
 public struct GetResult: Sendable {
     public var values: [SNMPValue]
     public var requests = 0
+    /// For learning: the largest PDU answered when full (as many varbinds as allowed), and the size of one answered
+    /// tooBig.
+    public var fullAt = 0
+    public var tooBigAt: Int?
     public init(values: [SNMPValue]) { self.values = values }
 }
 
@@ -113,6 +125,12 @@ public struct WalkLimits: Sendable, Equatable {
     public var lastColumn: UInt32?
     /// No request is sent after this instant (the poll's `poll_budget`): the walk ends with `walk_capped`.
     public var deadline: ContinuousClock.Instant?
+    /// false: GETNEXT only (the device's GETBULK is broken, or `walk_mode = "getnext"`).
+    public var bulk = true
+    /// Out-of-order OIDs accepted per walk (never one already seen); 0: the first ends the walk.
+    public var tolerateUnordered = 0
+    /// Whether a timeout may shrink max-repetitions and try again (and fall back to GETNEXT) within the walk.
+    public var adaptOnTimeout = false
 
     public static let defaultMaxVarbinds = 100_000
 
@@ -130,12 +148,18 @@ public struct WalkLimits: Sendable, Equatable {
 /// The narrow seam under the SNMP poller: the OID → sample mapping is tested through a fake of it.
 public protocol SNMPTransport: Sendable {
     func get(_ target: SNMPTarget, oids: [OID]) async throws(PollError) -> GetResult
+    /// A GET in PDUs of at most `maxPerPDU` varbinds.
+    func get(_ target: SNMPTarget, oids: [OID], maxPerPDU: Int) async throws(PollError) -> GetResult
     /// Walks `root` within `limits`; never throws: an error ends the walk and is reported in the result with the rows
     /// so far.
     func walk(_ target: SNMPTarget, root: OID, limits: WalkLimits) async -> WalkResult
 }
 
 extension SNMPTransport {
+    public func get(_ target: SNMPTarget, oids: [OID], maxPerPDU: Int) async throws(PollError) -> GetResult {
+        try await get(target, oids: oids)
+    }
+
     /// A walk with the default caps.
     public func walk(_ target: SNMPTarget, root: OID, maxRepetitions: Int) async -> WalkResult {
         await walk(target, root: root, limits: WalkLimits(maxRepetitions: maxRepetitions))
