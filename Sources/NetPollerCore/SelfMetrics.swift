@@ -90,7 +90,7 @@ public final class SelfMetrics: Sendable {
                 "netpoller_counter_wraps_total", "Counter32 values that wrapped past 2^32 (delta + 2^32 used)."), )
         counterImplausible = registry.makeCounter(
             descriptor: metricDescriptor(
-                "netpoller_counter_implausible_total",
+                "netpoller_implausible_deltas_total",
                 "Counter deltas dropped as implausible (above the interface speed, or a Counter64 going back)."), )
         var walkErrors: [PollError.Code: Counter] = [:]
         for code in PollError.Code.allCases {
