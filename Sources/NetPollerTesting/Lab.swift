@@ -169,10 +169,13 @@ public enum Lab {
     }
 
     /// `Tests/NetPollerTests/Fixtures/hostile-agent.py` in one of its modes (endless, rows, garbage, wrongid).
-    public static func startHostileAgent(_ mode: String) async throws -> LabProcess {
+    /// `script` may name another agent of the fixtures (`quirky-agent.py`, whose modes are the quirks of issue 17).
+    public static func startHostileAgent(_ mode: String, script name: String = "hostile-agent.py") async throws
+        -> LabProcess
+    {
         let port = freePort(udp: true)
         let dir = try temporaryDirectory("hostile-\(mode)")
-        let script = root.appendingPathComponent("Tests/NetPollerTests/Fixtures/hostile-agent.py").path
+        let script = root.appendingPathComponent("Tests/NetPollerTests/Fixtures/\(name)").path
         let process = try launch(
             which("python3") ?? "/usr/bin/python3", [script, "\(port)", mode], environment: [:],
             log: dir.appendingPathComponent("agent.log"))

@@ -154,7 +154,7 @@ public final class SNMPCollector: Collector {
         options.getSize = device.getSize
         options.bulk = device.walkMode != "getnext"
         if device.learnRequestSizes {
-            let learnedMemory = configured.learned
+            let learnedMemory = self.configured.withLock { $0?.learned }
             var learner =
                 devices.withLock { $0[device.name]?.learned }
                 ?? learnedMemory?.value(device.name, address: address)
@@ -183,7 +183,7 @@ public final class SNMPCollector: Collector {
                 {
                     metrics?.snmpLearningChanges.increment()
                 }
-                configured.learned?.remember(device.name, address: address, learned)
+                self.configured.withLock { $0?.learned }?.remember(device.name, address: address, learned)
             }
             learnedInfo = learned.info(
                 pinnedGet: device.pinnedGetSize, pinnedRepetitions: device.pinnedMaxRepetitions,
