@@ -176,6 +176,19 @@ struct Once: AsyncParsableCommand {
             config: config, logger: logger, metrics: metrics,
             collectors: BuiltinPlugins.collectors(metrics: metrics, logger: logger))
         let failed = await agent.pollOnce(only: device, sink: StdoutSink(format: sinkFormat))
+        // How each device was polled (never a secret): version, security level, engine, request sizes.
+        for status in agent.deviceStatuses() {
+            guard let snmp = status.snmp, status.polls > 0 else { continue }
+            var line = "netpoller: \(status.name): snmp v\(snmp.version)"
+            if let level = snmp.securityLevel { line += " \(level) user=\(snmp.username ?? "")" }
+            if let engine = snmp.engineID { line += " engine=\(engine)" }
+            if let flags = snmp.flags { line += " " + flags.joined(separator: " ") }
+            if let learned = snmp.learned {
+                line += " get_size=\(learned.getSize) max_repetitions=\(learned.maxRepetitions) \(learned.mode)"
+                if learned.pinned { line += " (pinned)" }
+            }
+            FileHandle.standardError.write(Data((line + "\n").utf8))
+        }
         for status in agent.deviceStatuses() where status.lastError != nil {
             FileHandle.standardError.write(
                 Data("netpoller: \(status.name): \(status.state.rawValue): \(status.lastError ?? "")\n".utf8))

@@ -297,6 +297,15 @@ import Testing
         let saved = try String(contentsOf: state.appendingPathComponent("snmp-engines.json"), encoding: .utf8)
         #expect(saved.contains("\"boots\"") && saved.contains("udp:127.0.0.1:\(snmpd.port)"))
         #expect(!saved.contains("secret"))
+        // Item 6: `once --device` says how the device is polled, without a secret.
+        let path = state.appendingPathComponent("once.conf").path
+        try config.replacingOccurrences(of: "HTTPPORT", with: "\(Lab.freePort())")
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        let (status, output) = try await Lab.run(
+            AgentProcess.binary, ["once", "--config", path, "--device", "r1", "--format", "json"])
+        #expect(status == 0, "\(output)")
+        #expect(output.contains("r1: snmp v3 authPriv user=poller engine=80001f88"), "\(output)")
+        #expect(!output.contains("agent-auth-secret") && !output.contains("agent-priv-secret"))
     }
 
     @Test func aDeadV3DeviceDelaysNobodyAndLiveOnesKeepTheV2cSchedule() async throws {
