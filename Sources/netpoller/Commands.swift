@@ -138,6 +138,15 @@ struct Check: AsyncParsableCommand {
                 "  \(device.name) \(device.address) snmp=\(device.credential) every \(device.interval) profiles=\(profiles)"
             )
         }
+        // Credentials by name and security, never a secret.
+        let credentials = config.credentials.values.sorted { $0.name < $1.name }.map { credential -> String in
+            guard let usm = credential.usm else { return "\(credential.name) (v\(credential.version.rawValue))" }
+            var text = "\(credential.name) (v3 \(usm.level.rawValue) user=\(usm.username)"
+            if let auth = usm.authProtocol { text += " \(auth.rawValue)" }
+            if let priv = usm.privProtocol { text += "/\(priv.rawValue)" }
+            return text + ")"
+        }
+        print("credentials: \(credentials.joined(separator: ", "))")
         print("profiles: \(config.allProfiles.keys.sorted().joined(separator: ", "))")
         print("state_dir: \(config.agent.stateDir)")
         let plugins = Dictionary(BuiltinPlugins.outputs.map { ($0.type, $0) }, uniquingKeysWith: { a, _ in a })
