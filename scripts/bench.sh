@@ -43,6 +43,8 @@ for i in $(seq 1 "$INSTANCES"); do
   mkdir -p "$DIR/snmpd$i"
   printf 'agentaddress udp:127.0.0.1:%s\nrocommunity public 127.0.0.1\n[snmp] serverRecvBuf 4194304\n' "$port" \
     > "$DIR/snmpd$i/snmpd.conf"
+  # The SNMPv3 user of the v3 half (authPriv, SHA-256/AES-128).
+  printf 'createUser bench SHA-256 bench-auth-pass AES bench-priv-pass\nrouser bench priv\n' >> "$DIR/snmpd$i/snmpd.conf"
   SNMP_PERSISTENT_DIR="$DIR/snmpd$i" ip netns exec "$NS" /usr/sbin/snmpd -C -c "$DIR/snmpd$i/snmpd.conf" -f -Lf \
     "$DIR/snmpd$i/log" &
   echo $! > "$DIR/snmpd$i.pid"
@@ -203,5 +205,8 @@ PY
   ip netns exec "$NS" bash scripts/influx.sh stop "$DIR/influxdb"
   exit 0
 fi
-ip netns exec "$NS" "$BIN" --ports "$(IFS=,; echo "${ports[*]}")" --devices 64 --in-flight 16 --max-repetitions 25 \
-  --cycles "$CYCLES"
+# v2c, then SNMPv3 authPriv (SHA-256/AES-128) on the same fleet in the same process: learning on (the agent's
+# default; LEARN=0 for the configured max-repetitions, MAXREP, default 25). PROFILE=1 records with perf.
+ip netns exec "$NS" ${PROFILE:+perf record -F 2000 -g -o /tmp/netpoller-bench.perf} "$BIN" \
+  --ports "$(IFS=,; echo "${ports[*]}")" --devices 64 --in-flight 16 --max-repetitions "${MAXREP:-25}" \
+  --cycles "$CYCLES" --learn "${LEARN:-1}" --v3-user bench --v3-auth bench-auth-pass --v3-priv bench-priv-pass

@@ -63,17 +63,49 @@ let targets = (0..<deviceCount).map { i in
         retries: 1)
 }
 
+/// `--learn 1`: each device's request sizes are learned, as the agent does by default (`learn_request_sizes`).
+let learn = argument("learn", "0") == "1"
+let learned = Mutex<[Int: LearnedRequests]>([:])
+
 /// The batches of the last cycle (realistic spool input).
 let lastBatches = Mutex<[SampleBatch]>([])
 
-func cycle(drain: Bool = true) async -> (varbinds: Int, samples: Int, failures: Int) {
+/// SNMPv3 authPriv targets for the same fleet (`--v3-user NAME --v3-auth PASS --v3-priv PASS`): SHA-256 and AES-128.
+let v3Targets: [SNMPTarget] = {
+    let user = argument("v3-user", "")
+    guard !user.isEmpty else { return [] }
+    let usm = USMCredential(
+        username: user, level: .authPriv, authProtocol: .sha256, authPassword: Secret(argument("v3-auth", "")),
+        privProtocol: .aes, privPassword: Secret(argument("v3-priv", "")))
+    return (0..<deviceCount).map { i in
+        SNMPTarget(peer: "udp:127.0.0.1:\(ports[i % ports.count])", usm: usm, timeout: .seconds(5), retries: 1)
+    }
+}()
+
+func cycle(drain: Bool = true, over fleet: [SNMPTarget] = targets) async -> (
+    varbinds: Int, samples: Int, failures: Int
+) {
     let limiter = AsyncLimiter(limit: inFlight)
     let totals = await withTaskGroup(of: (Int, Int, Int).self) { group in
-        for (i, target) in targets.enumerated() {
+        for (i, target) in fleet.enumerated() {
             group.addTask {
                 await limiter.acquire()
-                let outcome = await poller.poll(
-                    target, explicitProfiles: ["bench"], known: nil, maxRepetitions: maxRepetitions)
+                let outcome: PollOutcome
+                if learn {
+                    let key = i + (target.usm == nil ? 0 : 1_000_000)
+                    var options = PollOptions(maxRepetitions: maxRepetitions)
+                    options.learner =
+                        learned.withLock { $0[key] }
+                        ?? LearnedRequests(
+                            getSize: 32, maxRepetitions: maxRepetitions, getCeiling: 64,
+                            repetitionsCeiling: max(maxRepetitions, 64))
+                    let report = await poller.poll(target, explicitProfiles: ["bench"], known: nil, options: options)
+                    learned.withLock { $0[key] = report.learned }
+                    outcome = report.outcome
+                } else {
+                    outcome = await poller.poll(
+                        target, explicitProfiles: ["bench"], known: nil, maxRepetitions: maxRepetitions)
+                }
                 limiter.release()
                 let batch = SampleBatch(
                     id: UInt64(i), device: "dev\(i)", deviceTags: [], timestampNanos: WallClock.nanos(),
@@ -93,6 +125,9 @@ func cycle(drain: Bool = true) async -> (varbinds: Int, samples: Int, failures: 
     return totals
 }
 
+lastBatches.withLock { $0.removeAll() }
+// With learning, three cycles to let max-repetitions grow to what the devices take (25 → 37 → 55 → 64).
+if learn { for _ in 0..<3 { _ = await cycle() } }
 lastBatches.withLock { $0.removeAll() }
 let warm = await cycle()
 let realBatches = lastBatches.withLock { $0 }
@@ -147,6 +182,36 @@ print(
         format: "varbinds: %d (%.0f per device per cycle)", varbinds, Double(varbinds) / Double(deviceCount * cycles)))
 print(String(format: "agent CPU: %.3f s (utime+stime); wall per cycle: %.3f s", cpu, wallSeconds / Double(cycles)))
 print(String(format: "RESULT varbinds per agent CPU-second: %.0f", Double(varbinds) / cpu))
+
+// SNMPv3 authPriv (SHA-256/AES-128) on the same fleet, in the same run: the cost of USM per varbind. v2c and v3
+// cycles alternate (v2c, v3, v2c, v3, …) so that neither side gets the quieter machine; each side's CPU is summed.
+if !v3Targets.isEmpty {
+    if learn { for _ in 0..<3 { _ = await cycle(over: v3Targets) } }
+    let v3Warm = await cycle(over: v3Targets)
+    print("v3 warm-up: \(v3Warm.varbinds) varbinds, failures \(v3Warm.failures)")
+    var totals = [(varbinds: 0, cpu: 0.0, failures: 0), (varbinds: 0, cpu: 0.0, failures: 0)]
+    for _ in 0..<(cycles * 2) {
+        for (side, fleet) in [targets, v3Targets].enumerated() {
+            let before = cpuSeconds()
+            let r = await cycle(over: fleet)
+            totals[side].cpu += cpuSeconds() - before
+            totals[side].varbinds += r.varbinds
+            totals[side].failures += r.failures
+        }
+    }
+    let (v2, v3) = (totals[0], totals[1])
+    print(
+        String(
+            format: "alternating, %d cycles each: v2c %d varbinds in %.3f CPU-s (failures %d); v3 %d in %.3f (failures %d)",
+            cycles * 2, v2.varbinds, v2.cpu, v2.failures, v3.varbinds, v3.cpu, v3.failures))
+    print(String(format: "RESULT v2c (alternating) varbinds per agent CPU-second: %.0f", Double(v2.varbinds) / v2.cpu))
+    print(
+        String(format: "RESULT v3 authPriv varbinds per agent CPU-second: %.0f", Double(v3.varbinds) / v3.cpu))
+    let sizes = learned.withLock { $0.values.map(\.repetitions.current) }
+    let note = learn ? "learned max-repetitions \(sizes.min() ?? 0)–\(sizes.max() ?? 0)" : "max-repetitions \(maxRepetitions)"
+    let ratio = (v3.cpu / Double(max(1, v3.varbinds))) / (v2.cpu / Double(max(1, v2.varbinds)))
+    print(String(format: "RESULT v3 CPU per varbind / v2c (%@): %.2fx (target <= 1.3x)", note, ratio))
+}
 
 // Spool write throughput: the warm-up's real batches appended to a sink's spool with nobody taking them.
 let benchDir = FileManager.default.temporaryDirectory.appendingPathComponent("netpoller-bench-\(getpid())").path

@@ -30,12 +30,14 @@ final class Session {
     /// This session's own engine boots and time, and when (monotonic ns); for duplicates.
     var ownTime: (boots: UInt32, time: UInt32, at: Int64)?
 
-    var isV3: Bool { target.usm != nil }
+    /// Stored: read on every answer, and `target.usm` would copy the credential's strings each time.
+    let isV3: Bool
 
     init(target: SNMPTarget, handle: UnsafeMutableRawPointer) {
         self.target = target
         self.handle = handle
         self.socket = np_sess_socket(handle)
+        self.isV3 = target.usm != nil
     }
 }
 
