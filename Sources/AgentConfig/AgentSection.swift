@@ -35,6 +35,7 @@ extension ConfigDecoder {
         if let v = t.bool("learn_request_sizes") { settings.learnRequestSizes = v }
         if let v = t.int("get_size", range: 1...128) { settings.getSize = v }
         if let v = t.int("max_get_size", range: 1...128) { settings.maxGetSize = v }
+        if let v = t.int("max_repetitions_limit", range: 1...200) { settings.maxRepetitionsLimit = v }
         return settings
     }
 

@@ -25,7 +25,8 @@ extension ConfigDecoder {
                 continue
             }
             for key in Self.usmKeys where entry.has(key) {
-                entry.problem(key, "is an SNMPv3 setting; this credential is version \(version.rawValue) (set version = \"3\")")
+                entry.problem(
+                    key, "is an SNMPv3 setting; this credential is version \(version.rawValue) (set version = \"3\")")
             }
             if let community = entry.secret("community") {
                 if community.value.isEmpty {

@@ -132,6 +132,9 @@ public struct AgentSettings: Sendable, Equatable {
     public var getSize = 32
     /// `max_get_size`: the largest GET size learning may reach.
     public var maxGetSize = 64
+    /// `max_repetitions_limit`: the largest max-repetitions learning may reach.
+    public var maxRepetitionsLimit = AgentSettings.defaultMaxRepetitionsLimit
+    public static let defaultMaxRepetitionsLimit = 128
 
     public init(
         name: String, interval: Duration, timeout: Duration, retries: Int, maxInFlight: Int, maxRepetitions: Int,

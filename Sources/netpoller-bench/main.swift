@@ -98,7 +98,7 @@ func cycle(drain: Bool = true, over fleet: [SNMPTarget] = targets) async -> (
                         learned.withLock { $0[key] }
                         ?? LearnedRequests(
                             getSize: 32, maxRepetitions: maxRepetitions, getCeiling: 64,
-                            repetitionsCeiling: max(maxRepetitions, 64))
+                            repetitionsCeiling: max(maxRepetitions, AgentSettings.defaultMaxRepetitionsLimit))
                     let report = await poller.poll(target, explicitProfiles: ["bench"], known: nil, options: options)
                     learned.withLock { $0[key] = report.learned }
                     outcome = report.outcome
@@ -202,13 +202,15 @@ if !v3Targets.isEmpty {
     let (v2, v3) = (totals[0], totals[1])
     print(
         String(
-            format: "alternating, %d cycles each: v2c %d varbinds in %.3f CPU-s (failures %d); v3 %d in %.3f (failures %d)",
+            format:
+                "alternating, %d cycles each: v2c %d varbinds in %.3f CPU-s (failures %d); v3 %d in %.3f (failures %d)",
             cycles * 2, v2.varbinds, v2.cpu, v2.failures, v3.varbinds, v3.cpu, v3.failures))
     print(String(format: "RESULT v2c (alternating) varbinds per agent CPU-second: %.0f", Double(v2.varbinds) / v2.cpu))
     print(
         String(format: "RESULT v3 authPriv varbinds per agent CPU-second: %.0f", Double(v3.varbinds) / v3.cpu))
     let sizes = learned.withLock { $0.values.map(\.repetitions.current) }
-    let note = learn ? "learned max-repetitions \(sizes.min() ?? 0)–\(sizes.max() ?? 0)" : "max-repetitions \(maxRepetitions)"
+    let note =
+        learn ? "learned max-repetitions \(sizes.min() ?? 0)–\(sizes.max() ?? 0)" : "max-repetitions \(maxRepetitions)"
     let ratio = (v3.cpu / Double(max(1, v3.varbinds))) / (v2.cpu / Double(max(1, v2.varbinds)))
     print(String(format: "RESULT v3 CPU per varbind / v2c (%@): %.2fx (target <= 1.3x)", note, ratio))
 }

@@ -161,8 +161,12 @@ import Testing
     // 7–8: ifCounterDiscontinuityTime changing is a reset; unchanged, the counters rate normally.
     @Test func discontinuityTime() async throws {
         let r = try await run([
-            Step(time: 0, uptime: 1000, ports: [1: Port(c32: 1000, discontinuity: 5), 2: Port(c32: 1000, discontinuity: 7)]),
-            Step(time: 10, uptime: 2000, ports: [1: Port(c32: 1500, discontinuity: 900), 2: Port(c32: 2000, discontinuity: 7)]),
+            Step(
+                time: 0, uptime: 1000,
+                ports: [1: Port(c32: 1000, discontinuity: 5), 2: Port(c32: 1000, discontinuity: 7)]),
+            Step(
+                time: 10, uptime: 2000,
+                ports: [1: Port(c32: 1500, discontinuity: 900), 2: Port(c32: 2000, discontinuity: 7)]),
         ])
         #expect(r.rates[1]["1.inOctets_per_second"] == nil)  // 7
         #expect(r.rates[1]["2.inOctets_per_second"] == 100)  // 8
@@ -222,8 +226,15 @@ import Testing
     // wrap.
     @Test func interfaceSpeedBoundsTheDelta() async throws {
         let r = try await run([
-            Step(time: 0, uptime: 1000, ports: [1: Port(c32: 0, speed: 1), 2: Port(c32: 0, speed: 1), 3: Port(c32: 4_294_000_000, speed: 1)]),
-            Step(time: 10, uptime: 2000, ports: [1: Port(c32: 10_000_000, speed: 1), 2: Port(c32: 1_000_000, speed: 1), 3: Port(c32: 5_000_000, speed: 1)]),
+            Step(
+                time: 0, uptime: 1000,
+                ports: [1: Port(c32: 0, speed: 1), 2: Port(c32: 0, speed: 1), 3: Port(c32: 4_294_000_000, speed: 1)]),
+            Step(
+                time: 10, uptime: 2000,
+                ports: [
+                    1: Port(c32: 10_000_000, speed: 1), 2: Port(c32: 1_000_000, speed: 1),
+                    3: Port(c32: 5_000_000, speed: 1),
+                ]),
         ])
         #expect(r.rates[1]["1.inOctets_per_second"] == nil)  // 14: 10 MB in 10 s on 1 Mbit/s
         #expect(r.rates[1]["2.inOctets_per_second"] == 100_000)  // 15: 1 MB in 10 s = 0.8 Mbit/s

@@ -77,7 +77,8 @@ import Testing
             let before = timeouts()
             let outcome = await collector.poll(device)
             let rows = outcome.samples.filter { $0.measurement == "row" }.count
-            result.append(Poll(outcome: outcome, learned: outcome.snmp?.learned, timeouts: timeouts() - before, rows: rows))
+            result.append(
+                Poll(outcome: outcome, learned: outcome.snmp?.learned, timeouts: timeouts() - before, rows: rows))
         }
         return result
     }
@@ -182,6 +183,11 @@ import Testing
         let history = await polls(tolerantCollector, try #require(tolerant.devices.first), 3)
         #expect(history.allSatisfy { $0.rows == 300 && $0.outcome.errors.isEmpty }, "\(describe(history))")
         // Pinned in the config: shown as such, never moved by learning.
-        #expect(history.allSatisfy { $0.learned == LearnedSizes(getSize: 20, maxRepetitions: 10, mode: "bulk", learnedAt: $0.learned?.learnedAt, pinned: true) }, "\(describe(history))")
+        #expect(
+            history.allSatisfy {
+                $0.learned
+                    == LearnedSizes(
+                        getSize: 20, maxRepetitions: 10, mode: "bulk", learnedAt: $0.learned?.learnedAt, pinned: true)
+            }, "\(describe(history))")
     }
 }

@@ -424,7 +424,9 @@ import Testing
         // Both stay up poll after poll, although net-snmp keeps one time record per engine ID.
         let later = await waitForDevice(agent.base, "clone-a") { ($0["polls"] as? Int ?? 0) >= 8 }
         #expect(later?["state"] as? String == "up")
-        #expect(StatusJSON.device(await Lab.httpGet("\(agent.base)/status")?.1 ?? "", "clone-b")?["state"] as? String == "up")
+        #expect(
+            StatusJSON.device(await Lab.httpGet("\(agent.base)/status")?.1 ?? "", "clone-b")?["state"] as? String
+                == "up")
         let log = (try? String(contentsOfFile: agent.logPath, encoding: .utf8)) ?? ""
         let warnings = log.split(separator: "\n").filter { $0.contains("duplicate_engine_id") }
         #expect(warnings.count == 2, "\(warnings)")  // once per device

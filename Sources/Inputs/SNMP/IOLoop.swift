@@ -321,7 +321,9 @@ final class IOLoop {
     }
 
     private func leaveEngine(_ session: Session, hex: String) {
-        if let usm = session.target.usm { users["\(hex)\u{0}\(usm.username)"]?.sessions.remove(ObjectIdentifier(session)) }
+        if let usm = session.target.usm {
+            users["\(hex)\u{0}\(usm.username)"]?.sessions.remove(ObjectIdentifier(session))
+        }
         engineSessions[hex]?.removeAll { $0 === session }
         let stillUsed = engineSessions[hex]?.contains { $0.target.peer == session.target.peer } ?? false
         if !stillUsed { engineOwners[hex]?.remove(session.target.peer) }
@@ -364,7 +366,8 @@ final class IOLoop {
         guard np_engine_time(id, id.count, &boots, &time) == 0 else { return }
         engine.engines.store(
             session.target.peer,
-            EngineCache.Entry(engineID: EngineCache.hex(id), boots: boots, time: time, at: Date().timeIntervalSince1970))
+            EngineCache.Entry(engineID: EngineCache.hex(id), boots: boots, time: time, at: Date().timeIntervalSince1970)
+        )
     }
 
     /// A timeout on a v3 session that never had an authenticated answer: discover the engine again before the next

@@ -161,7 +161,7 @@ public final class SNMPCollector: Collector {
                 ?? LearnedRequests(
                     getSize: device.getSize, maxRepetitions: device.maxRepetitions,
                     getCeiling: max(device.getSize, configured.agent.maxGetSize),
-                    repetitionsCeiling: max(device.maxRepetitions, 64))
+                    repetitionsCeiling: max(device.maxRepetitions, configured.agent.maxRepetitionsLimit))
             Self.pin(&learner, device)
             options.learner = learner
         }
@@ -178,8 +178,9 @@ public final class SNMPCollector: Collector {
                 return old != learned
             }
             if changed {
-                if let before = options.learner, before.get.current != learned.get.current
-                    || before.repetitions.current != learned.repetitions.current || before.bulk != learned.bulk
+                if let before = options.learner,
+                    before.get.current != learned.get.current
+                        || before.repetitions.current != learned.repetitions.current || before.bulk != learned.bulk
                 {
                     metrics?.snmpLearningChanges.increment()
                 }
