@@ -20,6 +20,19 @@ public enum StatusJSON {
         return nil
     }
 
+    /// Waits until `/status` at `base` shows the device with a poll done and `check` true of it; that device.
+    public static func waitForDevice(
+        _ base: String, _ name: String, seconds: Double = 60, _ check: @escaping ([String: Any]) -> Bool
+    ) async -> [String: Any]? {
+        var found: [String: Any]?
+        _ = await Lab.waitForHTTP("\(base)/status", seconds: seconds) { body in
+            guard let d = device(body, name), (d["polls"] as? Int ?? 0) > 0, check(d) else { return false }
+            found = d
+            return true
+        }
+        return found
+    }
+
     static func entries(_ body: String, _ key: String) -> [[String: Any]]? {
         guard let object = try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any] else {
             return nil

@@ -21,15 +21,7 @@ import Testing
     /// Waits until `/status` shows the device with a poll done and `check` true of it.
     func waitForDevice(
         _ base: String, _ name: String, seconds: Double = 60, _ check: @escaping ([String: Any]) -> Bool
-    ) async -> [String: Any]? {
-        var found: [String: Any]?
-        _ = await Lab.waitForHTTP("\(base)/status", seconds: seconds) { body in
-            guard let d = device(body, name), (d["polls"] as? Int ?? 0) > 0, check(d) else { return false }
-            found = d
-            return true
-        }
-        return found
-    }
+    ) async -> [String: Any]? { await StatusJSON.waitForDevice(base, name, seconds: seconds, check) }
 
     @Test func ownRecordingsMacsTypeMismatchesAndATruncatedTable() async throws {
         #expect(FileManager.default.isExecutableFile(atPath: Self.binary), "build first: swift build")

@@ -10,28 +10,9 @@ import Testing
 @Suite(.serialized) struct SNMPv3Tests {
     static let sysName = OID([1, 3, 6, 1, 2, 1, 1, 5, 0])
 
-    /// snmpd's names of the protocols (`createUser`).
-    static func agentName(_ p: USMCredential.AuthProtocol) -> String {
-        switch p {
-        case .md5: "MD5"
-        case .sha: "SHA"
-        case .sha224: "SHA-224"
-        case .sha256: "SHA-256"
-        case .sha384: "SHA-384"
-        case .sha512: "SHA-512"
-        }
-    }
-
-    static func agentName(_ p: USMCredential.PrivProtocol) -> String {
-        switch p {
-        case .des: "DES"
-        case .aes: "AES"
-        case .aes192: "AES-192"
-        case .aes256: "AES-256"
-        case .aes192c: "AES-192-C"
-        case .aes256c: "AES-256-C"
-        }
-    }
+    /// snmpd's names of the protocols (`createUser`) are net-snmp's.
+    static func agentName(_ p: USMCredential.AuthProtocol) -> String { USMNames.auth(p) }
+    static func agentName(_ p: USMCredential.PrivProtocol) -> String { USMNames.priv(p) }
 
     static func user(_ a: USMCredential.AuthProtocol, _ p: USMCredential.PrivProtocol?) -> String {
         "u_\(a.rawValue)_\(p?.rawValue ?? "nopriv")".lowercased()
@@ -223,15 +204,7 @@ import Testing
 
     func waitForDevice(
         _ base: String, _ name: String, seconds: Double = 60, _ check: @escaping ([String: Any]) -> Bool
-    ) async -> [String: Any]? {
-        var found: [String: Any]?
-        _ = await Lab.waitForHTTP("\(base)/status", seconds: seconds) { body in
-            guard let d = StatusJSON.device(body, name), (d["polls"] as? Int ?? 0) > 0, check(d) else { return false }
-            found = d
-            return true
-        }
-        return found
-    }
+    ) async -> [String: Any]? { await StatusJSON.waitForDevice(base, name, seconds: seconds, check) }
 
     @Test func theEngineCacheSurvivesARestartAndStatusShowsTheSecurityButNoSecret() async throws {
         let snmpd = try await Lab.startSnmpd(extraConfig: Self.user)

@@ -177,9 +177,9 @@ final class DiscoveryOperation: Operation, @unchecked Sendable {
     }
 }
 
-/// net-snmp's names of the USM protocols, and its report types as named errors.
-enum USMNames {
-    static func auth(_ p: USMCredential.AuthProtocol) -> String {
+/// net-snmp's names of the USM protocols (also snmpd's, in `createUser`).
+public enum USMNames {
+    public static func auth(_ p: USMCredential.AuthProtocol) -> String {
         switch p {
         case .md5: "MD5"
         case .sha: "SHA"
@@ -190,7 +190,7 @@ enum USMNames {
         }
     }
 
-    static func priv(_ p: USMCredential.PrivProtocol) -> String {
+    public static func priv(_ p: USMCredential.PrivProtocol) -> String {
         switch p {
         case .des: "DES"
         case .aes: "AES"
