@@ -195,12 +195,18 @@ let package = Package(
             ],
             swiftSettings: swift6
         ),
+        // Google's TextFSM template language (what ntc-templates are written in): template compiler and engine. Pure
+        // logic, no I/O, no project dependency.
+        .target(
+            name: "TextFSM",
+            swiftSettings: swift6
+        ),
         .testTarget(
             name: "NetPollerTests",
             dependencies: [
                 "NetPollerCore", "NetPollerRuntime", "LineProtocol", "AgentConfig", "Pipeline", "SNMPPolling",
                 "AgentHTTP", "NetPollerAgent", "NetPollerTesting", "PostgresOutput", "InfluxOutput", "FileOutput",
-                "StdoutOutput", "BuiltinPlugins", "CNetSNMP", "CLibSSH2", "CLibPQ", "CCurl",
+                "StdoutOutput", "BuiltinPlugins", "TextFSM", "CNetSNMP", "CLibSSH2", "CLibPQ", "CCurl",
                 "CZlib",
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what netpoller needs to build, run its lab and run its tests, if missing. Idempotent; sudo only for apt.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 APT_PACKAGES=(libsnmp-dev libssh2-1-dev libpq-dev libcurl4-openssl-dev zlib1g-dev pkg-config snmpd snmp prometheus
-  python3-pip curl postgresql influxdb victoria-metrics openssl)
+  python3-pip python3-venv curl postgresql influxdb victoria-metrics openssl)
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 missing=()
@@ -19,5 +20,13 @@ fi
 if python3 -c "import snmpsim, pysmi" 2>/dev/null; then :; else
   echo "installing: snmpsim pysmi (pip)"
   python3 -m pip install -q snmpsim pysmi 2>/dev/null || python3 -m pip install -q --break-system-packages snmpsim pysmi
+fi
+# The reference TextFSM and the ntc-templates collection, for the TextFSM differential tests: in a venv of their own.
+VENV=.build/textfsm-venv
+if ! "$VENV/bin/python" -c "import textfsm, ntc_templates" 2>/dev/null; then
+  echo "installing: textfsm ntc-templates (pip, $VENV)"
+  mkdir -p .build
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q textfsm ntc-templates
 fi
 command -v swift >/dev/null || { echo "swift is not on PATH (Swift 6 toolchain required)"; exit 1; }

@@ -1,0 +1,224 @@
+import Foundation
+import NetPollerTesting
+import Testing
+import TextFSM
+
+/// Issue 18 (in progress): the TextFSM engine, feature by feature against the reference `textfsm` (pip, in
+/// `.build/textfsm-venv`), and every ntc-templates template compiled by both.
+@Suite(.serialized) struct TextFSMTests {
+    static let venv = Lab.root.appendingPathComponent(".build/textfsm-venv")
+    static var python: String { venv.appendingPathComponent("bin/python").path }
+    static let script = Lab.root.appendingPathComponent("scripts/textfsm-reference.py").path
+
+    /// The reference's answer for a template and an input: header and records as JSON values, or its error.
+    func reference(_ template: String, _ input: String) async throws -> [String: Any] {
+        let dir = try Lab.temporaryDirectory("textfsm-ref")
+        let t = dir.appendingPathComponent("t.textfsm").path
+        let i = dir.appendingPathComponent("input.txt").path
+        try template.write(toFile: t, atomically: true, encoding: .utf8)
+        try input.write(toFile: i, atomically: true, encoding: .utf8)
+        let (status, output) = try await Lab.run(Self.python, [Self.script, "parse", t, i])
+        #expect(status == 0, "\(output)")
+        return try #require(JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any])
+    }
+
+    /// Our records in the reference's JSON shape.
+    static func json(_ records: [[RecordValue]]) -> [[Any]] {
+        records.map { record in
+            record.map { value -> Any in
+                switch value {
+                case .text(let t): return t
+                case .list(let l): return l
+                case .dicts(let d): return d.map { $0.mapValues { $0 as Any? ?? NSNull() } }
+                }
+            }
+        }
+    }
+
+    static func same(_ a: Any, _ b: Any) -> Bool {
+        let options: JSONSerialization.WritingOptions = [.sortedKeys]
+        guard let x = try? JSONSerialization.data(withJSONObject: ["v": a], options: options),
+            let y = try? JSONSerialization.data(withJSONObject: ["v": b], options: options)
+        else { return false }
+        return x == y
+    }
+
+    /// Parses with both engines and expects the same records (or both an error).
+    func expectSame(_ template: String, _ input: String, sourceLocation: SourceLocation = #_sourceLocation)
+        async throws
+    {
+        let ref = try await reference(template, input)
+        do {
+            let compiled = try Template(template, name: "t.textfsm")
+            let records = try compiled.parse(input)
+            #expect(ref["error"] == nil, "reference failed: \(ref["error"] ?? "")", sourceLocation: sourceLocation)
+            #expect(compiled.header == ref["header"] as? [String], sourceLocation: sourceLocation)
+            let ours = Self.json(records)
+            #expect(
+                Self.same(ours, ref["records"] ?? []), "ours \(ours)\nreference \(ref["records"] ?? [])",
+                sourceLocation: sourceLocation)
+        } catch {
+            #expect(
+                ref["error"] != nil, "we failed (\(error)) where the reference did not", sourceLocation: sourceLocation)
+        }
+    }
+
+    static let interfaces = """
+        Interface              IP-Address      OK? Method Status                Protocol
+        GigabitEthernet0/0     10.0.0.1        YES NVRAM  up                    up
+        GigabitEthernet0/1     unassigned      YES NVRAM  administratively down down
+        Loopback0              192.0.2.1       YES manual up                    up
+        """
+
+    @Test func recordsFilldownRequiredAndEOF() async throws {
+        let template = """
+            Value Filldown Chassis (\\S+)
+            Value Required Interface (\\S+)
+            Value Ip (\\S+)
+            Value Status (up|down|administratively down)
+
+            Start
+              ^Chassis ${Chassis}
+              ^${Interface}\\s+${Ip}\\s+\\w+\\s+\\w+\\s+${Status}\\s+\\S+\\s*$$ -> Record
+              ^Interface -> Next
+
+            """
+        try await expectSame(template, "Chassis R1\n" + Self.interfaces + "\nChassis R2\nFa0/1  1.1.1.1  YES x up up\n")
+        let records = try Template(template, name: "t").parse("Chassis R1\n" + Self.interfaces)
+        #expect(records.count == 3)
+        #expect(
+            records[1] == [
+                .text("R1"), .text("GigabitEthernet0/1"), .text("unassigned"), .text("administratively down"),
+            ])
+    }
+
+    @Test func continueClearClearallFillupKeyAndStates() async throws {
+        let template = """
+            Value Key Name (\\w+)
+            Value Fillup Group (\\d+)
+            Value Filldown Site (\\w+)
+            Value Note (.*)
+
+            Start
+              ^site ${Site} -> Continue
+              ^site -> Clearall
+              ^name ${Name} -> Continue
+              ^name \\w+ note ${Note} -> Record
+              ^group ${Group} -> Record
+              ^clear -> Clear
+              ^body -> Body
+
+            Body
+              ^end -> Start
+              ^${Note}
+
+            EOF
+
+            """
+        try await expectSame(
+            template,
+            "site ams\nname a note x\nname b note y\ngroup 7\nsite fra\nname c note z\nclear\nbody\nhello\nend\ngroup 9\n"
+        )
+    }
+
+    @Test func listsWithAndWithoutNamedGroupsAndEndAndErrors() async throws {
+        let template = """
+            Value List Members (\\S+)
+            Value List Pairs ((?P<k>\\w+)=(?P<v>\\w+)?)
+            Value Vlan (\\d+)
+
+            Start
+              ^vlan ${Vlan}
+              ^  member ${Members}
+              ^  pair ${Pairs}
+              ^stop -> End
+              ^$$ -> Record
+              ^bad -> Error "bad input"
+
+            """
+        try await expectSame(
+            template, "vlan 10\n  member a\n  member b\n  pair x=1\n  pair y=\n\nvlan 20\n  member c\nstop\nvlan 30\n")
+        try await expectSame(template, "vlan 10\nbad\n")
+        #expect(throws: ParseError.self) { try Template(template, name: "t").parse("bad") }
+    }
+
+    @Test func pythonRegexConstructsTranslateOrAreRefused() async throws {
+        let template = """
+            Value A (\\d{1,3}(?:\\.\\d{1,3}){3})
+            Value B ([^]x\\s]+)
+            Value C (\\S+?)
+            Value D (.{,2})
+            Value E ([a-z&]+)
+
+            Start
+              ^${A} ${B} ${C}\\s+${D}\\s*${E}\\Z -> Record
+              ^(?P<ignored>\\w+)=(?P=ignored)$$ -> Next
+              ^q ${C}(?<=[^()\\s])+(\\s\\(${D}\\))* -> Record
+
+            """
+        try await expectSame(template, "10.1.2.3 ab]c x.y z a&b\nfoo=foo\n1.2.3.4 q r st abc\nq tail (ab)\n")
+        do {
+            _ = try Template("Value A (\\w+)\n\nStart\n  ^(?(1)a|b)${A}\n", name: "cond.textfsm")
+            Issue.record("a conditional group was accepted")
+        } catch {
+            #expect("\(error)".contains("cond.textfsm:4:") && "\(error)".contains("conditional"), "\(error)")
+        }
+    }
+
+    @Test func templateErrorsNameTheTemplateTheLineAndTheReason() {
+        let cases: [(String, String)] = [
+            ("Value A (\\w+)\n\nBegin\n  ^x\n", "missing state 'Start'"),
+            ("Value A (\\w+)\n\nStart\n  ^x -> Nowhere\n", "state 'Nowhere' not found"),
+            ("Value A (\\w+)\n\nStart\n  ^x -> Jump.Record\n", "badly formatted"),
+            ("Value A (\\w+)\n\nStart\n  ^${B}\n", "'B' is not a Value"),
+            ("Value A (\\w+)\n\nStart\n  ^x ( -> Next\n", "invalid regular expression"),
+            ("Value Bogus A (\\w+)\n\nStart\n  ^x\n", "unknown option \"Bogus\""),
+            ("Value A \\w+\n\nStart\n  ^x\n", "unknown option \"A\""),
+            ("Value A (\\w+\n\nStart\n  ^x\n", "'()' pair"),
+            ("Value A (\\w+)\n\nStart\n^x\n", "missing white space"),
+            ("Value A (\\w+)\n\nStart\n  ^x -> Continue Other\n\nOther\n  ^y\n", "Continue"),
+            ("Value A (\\w+)\n\nStart\n  ^x\n\nEnd\n  ^y\n", "non-empty 'End'"),
+            ("Value A (\\w+)\nValue A (\\d+)\n\nStart\n  ^x\n", "duplicate declarations"),
+        ]
+        for (text, expected) in cases {
+            do {
+                _ = try Template(text, name: "bad.textfsm")
+                Issue.record("accepted: \(text)")
+            } catch {
+                #expect(error.description.contains(expected), "\(text) → \(error)")
+                #expect(error.description.hasPrefix("bad.textfsm"))
+            }
+        }
+    }
+
+    /// Every template of the installed ntc-templates: compiled by both engines. A template the reference rejects must
+    /// be rejected here too; one it accepts is compiled here or refused with the construct named (never parsed
+    /// differently). The tally is printed for the issue's note.
+    @Test func everyNtcTemplateCompilesOrIsRefusedWithAReason() async throws {
+        let site = try FileManager.default.contentsOfDirectory(
+            at: Self.venv.appendingPathComponent("lib"), includingPropertiesForKeys: nil
+        ).first { $0.lastPathComponent.hasPrefix("python3") }
+        let directory = try #require(site).appendingPathComponent("site-packages/ntc_templates/templates")
+        let (status, output) = try await Lab.run(Self.python, [Self.script, "compile", directory.path])
+        #expect(status == 0)
+        let reference = try #require(JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: String])
+        #expect(reference.count > 900, "\(reference.count) templates")
+        var compiled = 0
+        var refused: [String] = []
+        for (file, verdict) in reference.sorted(by: { $0.key < $1.key }) {
+            let text = try String(contentsOf: directory.appendingPathComponent(file), encoding: .utf8)
+            do {
+                _ = try Template(text, name: file)
+                compiled += 1
+                #expect(verdict == "ok", "\(file): the reference refuses it (\(verdict)) but we compiled it")
+            } catch {
+                if verdict == "ok" {
+                    refused.append("\(error)")
+                    #expect(error.reason.contains("does not translate"), "\(error)")
+                }
+            }
+        }
+        print("TextFSM: \(compiled) of \(reference.count) ntc-templates compile; refused: \(refused)")
+        #expect(compiled + refused.count == reference.values.filter { $0 == "ok" }.count)
+    }
+}

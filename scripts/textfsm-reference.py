@@ -1,0 +1,43 @@
+#!/usr/bin/env python3
+"""The reference TextFSM (pip textfsm) as the differential tests use it.
+
+  textfsm-reference.py parse TEMPLATE INPUT   → JSON {"header": [...], "records": [[...], ...]} or {"error": "..."}
+  textfsm-reference.py compile DIR            → JSON {template file: "ok" | error text} for every template in DIR
+"""
+import json
+import os
+import sys
+
+import textfsm
+
+
+def parse(template_path, input_path):
+    try:
+        with open(template_path) as t:
+            fsm = textfsm.TextFSM(t)
+        with open(input_path) as f:
+            records = fsm.ParseText(f.read())
+        return {"header": fsm.header, "records": records}
+    except Exception as exc:  # the error text is compared only loosely
+        return {"error": "%s: %s" % (type(exc).__name__, exc)}
+
+
+def compile_all(directory):
+    out = {}
+    for name in sorted(os.listdir(directory)):
+        if not name.endswith(".textfsm"):
+            continue
+        try:
+            with open(os.path.join(directory, name)) as t:
+                textfsm.TextFSM(t)
+            out[name] = "ok"
+        except Exception as exc:
+            out[name] = "%s: %s" % (type(exc).__name__, exc)
+    return out
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "parse":
+        print(json.dumps(parse(sys.argv[2], sys.argv[3])))
+    else:
+        print(json.dumps(compile_all(sys.argv[2])))
