@@ -157,7 +157,8 @@ let package = Package(
             name: "netpoller",
             dependencies: [
                 "NetPollerAgent", "AgentConfig", "AgentHTTP", "NetPollerCore", "NetPollerRuntime", "Pipeline",
-                "BuiltinPlugins", "StdoutOutput", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "BuiltinPlugins", "StdoutOutput", "TextFSM",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -3,6 +3,7 @@
 
   textfsm-reference.py parse TEMPLATE INPUT   → JSON {"header": [...], "records": [[...], ...]} or {"error": "..."}
   textfsm-reference.py compile DIR            → JSON {template file: "ok" | error text} for every template in DIR
+  textfsm-reference.py lookup DIR QUERIES     → JSON [template names or null] for a JSON list of [platform, command]
 """
 import json
 import os
@@ -36,8 +37,21 @@ def compile_all(directory):
     return out
 
 
+def lookup(directory, queries):
+    from textfsm import clitable
+
+    table = clitable.CliTable("index", directory)
+    out = []
+    for platform, command in queries:
+        row = table.index.GetRowMatch({"Platform": platform, "Command": command})
+        out.append(table.index.index[row]["Template"] if row else None)
+    return out
+
+
 if __name__ == "__main__":
-    if sys.argv[1] == "parse":
+    if sys.argv[1] == "lookup":
+        print(json.dumps(lookup(sys.argv[2], json.loads(sys.argv[3]))))
+    elif sys.argv[1] == "parse":
         print(json.dumps(parse(sys.argv[2], sys.argv[3])))
     else:
         print(json.dumps(compile_all(sys.argv[2])))

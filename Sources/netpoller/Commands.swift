@@ -10,6 +10,7 @@ import NetPollerRuntime
 import Pipeline
 import ServiceLifecycle
 import StdoutOutput
+import TextFSM
 
 struct ConfigOptions: ParsableArguments {
     @Option(name: .long, help: "Config file (TOML).")
@@ -48,7 +49,7 @@ struct NetPollerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "netpoller",
         abstract: "Polls network devices over SNMP and serves their metrics.",
-        subcommands: [Run.self, Check.self, Once.self, Version.self],
+        subcommands: [Run.self, Check.self, Once.self, Parse.self, Version.self],
         defaultSubcommand: Run.self)
 }
 
@@ -203,6 +204,93 @@ struct Once: AsyncParsableCommand {
                 Data("netpoller: \(status.name): \(status.state.rawValue): \(status.lastError ?? "")\n".utf8))
         }
         if failed > 0 { throw ExitCode(1) }
+    }
+}
+
+/// `netpoller parse`: a TextFSM template (or the one an ntc-templates index picks) over some CLI output, as JSON —
+/// for template authors and scripts. Template and index errors exit 65 with the file, line and reason.
+struct Parse: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Parse CLI output with a TextFSM template and print the records as JSON.",
+        discussion: """
+            Either --template FILE, or --platform and --command to pick the template through the index of \
+            --templates-dir (an ntc-templates directory; default $NTC_TEMPLATES_DIR). Reads --input, or standard \
+            input. Exit 65 on a template error, with the file, line and reason.
+            """)
+
+    @Option(help: "A TextFSM template file.")
+    var template: String?
+
+    @Option(help: "The input (CLI output); default: standard input.")
+    var input: String?
+
+    @Option(help: "Platform for the index lookup (e.g. cisco_ios).")
+    var platform: String?
+
+    @Option(help: "Command for the index lookup (e.g. \"show ip interface brief\"); abbreviations as the index allows.")
+    var command: String?
+
+    @Option(help: "Directory with the templates and their index; default $NTC_TEMPLATES_DIR.")
+    var templatesDir: String?
+
+    func fail(_ message: String, _ code: Int32) -> ExitCode {
+        FileHandle.standardError.write(Data("netpoller: \(message)\n".utf8))
+        return ExitCode(code)
+    }
+
+    func run() throws {
+        let path: String
+        if let template {
+            path = template
+        } else if let platform, let command {
+            guard let dir = templatesDir ?? ProcessInfo.processInfo.environment["NTC_TEMPLATES_DIR"] else {
+                throw fail("--platform/--command need --templates-dir (or NTC_TEMPLATES_DIR)", 64)
+            }
+            let indexPath = (dir as NSString).appendingPathComponent("index")
+            guard let indexText = try? String(contentsOfFile: indexPath, encoding: .utf8) else {
+                throw fail("cannot read \(indexPath)", 66)
+            }
+            let index: TemplateIndex
+            do {
+                index = try TemplateIndex(indexText, name: indexPath)
+            } catch {
+                throw fail("\(error)", 65)
+            }
+            guard let files = index.templates(for: ["Platform": platform, "Command": command]), let first = files.first
+            else {
+                throw fail("no template in \(indexPath) for platform \(platform), command \"\(command)\"", 65)
+            }
+            guard files.count == 1 else {
+                throw fail(
+                    "\(indexPath) names several templates for this command (\(files.joined(separator: ":"))); "
+                        + "merging their tables is not supported: parse with --template", 65)
+            }
+            path = (dir as NSString).appendingPathComponent(first)
+        } else {
+            throw fail("give --template FILE, or --platform and --command", 64)
+        }
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw fail("cannot read template \(path)", 66)
+        }
+        let compiled: Template
+        do {
+            compiled = try Template(text, name: path)
+        } catch {
+            throw fail("\(error)", 65)
+        }
+        let data: Data
+        if let input {
+            guard let read = FileManager.default.contents(atPath: input) else { throw fail("cannot read \(input)", 66) }
+            data = read
+        } else {
+            data = FileHandle.standardInput.readDataToEndOfFile()
+        }
+        do {
+            let records = try compiled.parse(String(decoding: data, as: UTF8.self))
+            print(RecordValue.json(header: compiled.header, records: records))
+        } catch {
+            throw fail("\(error)", 65)
+        }
     }
 }
 

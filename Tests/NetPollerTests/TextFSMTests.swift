@@ -221,4 +221,66 @@ import TextFSM
         print("TextFSM: \(compiled) of \(reference.count) ntc-templates compile; refused: \(refused)")
         #expect(compiled + refused.count == reference.values.filter { $0 == "ok" }.count)
     }
+
+    var templatesDirectory: URL {
+        get throws {
+            let site = try FileManager.default.contentsOfDirectory(
+                at: Self.venv.appendingPathComponent("lib"), includingPropertiesForKeys: nil
+            ).first { $0.lastPathComponent.hasPrefix("python3") }
+            return try #require(site).appendingPathComponent("site-packages/ntc_templates/templates")
+        }
+    }
+
+    /// The index: abbreviations resolve to the template the reference picks, for real commands.
+    @Test func theIndexPicksWhatTheReferencePicks() async throws {
+        let dir = try templatesDirectory
+        let queries: [[String]] = [
+            ["cisco_ios", "show ip interface brief"], ["cisco_ios", "sh ip int br"], ["cisco_ios", "show version"],
+            ["cisco_ios", "sh ver"], ["cisco_ios", "show interfaces"], ["cisco_ios", "sh int"],
+            ["cisco_ios", "show ip route"], ["cisco_ios", "show ip bgp summary"], ["cisco_ios", "show inventory"],
+            ["cisco_ios", "show cdp neighbors detail"], ["cisco_ios", "show lldp neighbors"],
+            ["cisco_nxos", "show interface"], ["cisco_nxos", "show ip bgp summary"], ["cisco_nxos", "show version"],
+            ["arista_eos", "show interfaces"], ["arista_eos", "show ip bgp summary"], ["arista_eos", "show version"],
+            ["juniper_junos", "show interfaces"], ["juniper_junos", "show bgp summary"],
+            ["juniper_junos", "show version"], ["cisco_ios", "show nothing at all"], ["nosuch_os", "show version"],
+            ["alcatel_aos", "sh in eth"], ["cisco_ios", "show environment all"],
+        ]
+        let data = try JSONSerialization.data(withJSONObject: queries)
+        let (status, output) = try await Lab.run(
+            Self.python, [Self.script, "lookup", dir.path, String(decoding: data, as: UTF8.self)])
+        #expect(status == 0, "\(output)")
+        let reference = try #require(JSONSerialization.jsonObject(with: Data(output.utf8)) as? [Any])
+        let index = try TemplateIndex(
+            String(contentsOf: dir.appendingPathComponent("index"), encoding: .utf8), name: "index")
+        for (query, expected) in zip(queries, reference) {
+            let ours = index.templates(for: ["Platform": query[0], "Command": query[1]])?.joined(separator: ":")
+            #expect(ours == expected as? String, "\(query): ours \(ours ?? "none"), reference \(expected)")
+        }
+        #expect(reference.compactMap { $0 as? String }.count >= 20)
+    }
+
+    /// `netpoller parse`: JSON records keyed by Value name, through a template or the index; a template error exits 65
+    /// naming the file and the line.
+    @Test func theParseVerbPrintsRecordsAndNamesTemplateErrors() async throws {
+        let dir = try Lab.temporaryDirectory("parse-verb")
+        let input = dir.appendingPathComponent("input.txt").path
+        try Self.interfaces.write(toFile: input, atomically: true, encoding: .utf8)
+        let (status, output) = try await Lab.run(
+            AgentProcess.binary,
+            [
+                "parse", "--platform", "cisco_ios", "--command", "sh ip int br", "--templates-dir",
+                try templatesDirectory.path, "--input", input,
+            ])
+        #expect(status == 0, "\(output)")
+        let records = try #require(JSONSerialization.jsonObject(with: Data(output.utf8)) as? [[String: Any]])
+        #expect(records.count == 3)
+        #expect(records.first?["INTERFACE"] as? String == "GigabitEthernet0/0")
+        #expect(records[1]["STATUS"] as? String == "administratively down")
+        let bad = dir.appendingPathComponent("bad.textfsm").path
+        try "Value A (\\w+)\n\nStart\n  ^x -> Nowhere\n".write(toFile: bad, atomically: true, encoding: .utf8)
+        let (badStatus, badOutput) = try await Lab.run(
+            AgentProcess.binary, ["parse", "--template", bad, "--input", input])
+        #expect(badStatus == 65)
+        #expect(badOutput.contains("bad.textfsm:4: state 'Nowhere' not found"), "\(badOutput)")
+    }
 }
