@@ -153,9 +153,15 @@ struct Run {
         for (i, spec) in template.values.enumerated() {
             if spec.options.contains(.list) {
                 let items = lists[i]
-                if spec.options.contains(.required) && items.isEmpty {
-                    clear()
-                    return
+                if spec.options.contains(.required) {
+                    // Required before List checks the last matched text; after it, the list.
+                    let requiredFirst =
+                        (spec.optionOrder.firstIndex(of: .required) ?? 0)
+                        < (spec.optionOrder.firstIndex(of: .list) ?? 0)
+                    if requiredFirst ? (current[i] ?? "").isEmpty : items.isEmpty {
+                        clear()
+                        return
+                    }
                 }
                 if items.isEmpty { empty += 1 }
                 record.append(Self.listValue(items))

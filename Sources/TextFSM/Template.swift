@@ -47,6 +47,9 @@ public struct Template: @unchecked Sendable {
     public struct Value: Sendable {
         public var name: String
         public var options: Set<Option>
+        /// The options in the order written: the reference applies them in that order (Required before List checks
+        /// the last matched text, after List the list).
+        public var optionOrder: [Option] = []
         /// The regex as written (Python syntax).
         public var regex: String
         /// For a List value with named groups inside: its regex, and the group names by number.
@@ -218,6 +221,9 @@ public struct Template: @unchecked Sendable {
             throw fail("Value '\(regex)' must be contained within a '()' pair")
         }
         var value = Value(name: name, options: options, regex: regex)
+        if !tokens[2].hasPrefix("(") {
+            value.optionOrder = tokens[1].split(separator: ",").compactMap { Option(rawValue: String($0)) }
+        }
         let translated: PythonRegex
         do {
             translated = try PythonRegex.translate(regex)

@@ -139,6 +139,19 @@ import TextFSM
         try await expectSame(
             template, "vlan 10\n  member a\n  member b\n  pair x=1\n  pair y=\n\nvlan 20\n  member c\nstop\nvlan 30\n")
         try await expectSame(template, "vlan 10\nbad\n")
+        // Required checks in option order: before List the last matched text, after List the list.
+        for options in ["Required,List", "List,Required"] {
+            let required = """
+                Value \(options) Item (\\w*)
+                Value Tag (\\w+)
+
+                Start
+                  ^item ${Item}
+                  ^tag ${Tag} -> Record
+
+                """
+            try await expectSame(required, "item a\nitem \ntag x\nitem \ntag y\ntag z\n")
+        }
         #expect(throws: ParseError.self) { try Template(template, name: "t").parse("bad") }
     }
 
