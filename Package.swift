@@ -200,6 +200,7 @@ let package = Package(
         // logic, no I/O, no project dependency.
         .target(
             name: "TextFSM",
+            exclude: ["README.md"],
             swiftSettings: swift6
         ),
         .testTarget(

@@ -67,12 +67,7 @@ public struct CounterTracker: Sendable {
         var seen = Set<Key>()
         for s in samples.indices {
             let sample = samples[s]
-            var counterFields = false
-            for field in sample.fields where field.kind == .counter {
-                counterFields = true
-                break
-            }
-            guard counterFields else { continue }
+            guard sample.fields.contains(where: { $0.kind == .counter }) else { continue }
             present.insert(sample.measurement)
             let discontinuity = sample.fields.first { $0.name == Self.discontinuityField }?.value
             let speed = Self.speedBitsPerSecond(sample)

@@ -102,8 +102,6 @@ final class IOLoop {
     private var keys: [String: [UInt8]] = [:]
     /// The credential whose keys net-snmp's USM user table holds, per engine and user name, and the sessions using it.
     private var users: [String: (usm: USMCredential, sessions: Set<ObjectIdentifier>)] = [:]
-    /// Peers per engine ID (hex): more than one is a duplicate engine ID.
-    private var engineOwners: [String: Set<String>] = [:]
     private var engineSessions: [String: [Session]] = [:]
     /// Why the last `session(for:)` returned nil, when known.
     private var openError: PollError?
@@ -307,10 +305,9 @@ final class IOLoop {
         users[userKey] = entry
         _ = np_usm_set_engine(session.handle, engineID, engineID.count, replace ? 1 : 0)
         session.engineID = engineID
-        var owners = engineOwners[hex, default: []]
-        owners.insert(session.target.peer)
-        engineOwners[hex] = owners
         engineSessions[hex, default: []].append(session)
+        // More than one peer behind one engine ID: a duplicate (cloned configs).
+        let owners = Set((engineSessions[hex] ?? []).map(\.target.peer))
         if owners.count > 1 {
             engine.engines.markDuplicates(owners)
             for other in engineSessions[hex] ?? [] where !other.duplicate {
@@ -325,12 +322,7 @@ final class IOLoop {
             users["\(hex)\u{0}\(usm.username)"]?.sessions.remove(ObjectIdentifier(session))
         }
         engineSessions[hex]?.removeAll { $0 === session }
-        let stillUsed = engineSessions[hex]?.contains { $0.target.peer == session.target.peer } ?? false
-        if !stillUsed { engineOwners[hex]?.remove(session.target.peer) }
-        if engineSessions[hex]?.isEmpty ?? false {
-            engineSessions[hex] = nil
-            engineOwners[hex] = nil
-        }
+        if engineSessions[hex]?.isEmpty ?? false { engineSessions[hex] = nil }
     }
 
     /// The discovery Report arrived: the waiting operations start.

@@ -72,8 +72,9 @@ class Operation: @unchecked Sendable {
                             "\(target.peer) has engine ID \(EngineCache.hex(found)), not the configured engine_id "
                                 + EngineCache.hex(fixed)))
                 } else {
+                    // The same timeout, judged again now that the device is known alive (counted once).
                     session.discovered = true
-                    done(timeoutError(sendFailed: false, session: session))
+                    done(timeoutError(sendFailed: false, session: session, counted: true))
                 }
             case .failure: done(error)
             }
@@ -83,7 +84,8 @@ class Operation: @unchecked Sendable {
         probe.start(session: session)
     }
 
-    func timeoutError(sendFailed: Bool, session: Session? = nil) -> PollError {
+    /// `counted`: this timeout is already in `netpoller_snmp_timeouts_total`.
+    func timeoutError(sendFailed: Bool, session: Session? = nil, counted: Bool = false) -> PollError {
         if loop?.stopping == true { return PollError(.cancelled, "abandoned at shutdown") }
         if sendFailed { return PollError(.sendFailed, "could not send to \(target.peer)") }
         if let session, let usm = session.target.usm {
@@ -109,7 +111,7 @@ class Operation: @unchecked Sendable {
                 "\(unusableAnswers) answer\(unusableAnswers == 1 ? "" : "s") from \(target.peer) could not be used "
                     + "(not SNMP, or not an answer to the request sent)")
         }
-        loop?.counters.timeout()
+        if !counted { loop?.counters.timeout() }
         return PollError(.timeout, "no answer from \(target.peer) after \(target.retries + 1) tries")
     }
 }
