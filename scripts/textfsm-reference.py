@@ -4,6 +4,8 @@
   textfsm-reference.py parse TEMPLATE INPUT   → JSON {"header": [...], "records": [[...], ...]} or {"error": "..."}
   textfsm-reference.py compile DIR            → JSON {template file: "ok" | error text} for every template in DIR
   textfsm-reference.py lookup DIR QUERIES     → JSON [template names or null] for a JSON list of [platform, command]
+  textfsm-reference.py regex CASES            → JSON [null | "error" | [[start, end] | null per group]] for a JSON
+                                                file of [pattern, subject] pairs (Python's re.match)
 """
 import json
 import os
@@ -48,8 +50,30 @@ def lookup(directory, queries):
     return out
 
 
+def regex(cases_path):
+    import re
+
+    with open(cases_path) as f:
+        cases = json.load(f)
+    out = []
+    for pattern, subject in cases:
+        try:
+            compiled = re.compile(pattern)
+        except re.error:
+            out.append("error")
+            continue
+        m = compiled.match(subject)
+        if m is None:
+            out.append(None)
+        else:
+            out.append([None if m.span(g) == (-1, -1) else list(m.span(g)) for g in range(1, compiled.groups + 1)])
+    return out
+
+
 if __name__ == "__main__":
-    if sys.argv[1] == "lookup":
+    if sys.argv[1] == "regex":
+        print(json.dumps(regex(sys.argv[2])))
+    elif sys.argv[1] == "lookup":
         print(json.dumps(lookup(sys.argv[2], json.loads(sys.argv[3]))))
     elif sys.argv[1] == "parse":
         print(json.dumps(parse(sys.argv[2], sys.argv[3])))

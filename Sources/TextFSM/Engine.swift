@@ -2,25 +2,98 @@ import Foundation
 
 extension Template {
     /// Parses `input` and returns its records, each a value per `header` entry, exactly as the reference's
-    /// `ParseText` (`""` for an unmatched value, lists for `List` values). Throws at an `Error` action.
+    /// `ParseText` (`""` for an unmatched value, lists for `List` values). Throws at an `Error` action, and when a
+    /// line needs more than `Backtracker.stepBudget` regex steps.
     public func parse(_ input: String) throws(ParseError) -> [[RecordValue]] {
-        var run = Run(template: self)
+        var text = input
+        let result = text.withUTF8 { bytes in
+            Result { () throws(ParseError) -> [[RecordValue]] in try parse(utf8: bytes) }
+        }
+        return try result.get()
+    }
+
+    /// Lines as the reference splits them (`str.splitlines`), on the UTF-8 bytes: ASCII lines run the native
+    /// matcher with no copy; a line with another byte becomes a String for the ICU path.
+    func parse(utf8 text: UnsafeBufferPointer<UInt8>) throws(ParseError) -> [[RecordValue]] {
+        let matcher = Backtracker()
+        var run = Run(template: self, matcher: matcher)
         var state = 0
         var stateName = stateNames.first ?? "Start"
         var finished = false
-        // Lines as the reference splits them (`str.splitlines`).
-        for line in Self.splitLines(input) {
-            let ns = line as NSString
-            let range = NSRange(location: 0, length: ns.length)
+        var cursor = 0
+        while cursor < text.count, !finished {
+            // The next line: [start, end), and where the one after begins.
+            let start = cursor
+            var end = cursor
+            var ascii = true
+            var next = text.count
+            while end < text.count {
+                let b = text[end]
+                if b < 0x80 {
+                    if b == 0x0A || b == 0x0B || b == 0x0C || b == 0x1C || b == 0x1D || b == 0x1E {
+                        next = end + 1
+                        break
+                    }
+                    if b == 0x0D {
+                        next = end + 1 < text.count && text[end + 1] == 0x0A ? end + 2 : end + 1
+                        break
+                    }
+                    end += 1
+                    continue
+                }
+                // U+0085 (C2 85), U+2028 and U+2029 (E2 80 A8/A9) end a line too.
+                if b == 0xC2, end + 1 < text.count, text[end + 1] == 0x85 {
+                    next = end + 2
+                    break
+                }
+                if b == 0xE2, end + 2 < text.count, text[end + 1] == 0x80,
+                    text[end + 2] == 0xA8 || text[end + 2] == 0xA9
+                {
+                    next = end + 3
+                    break
+                }
+                ascii = false
+                end += 1
+            }
+            cursor = next
+            let line = UnsafeBufferPointer(rebasing: text[start..<end])
+            var lineString: String?
             var ruleIndex = 0
             let rules = states[state]
             while ruleIndex < rules.count {
                 let rule = rules[ruleIndex]
                 ruleIndex += 1
-                guard let match = rule.regex.firstMatch(in: line, options: [.anchored], range: range) else { continue }
-                for (value, group) in rule.captures {
-                    let r = match.range(at: group)
-                    run.assign(value, r.location == NSNotFound ? nil : ns.substring(with: r))
+                if ascii, let native = rule.native {
+                    let matched: Bool
+                    do {
+                        matched = try matcher.match(native, line)
+                    } catch {
+                        throw ParseError(
+                            template: name, ruleLine: rule.line, input: String(decoding: line, as: UTF8.self),
+                            message: "the rule's regex took more than \(Backtracker.stepBudget) steps on this line")
+                    }
+                    guard matched else { continue }
+                    for (value, group) in rule.captures {
+                        let from = Int(matcher.caps[2 * group])
+                        let to = Int(matcher.caps[2 * group + 1])
+                        run.assign(
+                            value,
+                            from >= 0 && to >= from
+                                ? String(decoding: UnsafeBufferPointer(rebasing: line[from..<to]), as: UTF8.self)
+                                : nil)
+                    }
+                } else {
+                    let string = lineString ?? String(decoding: line, as: UTF8.self)
+                    lineString = string
+                    let ns = string as NSString
+                    guard
+                        let match = rule.regex.firstMatch(
+                            in: string, options: [.anchored], range: NSRange(location: 0, length: ns.length))
+                    else { continue }
+                    for (value, group) in rule.captures {
+                        let r = match.range(at: group)
+                        run.assign(value, r.location == NSNotFound ? nil : ns.substring(with: r))
+                    }
                 }
                 switch rule.recordOp {
                 case .record: run.appendRecord()
@@ -29,7 +102,9 @@ extension Template {
                 case .none: break
                 }
                 if rule.lineOp == .error {
-                    throw ParseError(template: name, ruleLine: rule.line, input: line, message: rule.errorMessage)
+                    throw ParseError(
+                        template: name, ruleLine: rule.line, input: lineString ?? String(decoding: line, as: UTF8.self),
+                        message: rule.errorMessage)
                 }
                 if rule.lineOp == .continue { continue }
                 if let next = rule.next {
@@ -43,45 +118,25 @@ extension Template {
                 }
                 break
             }
-            if finished { break }
         }
         if stateName != "End" && !hasEOFState { run.appendRecord() }
         return run.result
-    }
-
-    /// Python's `str.splitlines`: \n, \r\n, \r, and the other line boundaries it knows.
-    static func splitLines(_ text: String) -> [String] {
-        var lines: [String] = []
-        var current = String.UnicodeScalarView()
-        var scalars = text.unicodeScalars.makeIterator()
-        var pending: Unicode.Scalar? = scalars.next()
-        while let c = pending {
-            pending = scalars.next()
-            switch c.value {
-            case 0x0A, 0x0B, 0x0C, 0x1C, 0x1D, 0x1E, 0x85, 0x2028, 0x2029:
-                lines.append(String(current))
-                current.removeAll()
-            case 0x0D:
-                lines.append(String(current))
-                current.removeAll()
-                if pending == "\n" { pending = scalars.next() }
-            default:
-                current.append(c)
-            }
-        }
-        if !current.isEmpty { lines.append(String(current)) }
-        return lines
     }
 }
 
 /// The state of one parse: the record being built and the results (the reference's Value objects and `_result`).
 struct Run {
     let template: Template
+    let matcher: Backtracker
+    /// The options of each value, read per assignment.
+    let filldown: [Bool]
+    let fillup: [Bool]
+    let list: [Bool]
     /// nil: unset (the reference's None).
     var current: [String?]
     var lists: [[ListItem]]
     /// Filldown's remembered values.
-    var filldown: [String?]
+    var remembered: [String?]
     var result: [[RecordValue]] = []
     /// Fillup needs the raw record values (None vs "").
     var rawResult: [[String?]] = []
@@ -91,27 +146,36 @@ struct Run {
         case dict([String: String?])
     }
 
-    init(template: Template) {
+    init(template: Template, matcher: Backtracker) {
         self.template = template
+        self.matcher = matcher
         let count = template.values.count
         current = Array(repeating: nil, count: count)
         lists = Array(repeating: [], count: count)
-        filldown = Array(repeating: nil, count: count)
+        remembered = Array(repeating: nil, count: count)
+        filldown = template.values.map { $0.options.contains(.filldown) }
+        fillup = template.values.map { $0.options.contains(.fillup) }
+        list = template.values.map { $0.options.contains(.list) }
     }
 
     mutating func assign(_ index: Int, _ value: String?) {
-        let spec = template.values[index]
         current[index] = value
-        if spec.options.contains(.filldown) { filldown[index] = value }
-        if spec.options.contains(.fillup), let value, !value.isEmpty {
+        if filldown[index] { remembered[index] = value }
+        if fillup[index], let value, !value.isEmpty {
             for r in rawResult.indices.reversed() {
                 if let existing = rawResult[r][index], !existing.isEmpty { break }
                 rawResult[r][index] = value
                 result[r][index] = .text(value)
             }
         }
-        if spec.options.contains(.list) {
-            if let regex = spec.listRegex, let value,
+        if list[index] {
+            let spec = template.values[index]
+            if let native = spec.nativeListRegex, let value, let dict = nativeListMatch(native, spec, value) {
+                if !dict.isEmpty {
+                    lists[index].append(.dict(dict))
+                    return
+                }
+            } else if let regex = spec.listRegex, let value,
                 let match = regex.firstMatch(
                     in: value, options: [.anchored], range: NSRange(location: 0, length: (value as NSString).length))
             {
@@ -130,9 +194,30 @@ struct Run {
         }
     }
 
+    /// The List value's regex on an ASCII value, natively: its named groups, or nil when it needs the ICU path
+    /// (a non-ASCII value, or the step budget spent) or did not match (an empty dictionary then).
+    func nativeListMatch(_ re: ByteRegex, _ spec: Template.Value, _ value: String) -> [String: String?]? {
+        var value = value
+        return value.withUTF8 { bytes -> [String: String?]? in
+            guard !bytes.contains(where: { $0 >= 0x80 }) else { return nil }
+            guard let matched = try? matcher.match(re, bytes) else { return nil }
+            var dict: [String: String?] = [:]
+            guard matched else { return dict }
+            for (g, name) in re.groupNames.enumerated() {
+                guard let name else { continue }
+                let from = Int(matcher.caps[2 * (g + 1)])
+                let to = Int(matcher.caps[2 * (g + 1) + 1])
+                dict[name] =
+                    from >= 0 && to >= from
+                    ? String(decoding: UnsafeBufferPointer(rebasing: bytes[from..<to]), as: UTF8.self) : nil
+            }
+            return dict
+        }
+    }
+
     mutating func clear() {
         for (i, spec) in template.values.enumerated() {
-            current[i] = spec.options.contains(.filldown) ? filldown[i] : nil
+            current[i] = spec.options.contains(.filldown) ? remembered[i] : nil
             if spec.options.contains(.list) && !spec.options.contains(.filldown) { lists[i] = [] }
         }
     }
@@ -140,7 +225,7 @@ struct Run {
     mutating func clearAll() {
         for i in template.values.indices {
             current[i] = nil
-            filldown[i] = nil
+            remembered[i] = nil
             lists[i] = []
         }
     }

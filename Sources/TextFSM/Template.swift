@@ -55,6 +55,8 @@ public struct Template: @unchecked Sendable {
         /// For a List value with named groups inside: its regex, and the group names by number.
         var listRegex: NSRegularExpression?
         var listGroups: [String?] = []
+        /// The List regex for ASCII subjects, when it compiles natively.
+        var nativeListRegex: ByteRegex?
     }
 
     enum LineOp { case next, `continue`, error }
@@ -62,6 +64,8 @@ public struct Template: @unchecked Sendable {
 
     struct Rule {
         var regex: NSRegularExpression
+        /// The same regex for ASCII lines, when it compiles natively (nil: ICU for every line).
+        var native: ByteRegex?
         /// (value index, capture group number) for each Value named group of the rule.
         var captures: [(value: Int, group: Int)]
         var lineOp: LineOp
@@ -235,6 +239,9 @@ public struct Template: @unchecked Sendable {
             if options.contains(.list), compiled.numberOfCaptureGroups > 1 {
                 value.listRegex = compiled
                 value.listGroups = translated.groupNames
+                value.nativeListRegex = ByteRegex.compile(regex).flatMap {
+                    $0.groupNames == translated.groupNames ? $0 : nil
+                }
             }
         } catch {
             throw fail("invalid regular expression '\(regex)'")
@@ -316,7 +323,9 @@ public struct Template: @unchecked Sendable {
             }
         }
         return Rule(
-            regex: regex, captures: captures, lineOp: lineOp, recordOp: recordOp, next: next,
+            regex: regex,
+            native: ByteRegex.compile(regexSource).flatMap { $0.groupNames == translated.groupNames ? $0 : nil },
+            captures: captures, lineOp: lineOp, recordOp: recordOp, next: next,
             errorMessage: errorMessage, line: line)
     }
 
