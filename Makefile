@@ -2,7 +2,7 @@
 SWIFT ?= swift
 SHELL := /bin/bash
 
-.PHONY: deps build release run test lint unit bench bench-postgres bench-influx fuzz clean
+.PHONY: deps build release run test lint unit bench bench-postgres bench-influx bench-textfsm fuzz clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -39,6 +39,10 @@ bench: release
 ## The PostgreSQL sink against psql \copy of the same rows, same server (needs root for the namespace, like bench).
 bench-postgres: release
 	@MODE=postgres bash scripts/bench.sh
+
+## The TextFSM engine against the reference Python textfsm: same templates and inputs, records compared, one run.
+bench-textfsm: release
+	@.build/textfsm-venv/bin/python scripts/bench-textfsm.py $$($(SWIFT) build -c release --show-bin-path)/textfsm-bench
 
 ## The InfluxDB sink against curl posting the same line protocol in the same batch size (needs root, like bench).
 bench-influx: release

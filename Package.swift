@@ -173,6 +173,8 @@ let package = Package(
             ],
             swiftSettings: swift6
         ),
+        // make bench-textfsm's Swift side: the TextFSM engine alone.
+        .executableTarget(name: "textfsm-bench", dependencies: ["TextFSM"], swiftSettings: swift6),
         // Fuzz targets (`make fuzz`): libFuzzer entry points when built with `-sanitize=fuzzer -parse-as-library
         // -D FUZZING`; a plain build replays input files through the same function.
         .executableTarget(

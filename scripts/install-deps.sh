@@ -21,12 +21,13 @@ if python3 -c "import snmpsim, pysmi" 2>/dev/null; then :; else
   echo "installing: snmpsim pysmi (pip)"
   python3 -m pip install -q snmpsim pysmi 2>/dev/null || python3 -m pip install -q --break-system-packages snmpsim pysmi
 fi
-# The reference TextFSM and the ntc-templates collection, for the TextFSM differential tests: in a venv of their own.
+# The reference TextFSM, the ntc-templates collection and fakenos (simulated device CLIs, whose outputs the TextFSM
+# differential test and make bench-textfsm parse), in a venv of their own.
 VENV=.build/textfsm-venv
-if ! "$VENV/bin/python" -c "import textfsm, ntc_templates" 2>/dev/null; then
-  echo "installing: textfsm ntc-templates (pip, $VENV)"
+if ! "$VENV/bin/python" -c "import textfsm, ntc_templates, fakenos, yaml" 2>/dev/null; then
+  echo "installing: textfsm ntc-templates fakenos (pip, $VENV)"
   mkdir -p .build
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q textfsm ntc-templates
+  [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q textfsm ntc-templates fakenos pyyaml
 fi
 command -v swift >/dev/null || { echo "swift is not on PATH (Swift 6 toolchain required)"; exit 1; }

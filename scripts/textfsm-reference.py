@@ -4,6 +4,10 @@
   textfsm-reference.py parse TEMPLATE INPUT   → JSON {"header": [...], "records": [[...], ...]} or {"error": "..."}
   textfsm-reference.py compile DIR            → JSON {template file: "ok" | error text} for every template in DIR
   textfsm-reference.py lookup DIR QUERIES     → JSON [template names or null] for a JSON list of [platform, command]
+  textfsm-reference.py bench MANIFEST REPEAT OUT
+                                              → parses every case of a textfsm-corpus.py manifest REPEAT times, each
+                                                template compiled once; writes {name: records | {"error"}} to OUT and
+                                                prints {"lines", "cpu_seconds"} (process CPU time of the parsing)
   textfsm-reference.py regex CASES            → JSON [null | "error" | [[start, end] | null per group]] for a JSON
                                                 file of [pattern, subject] pairs (Python's re.match)
 """
@@ -50,6 +54,36 @@ def lookup(directory, queries):
     return out
 
 
+def bench(manifest_path, repeat, out_path):
+    import time
+
+    with open(manifest_path) as f:
+        cases = json.load(f)
+    compiled = {}
+    for case in cases:
+        if case["template"] not in compiled:
+            with open(case["template"]) as t:
+                compiled[case["template"]] = textfsm.TextFSM(t)
+        with open(case["input"]) as f:
+            case["text"] = f.read()
+    results = {}
+    lines = 0
+    start = time.process_time()
+    for _ in range(repeat):
+        for case in cases:
+            fsm = compiled[case["template"]]
+            fsm.Reset()
+            lines += len(case["text"].splitlines())
+            try:
+                results[case["name"]] = fsm.ParseText(case["text"])
+            except Exception as exc:
+                results[case["name"]] = {"error": "%s: %s" % (type(exc).__name__, exc)}
+    elapsed = time.process_time() - start
+    with open(out_path, "w") as f:
+        json.dump(results, f)
+    print(json.dumps({"lines": lines, "cpu_seconds": elapsed}))
+
+
 def regex(cases_path):
     import re
 
@@ -71,7 +105,9 @@ def regex(cases_path):
 
 
 if __name__ == "__main__":
-    if sys.argv[1] == "regex":
+    if sys.argv[1] == "bench":
+        bench(sys.argv[2], int(sys.argv[3]), sys.argv[4])
+    elif sys.argv[1] == "regex":
         print(json.dumps(regex(sys.argv[2])))
     elif sys.argv[1] == "lookup":
         print(json.dumps(lookup(sys.argv[2], json.loads(sys.argv[3]))))

@@ -22,13 +22,21 @@ final class Backtracker {
         case greedy
         /// The lazy repeat at `pc` takes one more: from end `pos` up to `limit`.
         case lazy
+        /// Loop register `pc` := `pos`.
+        case restoreRegister
+        /// The lazy loop whose `until` is at `pc` tries another iteration at `pos` (its tail failed).
+        case loopIterate
+        /// Everything after arriving at memoized loop `pc`'s `until` at `pos` failed: remember it.
+        case memoMark
     }
 
     /// Thrown when one match attempt needs more than `stepBudget` steps (catastrophic backtracking).
     struct BudgetExceeded: Error {}
 
-    /// Steps per match attempt: a cap on backtracking, so one pathological line cannot take the parser's thread.
-    static let stepBudget = 20_000_000
+    /// Steps per match attempt: a cap on backtracking, so one pathological line cannot take the parser's thread
+    /// (about half a second here; Python's re has no cap and would run on).
+    static let stepBudget = 100_000_000
+    let stepBudget: Int
 
     private var stack: UnsafeMutablePointer<Entry>
     private var capacity = 64
@@ -36,16 +44,28 @@ final class Backtracker {
     /// Capture slots: 2 per group (start, end); -1 unset.
     private(set) var caps: UnsafeMutablePointer<Int32>
     private var capsCapacity = 16
+    /// Loop registers: 2 per loop (iterations done, last iteration's start).
+    private var regs: UnsafeMutablePointer<Int32>
+    private var regsCapacity = 8
+    /// Failure memo bits: memoized loop m at position p is bit m * (subject length + 1) + p.
+    private var memo: UnsafeMutablePointer<UInt64>
+    private var memoCapacity = 4
+    private var memoStride = 0
     private var steps = 0
 
-    init() {
+    init(stepBudget: Int = Backtracker.stepBudget) {
+        self.stepBudget = stepBudget
         stack = .allocate(capacity: capacity)
         caps = .allocate(capacity: capsCapacity)
+        regs = .allocate(capacity: regsCapacity)
+        memo = .allocate(capacity: memoCapacity)
     }
 
     deinit {
         stack.deallocate()
         caps.deallocate()
+        regs.deallocate()
+        memo.deallocate()
     }
 
     @inline(__always) private func push(_ kind: Kind, _ pc: Int, _ pos: Int, _ limit: Int = 0) {
@@ -62,49 +82,59 @@ final class Backtracker {
 
     /// Python's `regex.match(subject)`: true on a match, with the groups in `caps` (slot 2g, 2g+1; -1 unset).
     func match(_ re: ByteRegex, _ subject: UnsafeBufferPointer<UInt8>) throws(BudgetExceeded) -> Bool {
-        if let first = re.firstBytes {
-            guard subject.count > 0, first.contains(subject[0]) else { return false }
+        try match(re.program, subject)
+    }
+
+    /// The same on the program (the parser's hot path: no reference counting).
+    func match(_ program: ByteProgram, _ subject: UnsafeBufferPointer<UInt8>) throws(BudgetExceeded) -> Bool {
+        if program.checksFirst {
+            guard subject.count > 0, program.firstBytes.contains(subject[0]) else { return false }
         }
-        let slots = 2 * (re.groupNames.count + 1)
+        if program.requiredCount > 0 {
+            guard Self.contains(subject, program.required, program.requiredCount) else { return false }
+        }
+        let slots = program.slots
         if slots > capsCapacity {
             caps.deallocate()
             capsCapacity = slots
             caps = .allocate(capacity: slots)
         }
         for k in 0..<slots { caps[k] = -1 }
+        if program.registers > regsCapacity {
+            regs.deallocate()
+            regsCapacity = program.registers
+            regs = .allocate(capacity: regsCapacity)
+        }
+        if program.memoLoops > 0 {
+            memoStride = subject.count + 1
+            let words = (program.memoLoops * memoStride + 63) / 64
+            if words > memoCapacity {
+                memo.deallocate()
+                memoCapacity = words
+                memo = .allocate(capacity: words)
+            }
+            memo.update(repeating: 0, count: words)
+        }
         top = 0
         steps = 0
-        let result = try re.insts.withUnsafeBufferPointer { insts throws(BudgetExceeded) in
-            try re.sets.withUnsafeBufferPointer { sets throws(BudgetExceeded) in
-                try re.literals.withUnsafeBufferPointer { literals throws(BudgetExceeded) in
-                    try run(
-                        Program(insts: insts, sets: sets, literals: literals, subject: subject), pc: 0, pos: 0)
-                }
-            }
-        }
+        let result = try run(program, subject, pc: 0, pos: 0)
         top = 0
         return result >= 0
     }
 
-    struct Program {
-        let insts: UnsafeBufferPointer<ByteRegex.Inst>
-        let sets: UnsafeBufferPointer<ByteSet>
-        let literals: UnsafeBufferPointer<UInt8>
-        let subject: UnsafeBufferPointer<UInt8>
-    }
-
     /// Runs from `pc` at `pos` to `match` or `succeed`; returns the end position, or -1 with the stack unwound to
     /// where it was (every capture restored).
-    private func run(_ p: Program, pc startPC: Int, pos startPos: Int) throws(BudgetExceeded) -> Int {
+    private func run(_ p: ByteProgram, _ s: UnsafeBufferPointer<UInt8>, pc startPC: Int, pos startPos: Int)
+        throws(BudgetExceeded) -> Int
+    {
         let base = top
-        let s = p.subject
         let n = s.count
         var pc = startPC
         var pos = startPos
         @inline(__always) func isWord(_ k: Int) -> Bool { k >= 0 && k < n && ByteSet.word.contains(s[k]) }
         while true {
             steps += 1
-            if steps > Self.stepBudget { throw BudgetExceeded() }
+            if steps > stepBudget { throw BudgetExceeded() }
             let inst = p.insts[pc]
             var ok = true
             switch inst.op {
@@ -124,7 +154,7 @@ final class Backtracker {
                 }
             case .literal:
                 let count = Int(inst.b)
-                if pos + count <= n, memcmp(s.baseAddress! + pos, p.literals.baseAddress! + Int(inst.a), count) == 0 {
+                if pos + count <= n, memcmp(s.baseAddress! + pos, p.literals + Int(inst.a), count) == 0 {
                     pos += count
                     pc += 1
                 } else {
@@ -191,12 +221,61 @@ final class Backtracker {
             case .notWordBoundary:
                 ok = n > 0 && isWord(pos) == isWord(pos - 1)
                 pc += 1
+            case .loopEnter:
+                let k = 2 * Int(inst.a)
+                push(.restoreRegister, k, Int(regs[k]))
+                push(.restoreRegister, k + 1, Int(regs[k + 1]))
+                regs[k] = 0
+                regs[k + 1] = -1
+                pc = Int(inst.b)
+            case .loopUntilGreedy:
+                let k = 2 * Int(inst.a)
+                let done = Int(regs[k])
+                if done < Int(inst.b) {
+                    push(.restoreRegister, k, done)
+                    regs[k] = Int32(done + 1)
+                    pc = Int(inst.d)
+                } else if (inst.c < 0 || done < Int(inst.c)) && Int32(pos) != regs[k + 1] {
+                    if inst.e >= 0 {
+                        if memoFailed(Int(inst.e), pos) {
+                            ok = false
+                            break
+                        }
+                        push(.memoMark, Int(inst.e), pos)
+                    }
+                    push(.alternative, pc + 1, pos)
+                    push(.restoreRegister, k, done)
+                    push(.restoreRegister, k + 1, Int(regs[k + 1]))
+                    regs[k] = Int32(done + 1)
+                    regs[k + 1] = Int32(pos)
+                    pc = Int(inst.d)
+                } else {
+                    pc += 1
+                }
+            case .loopUntilLazy:
+                let k = 2 * Int(inst.a)
+                let done = Int(regs[k])
+                if done < Int(inst.b) {
+                    push(.restoreRegister, k, done)
+                    regs[k] = Int32(done + 1)
+                    pc = Int(inst.d)
+                } else {
+                    if inst.e >= 0 && Int32(pos) != regs[k + 1] {
+                        if memoFailed(Int(inst.e), pos) {
+                            ok = false
+                            break
+                        }
+                        push(.memoMark, Int(inst.e), pos)
+                    }
+                    push(.loopIterate, pc, pos)
+                    pc += 1
+                }
             case .look:
                 let negative = inst.b == 1
                 let from = inst.c < 0 ? pos : pos - Int(inst.c)
                 let bodyBase = top
                 var matched = false
-                if from >= 0 { matched = try run(p, pc: pc + 1, pos: from) >= 0 }
+                if from >= 0 { matched = try run(p, s, pc: pc + 1, pos: from) >= 0 }
                 if matched {
                     if negative {
                         unwind(to: bodyBase)
@@ -221,6 +300,24 @@ final class Backtracker {
                 switch e.kind {
                 case .restore:
                     caps[Int(e.pc)] = e.pos
+                case .restoreRegister:
+                    regs[Int(e.pc)] = e.pos
+                case .memoMark:
+                    let bit = Int(e.pc) * memoStride + Int(e.pos)
+                    memo[bit >> 6] |= 1 << UInt64(bit & 63)
+                case .loopIterate:
+                    let inst = p.insts[Int(e.pc)]
+                    let k = 2 * Int(inst.a)
+                    let done = Int(regs[k])
+                    if (inst.c < 0 || done < Int(inst.c)) && e.pos != regs[k + 1] {
+                        push(.restoreRegister, k, done)
+                        push(.restoreRegister, k + 1, Int(regs[k + 1]))
+                        regs[k] = Int32(done + 1)
+                        regs[k + 1] = e.pos
+                        pc = Int(inst.d)
+                        pos = Int(e.pos)
+                        resumed = true
+                    }
                 case .alternative:
                     pc = Int(e.pc)
                     pos = Int(e.pos)
@@ -254,11 +351,32 @@ final class Backtracker {
         }
     }
 
+    /// Whether `subject` contains the `count` bytes at `needle` (memchr for the first byte, memcmp for the rest).
+    static func contains(_ subject: UnsafeBufferPointer<UInt8>, _ needle: UnsafePointer<UInt8>, _ count: Int) -> Bool {
+        guard subject.count >= count, let base = subject.baseAddress else { return false }
+        let first = Int32(needle[0])
+        var from = 0
+        let last = subject.count - count
+        while from <= last {
+            guard let hit = memchr(base + from, first, last - from + 1) else { return false }
+            let at = base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
+            if memcmp(base + at + 1, needle + 1, count - 1) == 0 { return true }
+            from = at + 1
+        }
+        return false
+    }
+
+    @inline(__always) private func memoFailed(_ loop: Int, _ pos: Int) -> Bool {
+        let bit = loop * memoStride + pos
+        return (memo[bit >> 6] >> UInt64(bit & 63)) & 1 == 1
+    }
+
     /// Pops to `base`, restoring captures.
     private func unwind(to base: Int) {
         while top > base {
             top -= 1
             if stack[top].kind == .restore { caps[Int(stack[top].pc)] = stack[top].pos }
+            if stack[top].kind == .restoreRegister { regs[Int(stack[top].pc)] = stack[top].pos }
         }
     }
 
@@ -266,9 +384,9 @@ final class Backtracker {
     /// values from before it kept for when the match backtracks past it.
     private func keepCaptures(from base: Int) {
         var kept = base
-        for k in base..<top where stack[k].kind == .restore {
+        for k in base..<top where stack[k].kind == .restore || stack[k].kind == .restoreRegister {
             var seen = false
-            for j in base..<kept where stack[j].pc == stack[k].pc { seen = true }
+            for j in base..<kept where stack[j].pc == stack[k].pc && stack[j].kind == stack[k].kind { seen = true }
             if !seen {
                 stack[kept] = stack[k]
                 kept += 1

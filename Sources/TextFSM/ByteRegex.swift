@@ -5,15 +5,40 @@
 ///
 /// Semantics are Python's `re.match`: anchored at the start, leftmost alternative first, greedy and lazy quantifiers
 /// with backtracking, a group keeps its last iteration's capture, a positive lookahead keeps its captures.
-struct ByteRegex: Sendable {
-    /// The program a `Backtracker` runs.
-    let insts: [Inst]
-    let sets: [ByteSet]
-    let literals: [UInt8]
+// Safe: immutable after init; `program` points into memory this object owns and frees in deinit, so it is valid for
+// as long as the ByteRegex lives (a Template keeps its ByteRegexes).
+final class ByteRegex: @unchecked Sendable {
+    /// The program a `Backtracker` runs: plain pointers, so the hot path copies it without reference counting.
+    let program: ByteProgram
     /// Capturing groups (numbered from 1), and each one's name.
     let groupNames: [String?]
-    /// The bytes a match can start with, when every match consumes a first byte (a quick refusal); nil otherwise.
-    let firstBytes: ByteSet?
+
+    init(
+        insts: [Inst], sets: [ByteSet], literals: [UInt8], loops: Int, memoLoops: Int, required: [UInt8],
+        groupNames: [String?], firstBytes: ByteSet?
+    ) {
+        let r = UnsafeMutablePointer<UInt8>.allocate(capacity: max(1, required.count))
+        r.initialize(from: required, count: required.count)
+        let i = UnsafeMutablePointer<Inst>.allocate(capacity: max(1, insts.count))
+        i.initialize(from: insts, count: insts.count)
+        let s = UnsafeMutablePointer<ByteSet>.allocate(capacity: max(1, sets.count))
+        s.initialize(from: sets, count: sets.count)
+        let l = UnsafeMutablePointer<UInt8>.allocate(capacity: max(1, literals.count))
+        l.initialize(from: literals, count: literals.count)
+        program = ByteProgram(
+            insts: UnsafePointer(i), sets: UnsafePointer(s), literals: UnsafePointer(l),
+            slots: 2 * (groupNames.count + 1), registers: 2 * loops, memoLoops: memoLoops, required: UnsafePointer(r),
+            requiredCount: required.count, firstBytes: firstBytes ?? ByteSet.all,
+            checksFirst: firstBytes != nil)
+        self.groupNames = groupNames
+    }
+
+    deinit {
+        UnsafeMutablePointer(mutating: program.insts).deallocate()
+        UnsafeMutablePointer(mutating: program.sets).deallocate()
+        UnsafeMutablePointer(mutating: program.literals).deallocate()
+        UnsafeMutablePointer(mutating: program.required).deallocate()
+    }
 
     enum Op: UInt8 {
         /// `a`: the byte.
@@ -31,6 +56,12 @@ struct ByteRegex: Sendable {
         /// Capture slot `a` := the position.
         case save
         case atStart, atStartLine, atEnd, atEndLine, atEndString, wordBoundary, notWordBoundary
+        /// Enter loop `a` (counter and last start position := 0, -1, saved for backtracking); go to its `until` at `b`.
+        case loopEnter
+        /// The end of an iteration of loop `a` (and the first arrival): `b` min, `c` max (-1: unbounded), `d` the
+        /// body; the tail is the next instruction. Python's MAX_UNTIL / MIN_UNTIL: past min, another iteration only
+        /// when the last one moved (zero-width protection).
+        case loopUntilGreedy, loopUntilLazy
         /// Lookaround: the body starts at the next instruction and ends with `succeed`; continue at `a`.
         /// `b`: 1 negative; `c`: lookbehind width, or -1 for a lookahead.
         case look
@@ -45,6 +76,8 @@ struct ByteRegex: Sendable {
         var b: Int32 = 0
         var c: Int32 = 0
         var d: Int32 = -1
+        /// For a loop's `until`: its failure-memo index (an outermost unbounded loop), or -1.
+        var e: Int32 = -1
     }
 
     /// Compiles `source`, or returns nil when it uses something only the ICU path takes (a backreference, a
@@ -59,12 +92,38 @@ struct ByteRegex: Sendable {
         guard compiler.insts.count <= maxInstructions else { return nil }
         compiler.linkFollowingBytes()
         let first = node.first()
+        let required = node.requiredLiteral
         return ByteRegex(
-            insts: compiler.insts, sets: compiler.sets, literals: compiler.literals, groupNames: parser.names,
+            insts: compiler.insts, sets: compiler.sets, literals: compiler.literals, loops: compiler.loops,
+            memoLoops: compiler.memoLoops, required: required.count >= 2 ? required : [],
+            groupNames: parser.names,
             firstBytes: first.nullable ? nil : first.bytes)
     }
 
     static let maxInstructions = 20_000
+}
+
+// Safe: plain pointers into a ByteRegex's immutable storage, read-only; whoever holds a ByteProgram holds its
+// ByteRegex too.
+/// A compiled program as the matcher reads it.
+struct ByteProgram: @unchecked Sendable {
+    let insts: UnsafePointer<ByteRegex.Inst>
+    let sets: UnsafePointer<ByteSet>
+    let literals: UnsafePointer<UInt8>
+    /// Capture slots: 2 per group, group 0 included.
+    let slots: Int
+    /// Loop registers: 2 per general loop (iterations done, where the last one started).
+    let registers: Int
+    /// Loops whose failures are memoized per position: outermost and unbounded, so that an arrival at their `until`
+    /// past min at a position the last iteration moved from has one outcome, whatever came before. This turns the
+    /// exponential backtracking of nested quantifiers (`(\s*-*)*`) polynomial without changing any result.
+    let memoLoops: Int
+    /// Bytes every match contains (none when `requiredCount` is 0).
+    let required: UnsafePointer<UInt8>
+    let requiredCount: Int
+    /// The bytes a match can start with, when `checksFirst`.
+    let firstBytes: ByteSet
+    let checksFirst: Bool
 }
 
 /// A set of ASCII bytes.
@@ -195,6 +254,29 @@ extension ByteRegex {
             }
         }
 
+        /// The longest run of plain bytes every match must contain (a quick refusal with memmem before the VM).
+        var requiredLiteral: [UInt8] {
+            switch self {
+            case .group(_, let n): return n.requiredLiteral
+            case .quantified(let n, let min, _, _): return min >= 1 ? n.requiredLiteral : []
+            case .concat(let ns):
+                var best: [UInt8] = []
+                var run: [UInt8] = []
+                for n in ns {
+                    if case .byte(let b) = n {
+                        run.append(b)
+                        continue
+                    }
+                    if run.count > best.count { best = run }
+                    run = []
+                    let inner = n.requiredLiteral
+                    if inner.count > best.count { best = inner }
+                }
+                return run.count > best.count ? run : best
+            default: return []
+            }
+        }
+
         /// Whether the node holds a capturing group.
         var captures: Bool {
             switch self {
@@ -288,8 +370,6 @@ extension ByteRegex {
                     default: break
                     }
                     if let max, max < min { throw Unsupported() }
-                    // A repeated group that can match empty: Python stops on no progress; the ICU path keeps it.
-                    if max != 1, atom.first().nullable { throw Unsupported() }
                     atom = .quantified(atom, min: min, max: max, greedy: greedy)
                 }
                 items.append(atom)
@@ -599,6 +679,10 @@ extension ByteRegex {
         var insts: [Inst] = []
         var sets: [ByteSet] = []
         var literals: [UInt8] = []
+        var loops = 0
+        var memoLoops = 0
+        /// Register loops being emitted around the current node.
+        var loopDepth = 0
 
         mutating func set(_ s: ByteSet) -> Int32 {
             if let i = sets.firstIndex(of: s) { return Int32(i) }
@@ -667,6 +751,29 @@ extension ByteRegex {
                         Inst(
                             op: greedy ? .repeatGreedy : .repeatLazy, a: set(single), b: Int32(min),
                             c: Int32(max ?? -1)))
+                    return
+                }
+                // An outermost unbounded loop goes here too, for its failure memo.
+                if body.first().nullable || min > 8 || (max ?? min) - min > 8 || (max == nil && loopDepth == 0) {
+                    // A counted loop with Python's zero-width protection.
+                    let k = Int32(loops)
+                    loops += 1
+                    let enter = insts.count
+                    insts.append(Inst(op: .loopEnter, a: k))
+                    let bodyStart = Int32(insts.count)
+                    loopDepth += 1
+                    try emit(body)
+                    loopDepth -= 1
+                    insts[enter].b = Int32(insts.count)
+                    var memo: Int32 = -1
+                    if loopDepth == 0 && max == nil {
+                        memo = Int32(memoLoops)
+                        memoLoops += 1
+                    }
+                    insts.append(
+                        Inst(
+                            op: greedy ? .loopUntilGreedy : .loopUntilLazy, a: k, b: Int32(min), c: Int32(max ?? -1),
+                            d: bodyStart, e: memo))
                     return
                 }
                 for _ in 0..<min { try emit(body) }

@@ -16,6 +16,7 @@ extension Template {
     /// matcher with no copy; a line with another byte becomes a String for the ICU path.
     func parse(utf8 text: UnsafeBufferPointer<UInt8>) throws(ParseError) -> [[RecordValue]] {
         let matcher = Backtracker()
+        let table = self.table
         var run = Run(template: self, matcher: matcher)
         var state = 0
         var stateName = stateNames.first ?? "Start"
@@ -58,31 +59,35 @@ extension Template {
             cursor = next
             let line = UnsafeBufferPointer(rebasing: text[start..<end])
             var lineString: String?
-            var ruleIndex = 0
-            let rules = states[state]
-            while ruleIndex < rules.count {
-                let rule = rules[ruleIndex]
+            let first = table.stateStart[state]
+            let last = table.stateStart[state + 1]
+            var ruleIndex = first
+            while ruleIndex < last {
+                let entry = table.entries[ruleIndex]
                 ruleIndex += 1
-                if ascii, let native = rule.native {
+                if ascii, let program = entry.program {
                     let matched: Bool
                     do {
-                        matched = try matcher.match(native, line)
+                        matched = try matcher.match(program, line)
                     } catch {
                         throw ParseError(
-                            template: name, ruleLine: rule.line, input: String(decoding: line, as: UTF8.self),
+                            template: name, ruleLine: states[state][ruleIndex - 1 - first].line,
+                            input: String(decoding: line, as: UTF8.self),
                             message: "the rule's regex took more than \(Backtracker.stepBudget) steps on this line")
                     }
                     guard matched else { continue }
-                    for (value, group) in rule.captures {
-                        let from = Int(matcher.caps[2 * group])
-                        let to = Int(matcher.caps[2 * group + 1])
+                    for k in entry.captureStart..<(entry.captureStart + entry.captureCount) {
+                        let capture = table.captures[k]
+                        let from = Int(matcher.caps[2 * capture.group])
+                        let to = Int(matcher.caps[2 * capture.group + 1])
                         run.assign(
-                            value,
+                            capture.value,
                             from >= 0 && to >= from
                                 ? String(decoding: UnsafeBufferPointer(rebasing: line[from..<to]), as: UTF8.self)
                                 : nil)
                     }
                 } else {
+                    let rule = states[state][ruleIndex - 1 - first]
                     let string = lineString ?? String(decoding: line, as: UTF8.self)
                     lineString = string
                     let ns = string as NSString
@@ -95,6 +100,7 @@ extension Template {
                         run.assign(value, r.location == NSNotFound ? nil : ns.substring(with: r))
                     }
                 }
+                let rule = states[state][ruleIndex - 1 - first]
                 switch rule.recordOp {
                 case .record: run.appendRecord()
                 case .clear: run.clear()
@@ -132,6 +138,11 @@ struct Run {
     let filldown: [Bool]
     let fillup: [Bool]
     let list: [Bool]
+    let required: [Bool]
+    /// Required written before List: the check is on the last matched text, not on the list.
+    let requiredBeforeList: [Bool]
+    /// Whether any value is Fillup (only then are raw records kept).
+    let anyFillup: Bool
     /// nil: unset (the reference's None).
     var current: [String?]
     var lists: [[ListItem]]
@@ -141,10 +152,7 @@ struct Run {
     /// Fillup needs the raw record values (None vs "").
     var rawResult: [[String?]] = []
 
-    enum ListItem: Equatable {
-        case text(String?)
-        case dict([String: String?])
-    }
+    typealias ListItem = RecordValue.Item
 
     init(template: Template, matcher: Backtracker) {
         self.template = template
@@ -156,6 +164,11 @@ struct Run {
         filldown = template.values.map { $0.options.contains(.filldown) }
         fillup = template.values.map { $0.options.contains(.fillup) }
         list = template.values.map { $0.options.contains(.list) }
+        required = template.values.map { $0.options.contains(.required) }
+        requiredBeforeList = template.values.map {
+            ($0.optionOrder.firstIndex(of: .required) ?? 0) < ($0.optionOrder.firstIndex(of: .list) ?? 0)
+        }
+        anyFillup = fillup.contains(true)
     }
 
     mutating func assign(_ index: Int, _ value: String?) {
@@ -216,68 +229,69 @@ struct Run {
     }
 
     mutating func clear() {
-        for (i, spec) in template.values.enumerated() {
-            current[i] = spec.options.contains(.filldown) ? remembered[i] : nil
-            if spec.options.contains(.list) && !spec.options.contains(.filldown) { lists[i] = [] }
+        for i in 0..<current.count {
+            current[i] = filldown[i] ? remembered[i] : nil
+            if list[i] && !filldown[i] && !lists[i].isEmpty { lists[i] = [] }
         }
     }
 
     mutating func clearAll() {
-        for i in template.values.indices {
+        for i in 0..<current.count {
             current[i] = nil
             remembered[i] = nil
-            lists[i] = []
+            if !lists[i].isEmpty { lists[i] = [] }
         }
     }
 
     mutating func appendRecord() {
-        guard !template.values.isEmpty else { return }
+        let count = current.count
+        guard count > 0 else { return }
         var record: [RecordValue] = []
+        record.reserveCapacity(count)
         var raw: [String?] = []
+        if anyFillup { raw.reserveCapacity(count) }
         var empty = 0
-        for (i, spec) in template.values.enumerated() {
-            if spec.options.contains(.list) {
+        for i in 0..<count {
+            if list[i] {
                 let items = lists[i]
-                if spec.options.contains(.required) {
+                if required[i] {
                     // Required before List checks the last matched text; after it, the list.
-                    let requiredFirst =
-                        (spec.optionOrder.firstIndex(of: .required) ?? 0)
-                        < (spec.optionOrder.firstIndex(of: .list) ?? 0)
-                    if requiredFirst ? (current[i] ?? "").isEmpty : items.isEmpty {
+                    if requiredBeforeList[i] ? (current[i] ?? "").isEmpty : items.isEmpty {
                         clear()
                         return
                     }
                 }
                 if items.isEmpty { empty += 1 }
                 record.append(Self.listValue(items))
-                raw.append(items.isEmpty ? nil : "list")
+                if anyFillup { raw.append(items.isEmpty ? nil : "list") }
             } else {
                 let value = current[i]
-                if spec.options.contains(.required) && (value ?? "").isEmpty {
+                if required[i] && (value ?? "").isEmpty {
                     clear()
                     return
                 }
                 if value == nil { empty += 1 }
                 record.append(.text(value ?? ""))
-                raw.append(value)
+                if anyFillup { raw.append(value) }
             }
         }
-        if empty == template.values.count { return }
+        if empty == count { return }
         result.append(record)
-        rawResult.append(raw)
+        if anyFillup { rawResult.append(raw) }
         clear()
     }
 
     static func listValue(_ items: [ListItem]) -> RecordValue {
-        var texts: [String] = []
+        var texts: [String?] = []
         var dicts: [[String: String?]] = []
         for item in items {
             switch item {
-            case .text(let t): texts.append(t ?? "")
+            case .text(let t): texts.append(t)
             case .dict(let d): dicts.append(d)
             }
         }
-        if !dicts.isEmpty && texts.isEmpty { return .dicts(dicts) }
-        return .list(texts)
+        if dicts.isEmpty { return .list(texts) }
+        if texts.isEmpty { return .dicts(dicts) }
+        return .mixed(items)
     }
 }

@@ -24,11 +24,19 @@ public struct ParseError: Error, Equatable, CustomStringConvertible {
 }
 
 /// One value of a record, as the reference returns it: a string (`""` when unmatched), or for a `List` value a list
-/// of strings, or of dictionaries when its regex has named groups (a group that did not match is nil).
+/// of strings (nil where the rule's group did not take part), or of dictionaries when its regex has named groups (a
+/// group that did not match is nil), or both in the order assigned when only some matched the List regex.
 public enum RecordValue: Equatable, Sendable {
     case text(String)
-    case list([String])
+    case list([String?])
     case dicts([[String: String?]])
+    case mixed([Item])
+
+    /// An element of a mixed list.
+    public enum Item: Equatable, Sendable {
+        case text(String?)
+        case dict([String: String?])
+    }
 }
 
 /// A compiled TextFSM template (Google's TextFSM language, as `textfsm` 2.x implements it). Compile once, parse many
@@ -82,6 +90,8 @@ public struct Template: @unchecked Sendable {
     public let name: String
     public let values: [Value]
     let states: [[Rule]]
+    /// The same rules as the parse loop reads them.
+    let table: RuleTable
     let stateNames: [String]
     let hasEOFState: Bool
 
@@ -198,6 +208,7 @@ public struct Template: @unchecked Sendable {
         }
         self.values = values
         self.states = states
+        self.table = RuleTable(states)
         self.stateNames = keptNames
         self.hasEOFState = hasEOF
     }
@@ -406,5 +417,59 @@ public struct Template: @unchecked Sendable {
             state = s
         }
         return (line, record, state)
+    }
+}
+
+// Safe: immutable after init; the pointers are to memory it owns and frees in deinit. The ByteRegexes whose programs
+// it copies are held by the same Template's `states`.
+/// Every state's rules as plain values in one buffer, so the per-line loop copies no reference-counted field.
+final class RuleTable: @unchecked Sendable {
+    struct Entry {
+        /// The native program, when the rule has one (`hasProgram`).
+        var program: ByteProgram?
+        /// Where its (value, group) pairs are in `captures`.
+        var captureStart: Int
+        var captureCount: Int
+    }
+    struct Capture {
+        var value: Int
+        var group: Int
+    }
+
+    let entries: UnsafeMutablePointer<Entry>
+    let captures: UnsafeMutablePointer<Capture>
+    /// State k's rules are entries[stateStart[k] ..< stateStart[k + 1]].
+    let stateStart: UnsafeMutablePointer<Int>
+    private let entryCount: Int
+    private let captureCount: Int
+
+    init(_ states: [[Template.Rule]]) {
+        var entries: [Entry] = []
+        var captures: [Capture] = []
+        var starts: [Int] = []
+        for rules in states {
+            starts.append(entries.count)
+            for rule in rules {
+                entries.append(
+                    Entry(
+                        program: rule.native?.program, captureStart: captures.count, captureCount: rule.captures.count))
+                captures += rule.captures.map { Capture(value: $0.value, group: $0.group) }
+            }
+        }
+        starts.append(entries.count)
+        entryCount = entries.count
+        captureCount = captures.count
+        self.entries = .allocate(capacity: max(1, entries.count))
+        self.entries.initialize(from: entries, count: entries.count)
+        self.captures = .allocate(capacity: max(1, captures.count))
+        self.captures.initialize(from: captures, count: captures.count)
+        self.stateStart = .allocate(capacity: starts.count)
+        self.stateStart.initialize(from: starts, count: starts.count)
+    }
+
+    deinit {
+        entries.deallocate()
+        captures.deallocate()
+        stateStart.deallocate()
     }
 }

@@ -117,15 +117,23 @@ extension RecordValue {
     var json: String {
         switch self {
         case .text(let t): return Self.quote(t)
-        case .list(let l): return "[" + l.map(Self.quote).joined(separator: ", ") + "]"
-        case .dicts(let dicts):
+        case .list(let l): return "[" + l.map { $0.map(Self.quote) ?? "null" }.joined(separator: ", ") + "]"
+        case .dicts(let dicts): return "[" + dicts.map(Self.json).joined(separator: ", ") + "]"
+        case .mixed(let items):
             return "["
-                + dicts.map { dict in
-                    "{"
-                        + dict.keys.sorted().map { Self.quote($0) + ": " + (dict[$0]!.map(Self.quote) ?? "null") }
-                        .joined(separator: ", ") + "}"
+                + items.map { item in
+                    switch item {
+                    case .text(let t): t.map(Self.quote) ?? "null"
+                    case .dict(let d): Self.json(d)
+                    }
                 }.joined(separator: ", ") + "]"
         }
+    }
+
+    static func json(_ dict: [String: String?]) -> String {
+        "{"
+            + dict.keys.sorted().map { Self.quote($0) + ": " + (dict[$0]!.map(Self.quote) ?? "null") }
+            .joined(separator: ", ") + "}"
     }
 
     static func quote(_ s: String) -> String {

@@ -28,8 +28,15 @@ import TextFSM
             record.map { value -> Any in
                 switch value {
                 case .text(let t): return t
-                case .list(let l): return l
+                case .list(let l): return l.map { $0 as Any? ?? NSNull() }
                 case .dicts(let d): return d.map { $0.mapValues { $0 as Any? ?? NSNull() } }
+                case .mixed(let items):
+                    return items.map { item -> Any in
+                        switch item {
+                        case .text(let t): return t as Any? ?? NSNull()
+                        case .dict(let d): return d.mapValues { $0 as Any? ?? NSNull() }
+                        }
+                    }
                 }
             }
         }
