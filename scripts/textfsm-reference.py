@@ -66,6 +66,22 @@ def bench(manifest_path, repeat, out_path):
                 compiled[case["template"]] = textfsm.TextFSM(t)
         with open(case["input"]) as f:
             case["text"] = f.read()
+    # REF_TIMEOUT=S: a parse still running after S seconds is given up as {"timeout": S} (Python's re has no
+    # backtracking cap, and a few templates are exponential on some inputs).
+    limit = int(os.environ.get("REF_TIMEOUT", "0"))
+
+    class Timeout(Exception):
+        pass
+
+    def expire(*_):
+        raise Timeout()
+
+    if limit:
+        import signal
+
+        signal.signal(signal.SIGALRM, expire)
+        # A parent (the test runner) may block SIGALRM, and the mask is inherited.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGALRM])
     results = {}
     lines = 0
     start = time.process_time()
@@ -75,9 +91,16 @@ def bench(manifest_path, repeat, out_path):
             fsm.Reset()
             lines += len(case["text"].splitlines())
             try:
+                if limit:
+                    signal.alarm(limit)
                 results[case["name"]] = fsm.ParseText(case["text"])
+            except Timeout:
+                results[case["name"]] = {"timeout": limit}
             except Exception as exc:
                 results[case["name"]] = {"error": "%s: %s" % (type(exc).__name__, exc)}
+            finally:
+                if limit:
+                    signal.alarm(0)
     elapsed = time.process_time() - start
     with open(out_path, "w") as f:
         json.dump(results, f)
