@@ -273,15 +273,12 @@ public struct Template: @unchecked Sendable {
     ) throws(TemplateError) -> Rule {
         func fail(_ reason: String) -> TemplateError { TemplateError(template: template, line: line, reason: reason) }
         let text = raw.trimmingCharacters(in: .whitespaces)
-        // `match -> action`: the last ' ->' whose right side reads as an action (the reference's greedy split).
+        // `match -> action`: as the reference's `(?P<match>.*)(\s->(?P<action>.*))`, the last whitespace + `->`.
         var match = text
         var action: String?
-        if let range = text.range(of: " ->", options: .backwards),
-            text[range.lowerBound...].hasPrefix(" ->")
-        {
-            // As the reference's `(?P<match>.*)(\s->(?P<action>.*))`: the last whitespace + `->` splits.
-            match = String(text[..<range.lowerBound])
-            action = String(text[range.upperBound...])
+        if let groups = Self.groups(of: Self.matchAction, in: text), let m = groups[0], let a = groups[2] {
+            match = m
+            action = a
         }
         let regexSource = try substitute(match, valueTemplates: valueTemplates, fail: fail)
         let translated: PythonRegex
@@ -383,40 +380,40 @@ public struct Template: @unchecked Sendable {
         return out
     }
 
+    /// The reference's rule and action syntax (textfsm's MATCH_ACTION, ACTION_RE, ACTION2_RE, ACTION3_RE).
+    static let matchAction = try! NSRegularExpression(pattern: #"^(.*)(\s->(.*))$"#)
+    static let actionForms = [
+        #"^\s+(Continue|Next|Error)(?:\.(Clear|Clearall|Record|NoRecord))?(?:\s+(\w+|".*"))?$"#,
+        #"^\s+()(Clear|Clearall|Record|NoRecord)(?:\s+(\w+|".*"))?$"#,
+        #"^()()(?:\s+(\w+|".*"))?$"#,
+    ].map { try! NSRegularExpression(pattern: $0) }
+
+    /// The groups of `regex` anchored on the whole of `text` (nil for a group that did not take part), or nil.
+    static func groups(of regex: NSRegularExpression, in text: String) -> [String?]? {
+        let ns = text as NSString
+        guard let m = regex.firstMatch(in: text, options: [.anchored], range: NSRange(location: 0, length: ns.length))
+        else { return nil }
+        return (1..<m.numberOfRanges).map {
+            let r = m.range(at: $0)
+            return r.location == NSNotFound ? nil : ns.substring(with: r)
+        }
+    }
+
+    /// An action as the reference reads it: the first of its three forms that matches, else an error.
     static func parseAction(_ action: String, fail: (String) -> TemplateError) throws(TemplateError) -> (
         line: String?, record: String?, state: String?
     ) {
-        let words = action.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
-        guard !words.isEmpty else { return (nil, nil, nil) }
-        var operation = words[0]
-        var state: String? = words.count > 1 ? words[1...].joined(separator: " ") : nil
-        var line: String?
-        var record: String?
-        let parts = operation.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
-        if parts.count == 2, lineOps.contains(parts[0]), recordOps.contains(parts[1]) {
-            line = parts[0]
-            record = parts[1]
-        } else if parts.count == 1, lineOps.contains(operation) {
-            line = operation
-        } else if parts.count == 1, recordOps.contains(operation) {
-            record = operation
-        } else if parts.count == 1, words.count == 1 {
-            // Only a new state.
-            state = operation
-            operation = ""
-        } else {
-            throw fail("badly formatted rule action '\(action)'")
-        }
-        if let s = state, line != "Error" {
-            let quoted = s.hasPrefix("\"") && s.hasSuffix("\"")
-            let word = s.unicodeScalars.allSatisfy {
-                $0 == "_" || $0.properties.isAlphabetic || ("0"..."9").contains($0)
+        for form in actionForms {
+            guard let g = groups(of: form, in: action) else { continue }
+            func nonEmpty(_ s: String??) -> String? { (s ?? nil).flatMap { $0.isEmpty ? nil : $0 } }
+            let line = nonEmpty(g[0])
+            let state = nonEmpty(g[2])
+            if line != "Error", let state, state.hasPrefix("\"") {
+                throw fail("alphanumeric characters only in state names (action '\(action)')")
             }
-            if !word && !quoted { throw fail("badly formatted rule action '\(action)'") }
-        } else if let s = state, line == "Error", s.hasPrefix("\""), s.hasSuffix("\""), s.count >= 2 {
-            state = s
+            return (line, nonEmpty(g[1]), state)
         }
-        return (line, record, state)
+        throw fail("badly formatted rule action '\(action)'")
     }
 }
 

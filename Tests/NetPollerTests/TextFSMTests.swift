@@ -1,6 +1,7 @@
 import Foundation
 import NetPollerTesting
 import Testing
+
 @testable import TextFSM
 
 /// Issue 18 (in progress): the TextFSM engine, feature by feature against the reference `textfsm` (pip, in
@@ -185,6 +186,77 @@ import Testing
         }
     }
 
+    /// Fillup on List values (the reference fills earlier records with the matched text, not a list), List values
+    /// whose rule group did not take part (None in the list), named groups that did not match (null), and lines that are not ASCII (the ICU path) among ASCII ones, split at every boundary
+    /// Python's splitlines knows.
+    @Test func fillupListsMixedListsAndNonASCIILines() async throws {
+        try await expectSame(
+            """
+            Value Fillup,List F (\\S+)
+            Value List,Fillup G (\\S+)
+            Value K (\\d+)
+
+            Start
+              ^k ${K} -> Record
+              ^f ${F}
+              ^g ${G}
+            """, "k 1\nk 2\nf x\ng y\nk 3\nf z\n")
+        try await expectSame(
+            """
+            Value List L (\\S+)
+            Value List P ((?P<name>[a-z]+)=(?P<num>\\d+)?)
+            Value K (\\d+)
+
+            Start
+              ^k ${K} -> Record
+              ^l (?:${L}x|-)
+              ^p ${P}
+              ^q (\\S+)
+            """, "l ax\nl -\np x=1\np y=\np 12\nk 1\nl b\np 0\nk 2\n")
+        try await expectSame(
+            """
+            Value NAME (\\w+)
+            Value TEMP (\\S+)
+
+            Start
+              ^${NAME}\\s+${TEMP}\\s*$$ -> Record
+            """, "café 41°C\nfan 30C\u{2028}psu 42C\u{85}naïve 1\r\nlast\t9\u{1C}x 1\u{0B}y 2\u{0C}z 3\rw 4")
+    }
+
+    /// Rule actions are read as the reference reads them: accepted and refused alike.
+    @Test func ruleActionsParseAsTheReference() async throws {
+        let actions = [
+            "-> Next", "->Next", "-> Next.Record", "-> Next.Record Foo", "->  Continue.Record", "-> Record",
+            "-> Record Foo", "-> Foo", "-> End", "-> Clearall", "-> Next.Clearall", "-> Next.Bogus", "-> Nextx",
+            "-> Continue Foo", #"-> Error "no such line""#, "-> Error", #"-> Next "Foo""#, "-> NoRecord End",
+            "-> Next.NoRecord", "\t-> Record", "->", "-> Next.Record Foo Bar", "x -> y -> Record",
+        ]
+        var compared = 0
+        var refused = 0
+        for action in actions {
+            let template = "Value A (\\S+)\n\nStart\n  ^${A} \(action)\n\nFoo\n  ^. -> Start\n"
+            let input = "a\nb -> y\nc\n"
+            let ref = try await reference(template, input)
+            let ours = Result { () throws(TemplateError) in try Template(template, name: "t.textfsm") }
+            switch ours {
+            case .success:
+                #expect(
+                    ref["error"] == nil || !(ref["error"] as! String).contains("TemplateError"),
+                    "\(action): the reference refuses it (\(ref["error"] ?? "")), we accepted it")
+                try await expectSame(template, input)
+            case .failure(let error):
+                #expect(
+                    (ref["error"] as? String)?.contains("TemplateError") == true,
+                    "\(action): we refused it (\(error)), the reference did not")
+                refused += 1
+            }
+            compared += 1
+        }
+        #expect(compared == actions.count)
+        // Both kinds are exercised.
+        #expect(refused >= 5 && refused <= actions.count - 10, "\(refused) refused")
+    }
+
     @Test func templateErrorsNameTheTemplateTheLineAndTheReason() {
         let cases: [(String, String)] = [
             ("Value A (\\w+)\n\nBegin\n  ^x\n", "missing state 'Start'"),
@@ -273,7 +345,8 @@ import Testing
             let manifestURL = out.appendingPathComponent("manifest.json")
             let resultsURL = out.appendingPathComponent("reference.json")
             let (status, output) = try await Lab.run(
-                "/usr/bin/env", ["REF_TIMEOUT=3", Self.python, Self.script, "bench", manifestURL.path, "1", resultsURL.path])
+                "/usr/bin/env",
+                ["REF_TIMEOUT=3", Self.python, Self.script, "bench", manifestURL.path, "1", resultsURL.path])
             #expect(status == 0, "\(output)")
             let manifest = try #require(
                 JSONSerialization.jsonObject(with: Data(contentsOf: manifestURL)) as? [[String: String]])
@@ -290,12 +363,15 @@ import Testing
                 let path = try #require(entry["template"])
                 if templates[path] == nil {
                     templates[path] = try Template(
-                        String(contentsOfFile: path, encoding: .utf8), name: URL(fileURLWithPath: path).lastPathComponent)
+                        String(contentsOfFile: path, encoding: .utf8),
+                        name: URL(fileURLWithPath: path).lastPathComponent)
                 }
                 let template = try #require(templates[path])
                 let input = try String(contentsOfFile: try #require(entry["input"]), encoding: .utf8)
                 let expected = reference[name]
-                let ours: Result<[[RecordValue]], ParseError> = Result { () throws(ParseError) in try template.parse(input) }
+                let ours: Result<[[RecordValue]], ParseError> = Result { () throws(ParseError) in
+                    try template.parse(input)
+                }
                 if let failure = expected as? [String: Any], failure["timeout"] != nil {
                     slowInPython.append(name)
                     continue
@@ -306,7 +382,9 @@ import Testing
                         same += 1
                         records += parsed.count
                     } else {
-                        differ.append("\(name): ours \(String(describing: Self.json(parsed)).prefix(300)) reference \(String(describing: expected).prefix(300))")
+                        differ.append(
+                            "\(name): ours \(String(describing: Self.json(parsed)).prefix(300)) reference \(String(describing: expected).prefix(300))"
+                        )
                     }
                 case .failure(let error):
                     let theirs = ((expected as? [String: Any])?["error"] as? String).flatMap(Self.referenceError)
@@ -324,7 +402,8 @@ import Testing
             // Where Python gave up, ours finished (the loop failure memo); at most a handful of such inputs.
             #expect(slowInPython.count <= 5, "\(slowInPython)")
             totals.append(
-                "\(corpus): \(manifest.count) cases, \(same) identical (\(records) records, \(errors) Error actions at the same line), reference over 3 s: \(slowInPython)")
+                "\(corpus): \(manifest.count) cases, \(same) identical (\(records) records, \(errors) Error actions at the same line), reference over 3 s: \(slowInPython)"
+            )
         }
         print("TextFSM differential: " + totals.joined(separator: "; "))
     }
