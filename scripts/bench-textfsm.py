@@ -54,7 +54,7 @@ def run(manifest, out_dir, label):
     py_rate = py["lines"] / py["cpu_seconds"]
     sw_rate = py["lines"] / sw["cpu_seconds"]
     print(
-        "%-16s %6d cases %9d lines %8d records | python %10.0f lines/CPU-s | swift %11.0f lines/CPU-s | %5.1fx | %s"
+        "%-17s %4d cases %9d lines %8d records | python %10.0f lines/CPU-s | swift %11.0f lines/CPU-s | %5.1fx | %s"
         % (
             label,
             len(a),
@@ -81,7 +81,16 @@ def main():
         with open(path, "w") as f:
             json.dump([case], f)
         sets.append((case["name"], path))
-    sets.append(("small-mix", os.path.join(work, "small", "manifest.json")))
+    small = os.path.join(work, "small", "manifest.json")
+    sets.append(("small-mix", small))
+    # The same mix without its one exponential case (cisco_s300 show vlan: Python's re backtracks for about a second
+    # on one line; the loop memo here does not), so that the typical ratio is not flattered by it.
+    with open(small) as f:
+        typical = [c for c in json.load(f) if "cisco_s300--show_vlan" not in c["name"]]
+    path = os.path.join(work, "small-typical.json")
+    with open(path, "w") as f:
+        json.dump(typical, f)
+    sets.append(("small-mix-typical", path))
     print("REPEAT=%d; ratio = Swift lines per CPU-second / Python's (target >= 10x)" % REPEAT)
     ok = True
     for label, manifest in sets:

@@ -167,8 +167,8 @@ final class Backtracker {
                 while end < maxEnd && set.contains(s[end]) { end += 1 }
                 let minEnd = pos + Int(inst.b)
                 if inst.d >= 0 {
-                    let follow = UInt8(truncatingIfNeeded: inst.d)
-                    while end >= minEnd && !(end < n && s[end] == follow) { end -= 1 }
+                    let follow = p.sets[Int(inst.d)]
+                    while end >= minEnd && !(end < n && follow.contains(s[end])) { end -= 1 }
                 }
                 if end < minEnd {
                     ok = false
@@ -182,10 +182,13 @@ final class Backtracker {
                 let minEnd = pos + Int(inst.b)
                 var end = pos
                 while end < minEnd && end < n && set.contains(s[end]) { end += 1 }
+                let maxEnd = inst.c < 0 ? n : min(n, pos + Int(inst.c))
+                if end >= minEnd && inst.d >= 0 {
+                    end = lazyAdvance(p, s, inst, from: end, to: maxEnd)
+                }
                 if end < minEnd {
                     ok = false
                 } else {
-                    let maxEnd = inst.c < 0 ? n : min(n, pos + Int(inst.c))
                     if end < maxEnd { push(.lazy, pc, end, maxEnd) }
                     pos = end
                     pc += 1
@@ -327,8 +330,8 @@ final class Backtracker {
                     var end = Int(e.pos) - 1
                     let limit = Int(e.limit)
                     if inst.d >= 0 {
-                        let follow = UInt8(truncatingIfNeeded: inst.d)
-                        while end >= limit && !(end < n && s[end] == follow) { end -= 1 }
+                        let follow = p.sets[Int(inst.d)]
+                        while end >= limit && !(end < n && follow.contains(s[end])) { end -= 1 }
                     }
                     if end >= limit {
                         if end > limit { push(.greedy, Int(e.pc), end, limit) }
@@ -339,11 +342,16 @@ final class Backtracker {
                 case .lazy:
                     let inst = p.insts[Int(e.pc)]
                     let end = Int(e.pos)
-                    if end < Int(e.limit) && p.sets[Int(inst.a)].contains(s[end]) {
-                        if end + 1 < Int(e.limit) { push(.lazy, Int(e.pc), end + 1, Int(e.limit)) }
-                        pc = Int(e.pc) + 1
-                        pos = end + 1
-                        resumed = true
+                    let limit = Int(e.limit)
+                    if end < limit && p.sets[Int(inst.a)].contains(s[end]) {
+                        var next = end + 1
+                        if inst.d >= 0 { next = lazyAdvance(p, s, inst, from: next, to: limit) }
+                        if next >= 0 {
+                            if next < limit { push(.lazy, Int(e.pc), next, limit) }
+                            pc = Int(e.pc) + 1
+                            pos = next
+                            resumed = true
+                        }
                     }
                 }
                 steps += 1
@@ -369,6 +377,21 @@ final class Backtracker {
     @inline(__always) private func memoFailed(_ loop: Int, _ pos: Int) -> Bool {
         let bit = loop * memoStride + pos
         return (memo[bit >> 6] >> UInt64(bit & 63)) & 1 == 1
+    }
+
+    /// A lazy repeat's next end from `from`: the first where the following character can start what comes next,
+    /// taking only characters of the repeat's set and stopping at `limit`; -1 when there is none.
+    @inline(__always) private func lazyAdvance(
+        _ p: ByteProgram, _ s: UnsafeBufferPointer<UInt8>, _ inst: ByteRegex.Inst, from: Int, to limit: Int
+    ) -> Int {
+        let set = p.sets[Int(inst.a)]
+        let follow = p.sets[Int(inst.d)]
+        var end = from
+        while true {
+            if end < s.count && follow.contains(s[end]) { return end }
+            guard end < limit && set.contains(s[end]) else { return -1 }
+            end += 1
+        }
     }
 
     /// Pops to `base`, restoring captures.

@@ -47,7 +47,8 @@ final class ByteRegex: @unchecked Sendable {
         case set
         /// `a`: the literal's offset, `b`: its length.
         case literal
-        /// `a`: the set, `b`: min, `c`: max (-1: unbounded), `d`: the byte that must follow, or -1.
+        /// `a`: the set, `b`: min, `c`: max (-1: unbounded), `d`: the set the next character must be in (from
+        /// the instruction that follows, past captures), or -1.
         case repeatGreedy, repeatLazy
         /// Try `a` first, then `b`.
         case split
@@ -820,13 +821,29 @@ extension ByteRegex {
             }
         }
 
-        /// A repeat followed by a plain byte tries only the positions where that byte follows.
+        /// A repeat tries only the ends where the next character can start what follows it (the instruction after
+        /// it, past capture saves, which consume nothing and never branch).
         mutating func linkFollowingBytes() {
             for k in insts.indices where insts[k].op == .repeatGreedy || insts[k].op == .repeatLazy {
-                guard k + 1 < insts.count else { continue }
-                let next = insts[k + 1]
-                if next.op == .byte { insts[k].d = next.a }
-                if next.op == .literal { insts[k].d = Int32(literals[Int(next.a)]) }
+                var j = k + 1
+                while j < insts.count && insts[j].op == .save { j += 1 }
+                guard j < insts.count else { continue }
+                let next = insts[j]
+                var follow: ByteSet?
+                switch next.op {
+                case .byte:
+                    var f = ByteSet()
+                    f.insert(UInt32(next.a))
+                    follow = f
+                case .literal:
+                    var f = ByteSet()
+                    f.insert(UInt32(literals[Int(next.a)]))
+                    follow = f
+                case .set: follow = sets[Int(next.a)]
+                case .repeatGreedy, .repeatLazy: follow = next.b >= 1 ? sets[Int(next.a)] : nil
+                default: follow = nil
+                }
+                if let follow { insts[k].d = set(follow) }
             }
         }
     }
