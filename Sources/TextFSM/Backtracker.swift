@@ -86,11 +86,19 @@ final class Backtracker {
     }
 
     /// The same on the program (the parser's hot path: no reference counting).
-    func match(_ program: ByteProgram, _ subject: UnsafeBufferPointer<UInt8>) throws(BudgetExceeded) -> Bool {
+    /// `present`: the bytes `subject` holds, when the caller knows them (a line's, gathered while splitting).
+    func match(_ program: ByteProgram, _ subject: UnsafeBufferPointer<UInt8>, present: ByteSet? = nil)
+        throws(BudgetExceeded) -> Bool
+    {
         if program.checksFirst {
             guard subject.count > 0, program.firstBytes.contains(subject[0]) else { return false }
         }
         if program.requiredCount > 0 {
+            if let present {
+                guard present.lo & program.requiredBytes.lo == program.requiredBytes.lo,
+                    present.hi & program.requiredBytes.hi == program.requiredBytes.hi
+                else { return false }
+            }
             guard Self.contains(subject, program.required, program.requiredCount) else { return false }
         }
         let slots = program.slots
@@ -133,8 +141,6 @@ final class Backtracker {
         var pos = startPos
         @inline(__always) func isWord(_ k: Int) -> Bool { k >= 0 && k < n && ByteSet.word.contains(s[k]) }
         while true {
-            steps += 1
-            if steps > stepBudget { throw BudgetExceeded() }
             let inst = p.insts[pc]
             var ok = true
             switch inst.op {
@@ -197,6 +203,10 @@ final class Backtracker {
                 push(.alternative, Int(inst.b), pos)
                 pc = Int(inst.a)
             case .jump:
+                // Steps are counted where execution can go back (jumps, loop ends, backtracking): between two of
+                // them it runs at most the program's length.
+                steps += 1
+                if steps > stepBudget { throw BudgetExceeded() }
                 pc = Int(inst.a)
             case .save:
                 let slot = Int(inst.a)
@@ -232,6 +242,8 @@ final class Backtracker {
                 regs[k + 1] = -1
                 pc = Int(inst.b)
             case .loopUntilGreedy:
+                steps += 1
+                if steps > stepBudget { throw BudgetExceeded() }
                 let k = 2 * Int(inst.a)
                 let done = Int(regs[k])
                 if done < Int(inst.b) {
@@ -256,6 +268,8 @@ final class Backtracker {
                     pc += 1
                 }
             case .loopUntilLazy:
+                steps += 1
+                if steps > stepBudget { throw BudgetExceeded() }
                 let k = 2 * Int(inst.a)
                 let done = Int(regs[k])
                 if done < Int(inst.b) {
@@ -297,6 +311,8 @@ final class Backtracker {
             // Backtrack.
             var resumed = false
             while !resumed {
+                steps += 1
+                if steps > stepBudget { throw BudgetExceeded() }
                 guard top > base else { return -1 }
                 top -= 1
                 let e = stack[top]
@@ -354,7 +370,6 @@ final class Backtracker {
                         }
                     }
                 }
-                steps += 1
             }
         }
     }
@@ -368,7 +383,9 @@ final class Backtracker {
         while from <= last {
             guard let hit = memchr(base + from, first, last - from + 1) else { return false }
             let at = base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
-            if memcmp(base + at + 1, needle + 1, count - 1) == 0 { return true }
+            var k = 1
+            while k < count && base[at + k] == needle[k] { k += 1 }
+            if k == count { return true }
             from = at + 1
         }
         return false

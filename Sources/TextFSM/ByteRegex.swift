@@ -28,7 +28,9 @@ final class ByteRegex: @unchecked Sendable {
         program = ByteProgram(
             insts: UnsafePointer(i), sets: UnsafePointer(s), literals: UnsafePointer(l),
             slots: 2 * (groupNames.count + 1), registers: 2 * loops, memoLoops: memoLoops, required: UnsafePointer(r),
-            requiredCount: required.count, firstBytes: firstBytes ?? ByteSet.all,
+            requiredCount: required.count,
+            requiredBytes: required.reduce(into: ByteSet()) { $0.insert(UInt32($1)) },
+            firstBytes: firstBytes ?? ByteSet.all,
             checksFirst: firstBytes != nil)
         self.groupNames = groupNames
     }
@@ -119,9 +121,11 @@ struct ByteProgram: @unchecked Sendable {
     /// past min at a position the last iteration moved from has one outcome, whatever came before. This turns the
     /// exponential backtracking of nested quantifiers (`(\s*-*)*`) polynomial without changing any result.
     let memoLoops: Int
-    /// Bytes every match contains (none when `requiredCount` is 0).
+    /// Bytes every match contains (none when `requiredCount` is 0), and the set of those bytes: a line lacking one
+    /// of them is refused before any search.
     let required: UnsafePointer<UInt8>
     let requiredCount: Int
+    let requiredBytes: ByteSet
     /// The bytes a match can start with, when `checksFirst`.
     let firstBytes: ByteSet
     let checksFirst: Bool
@@ -133,7 +137,8 @@ struct ByteSet: Sendable, Equatable {
     var hi: UInt64 = 0
 
     @inline(__always) func contains(_ b: UInt8) -> Bool {
-        b < 64 ? (lo >> UInt64(b)) & 1 == 1 : b < 128 ? (hi >> UInt64(b - 64)) & 1 == 1 : false
+        let word = b < 64 ? lo : (b < 128 ? hi : 0)
+        return (word >> UInt64(b & 63)) & 1 == 1
     }
     mutating func insert(_ b: UInt32) {
         if b < 64 { lo |= 1 << UInt64(b) } else if b < 128 { hi |= 1 << UInt64(b - 64) }

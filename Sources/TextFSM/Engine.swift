@@ -19,7 +19,7 @@ extension Template {
         let table = self.table
         var run = Run(template: self, matcher: matcher)
         var state = 0
-        var stateName = stateNames.first ?? "Start"
+        var endedInEnd = false
         var finished = false
         var cursor = 0
         while cursor < text.count, !finished {
@@ -27,6 +27,7 @@ extension Template {
             let start = cursor
             var end = cursor
             var ascii = true
+            var present = ByteSet()
             var next = text.count
             while end < text.count {
                 let b = text[end]
@@ -39,6 +40,7 @@ extension Template {
                         next = end + 1 < text.count && text[end + 1] == 0x0A ? end + 2 : end + 1
                         break
                     }
+                    present.insert(UInt32(b))
                     end += 1
                     continue
                 }
@@ -68,7 +70,7 @@ extension Template {
                 if ascii, let program = entry.program {
                     let matched: Bool
                     do {
-                        matched = try matcher.match(program, line)
+                        matched = try matcher.match(program, line, present: present)
                     } catch {
                         throw ParseError(
                             template: name, ruleLine: states[state][ruleIndex - 1 - first].line,
@@ -100,32 +102,31 @@ extension Template {
                         run.assign(value, r.location == NSNotFound ? nil : ns.substring(with: r))
                     }
                 }
-                let rule = states[state][ruleIndex - 1 - first]
-                switch rule.recordOp {
+                switch entry.recordOp {
                 case .record: run.appendRecord()
                 case .clear: run.clear()
                 case .clearAll: run.clearAll()
                 case .none: break
                 }
-                if rule.lineOp == .error {
+                if entry.lineOp == .error {
+                    let rule = states[state][ruleIndex - 1 - first]
                     throw ParseError(
                         template: name, ruleLine: rule.line, input: lineString ?? String(decoding: line, as: UTF8.self),
                         message: rule.errorMessage)
                 }
-                if rule.lineOp == .continue { continue }
-                if let next = rule.next {
+                if entry.lineOp == .continue { continue }
+                if let next = entry.next {
                     if next >= 0 {
                         state = next
-                        stateName = stateNames[next]
                     } else {
-                        stateName = next == Self.endState ? "End" : "EOF"
+                        endedInEnd = next == Self.endState
                         finished = true
                     }
                 }
                 break
             }
         }
-        if stateName != "End" && !hasEOFState { run.appendRecord() }
+        if !endedInEnd && !hasEOFState { run.appendRecord() }
         return run.result
     }
 }
@@ -161,14 +162,12 @@ struct Run {
         current = Array(repeating: nil, count: count)
         lists = Array(repeating: [], count: count)
         remembered = Array(repeating: nil, count: count)
-        filldown = template.values.map { $0.options.contains(.filldown) }
-        fillup = template.values.map { $0.options.contains(.fillup) }
-        list = template.values.map { $0.options.contains(.list) }
-        required = template.values.map { $0.options.contains(.required) }
-        requiredBeforeList = template.values.map {
-            ($0.optionOrder.firstIndex(of: .required) ?? 0) < ($0.optionOrder.firstIndex(of: .list) ?? 0)
-        }
-        anyFillup = fillup.contains(true)
+        filldown = template.flags.filldown
+        fillup = template.flags.fillup
+        list = template.flags.list
+        required = template.flags.required
+        requiredBeforeList = template.flags.requiredBeforeList
+        anyFillup = template.flags.anyFillup
     }
 
     mutating func assign(_ index: Int, _ value: String?) {

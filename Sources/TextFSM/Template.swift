@@ -92,6 +92,29 @@ public struct Template: @unchecked Sendable {
     let states: [[Rule]]
     /// The same rules as the parse loop reads them.
     let table: RuleTable
+    /// The Value options as flags, read per assignment and record.
+    let flags: ValueFlags
+
+    struct ValueFlags {
+        var filldown: [Bool]
+        var fillup: [Bool]
+        var list: [Bool]
+        var required: [Bool]
+        /// Required written before List: the check is on the last matched text, not on the list.
+        var requiredBeforeList: [Bool]
+        var anyFillup: Bool
+
+        init(_ values: [Value]) {
+            filldown = values.map { $0.options.contains(.filldown) }
+            fillup = values.map { $0.options.contains(.fillup) }
+            list = values.map { $0.options.contains(.list) }
+            required = values.map { $0.options.contains(.required) }
+            requiredBeforeList = values.map {
+                ($0.optionOrder.firstIndex(of: .required) ?? 0) < ($0.optionOrder.firstIndex(of: .list) ?? 0)
+            }
+            anyFillup = fillup.contains(true)
+        }
+    }
     let stateNames: [String]
     let hasEOFState: Bool
 
@@ -209,6 +232,7 @@ public struct Template: @unchecked Sendable {
         self.values = values
         self.states = states
         self.table = RuleTable(states)
+        self.flags = ValueFlags(values)
         self.stateNames = keptNames
         self.hasEOFState = hasEOF
     }
@@ -427,6 +451,9 @@ final class RuleTable: @unchecked Sendable {
         /// Where its (value, group) pairs are in `captures`.
         var captureStart: Int
         var captureCount: Int
+        var lineOp: Template.LineOp
+        var recordOp: Template.RecordOp
+        var next: Int?
     }
     struct Capture {
         var value: Int
@@ -449,7 +476,8 @@ final class RuleTable: @unchecked Sendable {
             for rule in rules {
                 entries.append(
                     Entry(
-                        program: rule.native?.program, captureStart: captures.count, captureCount: rule.captures.count))
+                        program: rule.native?.program, captureStart: captures.count, captureCount: rule.captures.count,
+                        lineOp: rule.lineOp, recordOp: rule.recordOp, next: rule.next))
                 captures += rule.captures.map { Capture(value: $0.value, group: $0.group) }
             }
         }
