@@ -241,23 +241,33 @@ final class Backtracker {
                 regs[k] = 0
                 regs[k + 1] = -1
                 pc = Int(inst.b)
-            case .loopUntilGreedy:
+            case .loopUntilGreedy, .loopUntilLazy:
                 steps += 1
                 if steps > stepBudget { throw BudgetExceeded() }
                 let k = 2 * Int(inst.a)
                 let done = Int(regs[k])
+                let moved = Int32(pos) != regs[k + 1]
                 if done < Int(inst.b) {
                     push(.restoreRegister, k, done)
                     regs[k] = Int32(done + 1)
                     pc = Int(inst.d)
-                } else if (inst.c < 0 || done < Int(inst.c)) && Int32(pos) != regs[k + 1] {
-                    if inst.e >= 0 {
-                        if memoFailed(Int(inst.e), pos) {
-                            ok = false
-                            break
-                        }
-                        push(.memoMark, Int(inst.e), pos)
+                    break
+                }
+                let greedy = inst.op == .loopUntilGreedy
+                // Greedy tries another iteration only below max and when the last one moved; lazy tries the tail
+                // first (`loopIterate` checks the same when it comes back).
+                if greedy && !((inst.c < 0 || done < Int(inst.c)) && moved) {
+                    pc += 1
+                    break
+                }
+                if inst.e >= 0 && moved {
+                    if memoFailed(Int(inst.e), pos) {
+                        ok = false
+                        break
                     }
+                    push(.memoMark, Int(inst.e), pos)
+                }
+                if greedy {
                     push(.alternative, pc + 1, pos)
                     push(.restoreRegister, k, done)
                     push(.restoreRegister, k + 1, Int(regs[k + 1]))
@@ -265,25 +275,6 @@ final class Backtracker {
                     regs[k + 1] = Int32(pos)
                     pc = Int(inst.d)
                 } else {
-                    pc += 1
-                }
-            case .loopUntilLazy:
-                steps += 1
-                if steps > stepBudget { throw BudgetExceeded() }
-                let k = 2 * Int(inst.a)
-                let done = Int(regs[k])
-                if done < Int(inst.b) {
-                    push(.restoreRegister, k, done)
-                    regs[k] = Int32(done + 1)
-                    pc = Int(inst.d)
-                } else {
-                    if inst.e >= 0 && Int32(pos) != regs[k + 1] {
-                        if memoFailed(Int(inst.e), pos) {
-                            ok = false
-                            break
-                        }
-                        push(.memoMark, Int(inst.e), pos)
-                    }
                     push(.loopIterate, pc, pos)
                     pc += 1
                 }

@@ -135,15 +135,8 @@ extension Template {
 struct Run {
     let template: Template
     let matcher: Backtracker
-    /// The options of each value, read per assignment.
-    let filldown: [Bool]
-    let fillup: [Bool]
-    let list: [Bool]
-    let required: [Bool]
-    /// Required written before List: the check is on the last matched text, not on the list.
-    let requiredBeforeList: [Bool]
-    /// Whether any value is Fillup (only then are raw records kept).
-    let anyFillup: Bool
+    /// The options of each value, read per assignment (raw records are kept only when a value is Fillup).
+    let flags: Template.ValueFlags
     /// nil: unset (the reference's None).
     var current: [String?]
     var lists: [[ListItem]]
@@ -162,25 +155,20 @@ struct Run {
         current = Array(repeating: nil, count: count)
         lists = Array(repeating: [], count: count)
         remembered = Array(repeating: nil, count: count)
-        filldown = template.flags.filldown
-        fillup = template.flags.fillup
-        list = template.flags.list
-        required = template.flags.required
-        requiredBeforeList = template.flags.requiredBeforeList
-        anyFillup = template.flags.anyFillup
+        flags = template.flags
     }
 
     mutating func assign(_ index: Int, _ value: String?) {
         current[index] = value
-        if filldown[index] { remembered[index] = value }
-        if fillup[index], let value, !value.isEmpty {
+        if flags.filldown[index] { remembered[index] = value }
+        if flags.fillup[index], let value, !value.isEmpty {
             for r in rawResult.indices.reversed() {
                 if let existing = rawResult[r][index], !existing.isEmpty { break }
                 rawResult[r][index] = value
                 result[r][index] = .text(value)
             }
         }
-        if list[index] {
+        if flags.list[index] {
             let spec = template.values[index]
             if let native = spec.nativeListRegex, let value, let dict = nativeListMatch(native, spec, value) {
                 if !dict.isEmpty {
@@ -229,8 +217,8 @@ struct Run {
 
     mutating func clear() {
         for i in 0..<current.count {
-            current[i] = filldown[i] ? remembered[i] : nil
-            if list[i] && !filldown[i] && !lists[i].isEmpty { lists[i] = [] }
+            current[i] = flags.filldown[i] ? remembered[i] : nil
+            if flags.list[i] && !flags.filldown[i] && !lists[i].isEmpty { lists[i] = [] }
         }
     }
 
@@ -248,35 +236,35 @@ struct Run {
         var record: [RecordValue] = []
         record.reserveCapacity(count)
         var raw: [String?] = []
-        if anyFillup { raw.reserveCapacity(count) }
+        if flags.anyFillup { raw.reserveCapacity(count) }
         var empty = 0
         for i in 0..<count {
-            if list[i] {
+            if flags.list[i] {
                 let items = lists[i]
-                if required[i] {
+                if flags.required[i] {
                     // Required before List checks the last matched text; after it, the list.
-                    if requiredBeforeList[i] ? (current[i] ?? "").isEmpty : items.isEmpty {
+                    if flags.requiredBeforeList[i] ? (current[i] ?? "").isEmpty : items.isEmpty {
                         clear()
                         return
                     }
                 }
                 if items.isEmpty { empty += 1 }
                 record.append(Self.listValue(items))
-                if anyFillup { raw.append(items.isEmpty ? nil : "list") }
+                if flags.anyFillup { raw.append(items.isEmpty ? nil : "list") }
             } else {
                 let value = current[i]
-                if required[i] && (value ?? "").isEmpty {
+                if flags.required[i] && (value ?? "").isEmpty {
                     clear()
                     return
                 }
                 if value == nil { empty += 1 }
                 record.append(.text(value ?? ""))
-                if anyFillup { raw.append(value) }
+                if flags.anyFillup { raw.append(value) }
             }
         }
         if empty == count { return }
         result.append(record)
-        if anyFillup { rawResult.append(raw) }
+        if flags.anyFillup { rawResult.append(raw) }
         clear()
     }
 

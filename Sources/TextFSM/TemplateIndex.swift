@@ -130,6 +130,24 @@ extension RecordValue {
         }
     }
 
+    /// The value as Foundation JSON objects (String, arrays, dictionaries, NSNull for nil), as the reference's records
+    /// serialize.
+    public var jsonObject: Any {
+        func dict(_ d: [String: String?]) -> [String: Any] { d.mapValues { $0 as Any? ?? NSNull() } }
+        switch self {
+        case .text(let t): return t
+        case .list(let l): return l.map { $0 as Any? ?? NSNull() }
+        case .dicts(let d): return d.map(dict)
+        case .mixed(let items):
+            return items.map { item -> Any in
+                switch item {
+                case .text(let t): return t as Any? ?? NSNull()
+                case .dict(let d): return dict(d)
+                }
+            }
+        }
+    }
+
     static func json(_ dict: [String: String?]) -> String {
         "{"
             + dict.keys.sorted().map { Self.quote($0) + ": " + (dict[$0]!.map(Self.quote) ?? "null") }

@@ -13,21 +13,6 @@ func cpuSeconds() -> Double {
         + Double(usage.ru_stime.tv_usec) / 1e6
 }
 
-func jsonValue(_ value: RecordValue) -> Any {
-    switch value {
-    case .text(let t): return t
-    case .list(let l): return l.map { $0 as Any? ?? NSNull() }
-    case .dicts(let d): return d.map { $0.mapValues { $0 as Any? ?? NSNull() } }
-    case .mixed(let items):
-        return items.map { item -> Any in
-            switch item {
-            case .text(let t): return t as Any? ?? NSNull()
-            case .dict(let d): return d.mapValues { $0 as Any? ?? NSNull() }
-            }
-        }
-    }
-}
-
 let args = CommandLine.arguments
 guard args.count == 4, let repeatCount = Int(args[2]) else {
     FileHandle.standardError.write(Data("usage: textfsm-bench MANIFEST REPEAT OUT\n".utf8))
@@ -77,7 +62,7 @@ if let top = ProcessInfo.processInfo.environment["TEXTFSM_BENCH_CASES"].flatMap(
 var out: [String: Any] = [:]
 for (name, result) in results {
     switch result {
-    case .success(let records): out[name] = records.map { $0.map(jsonValue) }
+    case .success(let records): out[name] = records.map { $0.map(\.jsonObject) }
     case .failure(let error): out[name] = ["error": error.description]
     }
 }

@@ -24,24 +24,7 @@ import Testing
     }
 
     /// Our records in the reference's JSON shape.
-    static func json(_ records: [[RecordValue]]) -> [[Any]] {
-        records.map { record in
-            record.map { value -> Any in
-                switch value {
-                case .text(let t): return t
-                case .list(let l): return l.map { $0 as Any? ?? NSNull() }
-                case .dicts(let d): return d.map { $0.mapValues { $0 as Any? ?? NSNull() } }
-                case .mixed(let items):
-                    return items.map { item -> Any in
-                        switch item {
-                        case .text(let t): return t as Any? ?? NSNull()
-                        case .dict(let d): return d.mapValues { $0 as Any? ?? NSNull() }
-                        }
-                    }
-                }
-            }
-        }
-    }
+    static func json(_ records: [[RecordValue]]) -> [[Any]] { records.map { $0.map(\.jsonObject) } }
 
     static func same(_ a: Any, _ b: Any) -> Bool {
         let options: JSONSerialization.WritingOptions = [.sortedKeys]
