@@ -101,26 +101,13 @@ final class Backtracker {
             }
             guard Self.contains(subject, program.required, program.requiredCount) else { return false }
         }
-        let slots = program.slots
-        if slots > capsCapacity {
-            caps.deallocate()
-            capsCapacity = slots
-            caps = .allocate(capacity: slots)
-        }
-        for k in 0..<slots { caps[k] = -1 }
-        if program.registers > regsCapacity {
-            regs.deallocate()
-            regsCapacity = program.registers
-            regs = .allocate(capacity: regsCapacity)
-        }
+        UnsafeMutablePointer.reserve(&caps, &capsCapacity, program.slots)
+        caps.update(repeating: -1, count: program.slots)
+        UnsafeMutablePointer.reserve(&regs, &regsCapacity, program.registers)
         if program.memoLoops > 0 {
             memoStride = subject.count + 1
             let words = (program.memoLoops * memoStride + 63) / 64
-            if words > memoCapacity {
-                memo.deallocate()
-                memoCapacity = words
-                memo = .allocate(capacity: words)
-            }
+            UnsafeMutablePointer.reserve(&memo, &memoCapacity, words)
             memo.update(repeating: 0, count: words)
         }
         top = 0

@@ -17,17 +17,12 @@ final class ByteRegex: @unchecked Sendable {
         insts: [Inst], sets: [ByteSet], literals: [UInt8], loops: Int, memoLoops: Int, required: [UInt8],
         groupNames: [String?], firstBytes: ByteSet?
     ) {
-        let r = UnsafeMutablePointer<UInt8>.allocate(capacity: max(1, required.count))
-        r.initialize(from: required, count: required.count)
-        let i = UnsafeMutablePointer<Inst>.allocate(capacity: max(1, insts.count))
-        i.initialize(from: insts, count: insts.count)
-        let s = UnsafeMutablePointer<ByteSet>.allocate(capacity: max(1, sets.count))
-        s.initialize(from: sets, count: sets.count)
-        let l = UnsafeMutablePointer<UInt8>.allocate(capacity: max(1, literals.count))
-        l.initialize(from: literals, count: literals.count)
         program = ByteProgram(
-            insts: UnsafePointer(i), sets: UnsafePointer(s), literals: UnsafePointer(l),
-            slots: 2 * (groupNames.count + 1), registers: 2 * loops, memoLoops: memoLoops, required: UnsafePointer(r),
+            insts: UnsafePointer(UnsafeMutablePointer.copying(insts)),
+            sets: UnsafePointer(UnsafeMutablePointer.copying(sets)),
+            literals: UnsafePointer(UnsafeMutablePointer.copying(literals)), slots: 2 * (groupNames.count + 1),
+            registers: 2 * loops,
+            memoLoops: memoLoops, required: UnsafePointer(UnsafeMutablePointer.copying(required)),
             requiredCount: required.count,
             requiredBytes: required.reduce(into: ByteSet()) { $0.insert(UInt32($1)) },
             firstBytes: firstBytes ?? ByteSet.all,
@@ -131,6 +126,24 @@ struct ByteProgram: @unchecked Sendable {
     let checksFirst: Bool
 }
 
+extension UnsafeMutablePointer {
+    /// A new buffer holding `elements` (at least one slot, so that it can always be freed), for an owner that
+    /// deallocates it.
+    static func copying(_ elements: [Pointee]) -> UnsafeMutablePointer {
+        let buffer = allocate(capacity: Swift.max(1, elements.count))
+        buffer.initialize(from: elements, count: elements.count)
+        return buffer
+    }
+
+    /// Makes `pointer` hold at least `count` elements (their values unspecified), growing it when it is smaller.
+    static func reserve(_ pointer: inout UnsafeMutablePointer, _ capacity: inout Int, _ count: Int) {
+        guard count > capacity else { return }
+        pointer.deallocate()
+        capacity = count
+        pointer = allocate(capacity: count)
+    }
+}
+
 /// A set of ASCII bytes.
 struct ByteSet: Sendable, Equatable {
     var lo: UInt64 = 0
@@ -151,7 +164,6 @@ struct ByteSet: Sendable, Equatable {
         hi |= other.hi
     }
     var inverted: ByteSet { ByteSet(lo: ~lo, hi: ~hi) }
-    var isEmpty: Bool { lo == 0 && hi == 0 }
     /// Adds the other case of every ASCII letter.
     var caseFolded: ByteSet {
         var out = self

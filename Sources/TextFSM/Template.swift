@@ -464,8 +464,6 @@ final class RuleTable: @unchecked Sendable {
     let captures: UnsafeMutablePointer<Capture>
     /// State k's rules are entries[stateStart[k] ..< stateStart[k + 1]].
     let stateStart: UnsafeMutablePointer<Int>
-    private let entryCount: Int
-    private let captureCount: Int
 
     init(_ states: [[Template.Rule]]) {
         var entries: [Entry] = []
@@ -482,14 +480,9 @@ final class RuleTable: @unchecked Sendable {
             }
         }
         starts.append(entries.count)
-        entryCount = entries.count
-        captureCount = captures.count
-        self.entries = .allocate(capacity: max(1, entries.count))
-        self.entries.initialize(from: entries, count: entries.count)
-        self.captures = .allocate(capacity: max(1, captures.count))
-        self.captures.initialize(from: captures, count: captures.count)
-        self.stateStart = .allocate(capacity: starts.count)
-        self.stateStart.initialize(from: starts, count: starts.count)
+        self.entries = .copying(entries)
+        self.captures = .copying(captures)
+        self.stateStart = .copying(starts)
     }
 
     deinit {
