@@ -82,6 +82,17 @@ let package = Package(
             exclude: ["README.md"],
             swiftSettings: swift6
         ),
+        // SSH: libssh2 in non-blocking mode on a few multiplexing I/O threads; outputs parsed by TextFSM, regex or JSON.
+        .target(
+            name: "SSHPolling",
+            dependencies: [
+                "NetPollerCore", "NetPollerRuntime", "CLibSSH2", "TextFSM",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/Inputs/SSH",
+            exclude: ["README.md"],
+            swiftSettings: swift6
+        ),
         // Outputs: each in Sources/Outputs/<Name> with its plugin (config keys, sink, metrics) and a README.
         // `[[outputs.postgres]]`: libpq on the sink's own thread, binary COPY, migrations, partitions.
         .target(
@@ -125,7 +136,7 @@ let package = Package(
         .target(
             name: "BuiltinPlugins",
             dependencies: [
-                "NetPollerCore", "AgentConfig", "SNMPPolling", "PostgresOutput", "InfluxOutput", "FileOutput",
+                "NetPollerCore", "AgentConfig", "SNMPPolling", "SSHPolling", "PostgresOutput", "InfluxOutput", "FileOutput",
                 "StdoutOutput",
             ],
             swiftSettings: swift6

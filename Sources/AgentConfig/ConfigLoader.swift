@@ -105,11 +105,15 @@ extension ConfigDecoder {
         let agent = decodeAgent(agentTable)
         let http = decodeHTTP(root.table("http"))
         let log = decodeLog(root.table("log"))
-        let credentials = decodeCredentials(root.table("credentials"))
+        var credentialsTable = root.table("credentials")
+        let credentials = decodeCredentials(credentialsTable?.table("snmp"))
+        let sshCredentials = decodeSSHCredentials(credentialsTable?.table("ssh"))
+        credentialsTable?.finish()
+        let ssh = decodeSSH(root.table("ssh"))
         let profiles = decodeProfiles(&root)
         let outputs = decodeOutputs(root.table("outputs"), plugins: plugins)
 
-        var known = Set(BuiltinProfiles.all.map(\.name))
+        var known = Set((BuiltinProfiles.all + BuiltinSSHProfiles.all).map(\.name))
         for (index, profile) in profiles.enumerated() {
             if known.contains(profile.name) {
                 root.problem(
@@ -123,10 +127,16 @@ extension ConfigDecoder {
                 agentTable?.node["default_profiles"], "agent.default_profiles[\(index)]",
                 "unknown profile \"\(name)\" (known: \(known.sorted().joined(separator: ", ")))")
         }
-        let devices = decodeDevices(&root, agent: agent, credentials: credentials, profiles: known)
-        return AgentConfiguration(
+        let sshProfiles = Set((BuiltinSSHProfiles.all + profiles).filter(\.isSSH).map(\.name))
+        let devices = decodeDevices(
+            &root, agent: agent, credentials: credentials, profiles: known, ssh: ssh, sshCredentials: sshCredentials,
+            sshProfiles: sshProfiles)
+        var config = AgentConfiguration(
             agent: agent, http: http, log: log, credentials: credentials, devices: devices, profiles: profiles,
             outputs: outputs, files: files, hash: "")
+        config.sshCredentials = sshCredentials
+        config.ssh = ssh
+        return config
     }
 }
 

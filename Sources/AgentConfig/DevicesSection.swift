@@ -4,9 +4,7 @@ import NetPollerCore
 extension ConfigDecoder {
     func decodeCredentials(_ table: ConfigTable?) -> [String: SNMPCredential] {
         var result: [String: SNMPCredential] = [:]
-        guard var t = table else { return result }
-        defer { t.finish() }
-        guard var snmp = t.table("snmp") else { return result }
+        guard var snmp = table else { return result }
         for name in snmp.presentKeys {
             guard var entry = snmp.table(name) else { continue }
             defer { entry.finish() }
@@ -126,7 +124,8 @@ extension ConfigDecoder {
     }
 
     func decodeDevices(
-        _ root: inout ConfigTable, agent: AgentSettings, credentials: [String: SNMPCredential], profiles: Set<String>
+        _ root: inout ConfigTable, agent: AgentSettings, credentials: [String: SNMPCredential], profiles: Set<String>,
+        ssh: SSHSettings = SSHSettings(), sshCredentials: [String: SSHCredential] = [:], sshProfiles: Set<String> = []
     ) -> [DeviceConfig] {
         var devices: [DeviceConfig] = []
         var seen: [String: Int] = [:]
@@ -156,8 +155,11 @@ extension ConfigDecoder {
             } else if !entry.has("address") {
                 entry.problem("address", "missing (host or host:port)")
             }
+            let sshDevice = decodeDeviceSSH(&entry, settings: ssh, credentials: sshCredentials)
+            // A device with `ssh` and no `snmp` is polled over SSH only.
+            let snmpEnabled = entry.has("snmp") || sshDevice == nil
             let credentialName = entry.string("snmp") ?? "default"
-            if credentials[credentialName] == nil {
+            if snmpEnabled && credentials[credentialName] == nil {
                 let known = credentials.keys.sorted()
                 let hint =
                     known.isEmpty
@@ -177,6 +179,19 @@ extension ConfigDecoder {
                         "unknown profile \"\(p)\" (known: \(profiles.sorted().joined(separator: ", ")))")
                 }
                 deviceProfiles = list
+            }
+            // Profiles name SNMP and SSH profiles alike; each poller takes its own (none of its kind: automatic).
+            var sshDevice_ = sshDevice
+            if let list = deviceProfiles {
+                let sshNames = list.filter { sshProfiles.contains($0) }
+                let snmpNames = list.filter { !sshProfiles.contains($0) }
+                if !sshNames.isEmpty {
+                    if sshDevice_ == nil {
+                        entry.problem("profiles", "names SSH profiles (\(sshNames.joined(separator: ", "))) but the device has no ssh credential")
+                    }
+                    sshDevice_?.profiles = sshNames
+                }
+                deviceProfiles = snmpNames.isEmpty ? nil : snmpNames
             }
             var tags: [Tag] = []
             for (key, value) in entry.entries("tags", wrongType: "expected a table (tags = { site = \"ams1\" })") ?? []
@@ -235,6 +250,8 @@ extension ConfigDecoder {
                 device.pinnedMaxRepetitions = pinnedRepetitions != nil
                 device.walkMode = walkMode == "bulk" || walkMode == "getnext" ? walkMode : nil
                 device.tolerateUnordered = tolerate
+                device.snmpEnabled = snmpEnabled
+                device.ssh = sshDevice_
                 devices.append(device)
             }
         }

@@ -6,6 +6,7 @@ import Logging
 import NetPollerCore
 import PostgresOutput
 import SNMPPolling
+import SSHPolling
 import StdoutOutput
 
 /// The registration point: every input (collector) and output the agent ships. A new plugin is one folder under
@@ -15,9 +16,16 @@ public enum BuiltinPlugins {
     public static let outputs: [any OutputPlugin] = [StdoutPlugin(), FilePlugin(), PostgresPlugin(), InfluxPlugin()]
 
     /// The collectors, one per device kind; their I/O threads start here.
-    public static func collectors(metrics: SelfMetrics, logger: Logger = Logger(label: "netpoller")) -> [any Collector]
-    {
-        [SNMPCollector(metrics: metrics, logger: logger)]
+    public static func collectors(
+        metrics: SelfMetrics, logger: Logger = Logger(label: "netpoller"), sshThreads: Int = SSHSettings().ioThreads
+    ) -> [any Collector] {
+        [SNMPCollector(metrics: metrics, logger: logger), SSHCollector(metrics: metrics, logger: logger, threads: sshThreads)]
+    }
+
+    /// Problems only a collector can see (an SSH template that does not compile, a mapping naming a missing value):
+    /// `check` and start-up report them as config errors.
+    public static func collectorProblems(_ config: AgentConfiguration) -> [String] {
+        SSHCollector.problems(config)
     }
 }
 
@@ -27,6 +35,12 @@ extension ConfigLoader {
         files: [String], environment: [String: String] = ProcessInfo.processInfo.environment,
         hostName: String = ProcessInfo.processInfo.hostName
     ) throws(ConfigError) -> AgentConfiguration {
-        try load(files: files, outputs: BuiltinPlugins.outputs, environment: environment, hostName: hostName)
+        let config = try load(files: files, outputs: BuiltinPlugins.outputs, environment: environment, hostName: hostName)
+        let problems = BuiltinPlugins.collectorProblems(config)
+        guard problems.isEmpty else {
+            throw ConfigError(
+                problems: problems.map { ConfigProblem(file: config.files.first ?? "", path: "profiles", message: $0) })
+        }
+        return config
     }
 }

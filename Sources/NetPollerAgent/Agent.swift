@@ -292,9 +292,9 @@ public final class Agent: Service {
             cache.remove(device: name)
         }
         // A changed device's old session and what was learned about it go; it is polled anew from its next slot.
-        let previousKinds = Dictionary(current.devices.map { ($0.name, $0.kind) }, uniquingKeysWith: { a, _ in a })
+        let previousKinds = Dictionary(current.devices.map { ($0.name, $0.kinds) }, uniquingKeysWith: { a, _ in a })
         for name in plan.devicesRemoved + plan.devicesChanged {
-            if let kind = previousKinds[name] { collectors[kind]?.release(name) }
+            for kind in previousKinds[name] ?? [] { collectors[kind]?.release(name) }
         }
         let (started, stopped) = scheduler.apply(
             applied.devices.map { DeviceScheduler.Entry(name: $0.name, interval: $0.interval) },
@@ -348,22 +348,39 @@ public final class Agent: Service {
 
     // MARK: Polling
 
-    /// One poll of one device by its kind's collector, recorded (status, metrics, queue, log).
+    /// One poll of one device by the collector of each of its kinds (SNMP and SSH at once when it has both),
+    /// recorded together (status, metrics per kind, one batch, log).
     func pollDevice(_ name: String) async {
         guard let device = live.withLock({ $0.devices[name] }) else { return }
-        let kind = device.config.kind
-        let start = ContinuousClock.now
         let timestamp = WallClock.nanos()
         status.update(name) { $0.pollStarted = Double(timestamp) / 1e9 }
         cache.setPolling(device: name, true)
         defer { cache.setPolling(device: name, false) }
-        let outcome: PollOutcome
-        if let collector = collectors[kind] {
-            outcome = await collector.poll(device.config)
-        } else {
-            outcome = .failed(PollError(.sessionFailed, "no collector polls devices of kind \(kind)"))
+        let config = device.config
+        let collectors = self.collectors
+        @Sendable func one(_ kind: String) async -> PollRecorder.KindOutcome {
+            let start = ContinuousClock.now
+            let outcome: PollOutcome
+            if let collector = collectors[kind] {
+                outcome = await collector.poll(config)
+            } else {
+                outcome = .failed(PollError(.sessionFailed, "no collector polls devices of kind \(kind)"))
+            }
+            return PollRecorder.KindOutcome(kind: kind, outcome: outcome, duration: ContinuousClock.now - start)
         }
-        recorder.record(device, outcome, kind: kind, duration: ContinuousClock.now - start, timestamp: timestamp)
+        let kinds = config.kinds
+        var outcomes: [PollRecorder.KindOutcome] = []
+        if kinds.count == 1 {
+            outcomes = [await one(kinds[0])]
+        } else {
+            outcomes = await withTaskGroup(of: PollRecorder.KindOutcome.self) { group in
+                for kind in kinds { group.addTask { await one(kind) } }
+                var all: [PollRecorder.KindOutcome] = []
+                for await result in group { all.append(result) }
+                return all.sorted { (kinds.firstIndex(of: $0.kind) ?? 0) < (kinds.firstIndex(of: $1.kind) ?? 0) }
+            }
+        }
+        recorder.record(device, outcomes, timestamp: timestamp)
     }
 
     // MARK: Once

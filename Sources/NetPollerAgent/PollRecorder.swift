@@ -10,14 +10,31 @@ struct PollRecorder: Sendable {
     let queue: SampleQueue
     let logger: Logger
 
+    /// One collector's part of a device's poll.
+    struct KindOutcome: Sendable {
+        var kind: String
+        var outcome: PollOutcome
+        var duration: Duration
+    }
+
     func record(
         _ device: DeviceRuntime, _ outcome: PollOutcome, kind: String, duration: Duration, timestamp: Int64
     ) {
+        record(device, [KindOutcome(kind: kind, outcome: outcome, duration: duration)], timestamp: timestamp)
+    }
+
+    /// The outcomes of one device's poll by each of its collectors: metrics per kind, then one status update and one
+    /// batch for the device (its state is the worst but `down` only when every kind is down).
+    func record(_ device: DeviceRuntime, _ parts: [KindOutcome], timestamp: Int64) {
         let name = device.config.name
-        let polls = metrics.polls(kind: kind)
-        polls.record(outcome.state, duration: duration)
-        for error in outcome.errors { polls.error(error.code) }
-        for error in outcome.walkErrors { metrics.walkError(error.code) }
+        for part in parts {
+            let polls = metrics.polls(kind: part.kind)
+            polls.record(part.outcome.state, duration: part.duration)
+            for error in part.outcome.errors { polls.error(error.code) }
+            for error in part.outcome.walkErrors { metrics.walkError(error.code) }
+        }
+        let outcome = Self.merge(parts.map(\.outcome))
+        let duration = parts.map(\.duration).max() ?? .zero
         let firstError = outcome.errors.first
         var knownProfiles: [String] = []
         let change = status.update(name) { s in
@@ -32,6 +49,7 @@ struct PollRecorder: Sendable {
             if !outcome.profiles.isEmpty { s.profiles = outcome.profiles }
             if !outcome.profileReasons.isEmpty { s.profileReasons = outcome.profileReasons }
             if let snmp = outcome.snmp { s.snmp = snmp }
+            if let ssh = outcome.ssh { s.ssh = ssh }
             knownProfiles = s.profiles
         }
         // A poll with data is a batch; a poll that lost the device is a status-only batch once, at the change, so sinks
@@ -63,6 +81,32 @@ struct PollRecorder: Sendable {
             }
             metrics.setDevices(status.counts())
         }
+    }
+
+    /// One device's outcome from its kinds' outcomes.
+    static func merge(_ outcomes: [PollOutcome]) -> PollOutcome {
+        guard var merged = outcomes.first else { return .failed(PollError(.sessionFailed, "nothing polled")) }
+        for other in outcomes.dropFirst() {
+            merged.samples += other.samples
+            merged.errors += other.errors
+            merged.walkErrors += other.walkErrors
+            merged.varbinds += other.varbinds
+            merged.requests += other.requests
+            merged.sysObjectID = merged.sysObjectID ?? other.sysObjectID
+            for profile in other.profiles where !merged.profiles.contains(profile) { merged.profiles.append(profile) }
+            merged.profileReasons.merge(other.profileReasons) { a, _ in a }
+            merged.snmp = merged.snmp ?? other.snmp
+            merged.ssh = merged.ssh ?? other.ssh
+            let states = [merged.state, other.state]
+            if states.allSatisfy({ $0 == .down }) {
+                merged.state = .down
+            } else if states.allSatisfy({ $0 == .up }) {
+                merged.state = .up
+            } else {
+                merged.state = .degraded
+            }
+        }
+        return merged
     }
 
     func recordOverrun(_ name: String, _ missed: Int) {

@@ -35,6 +35,8 @@ public struct PollOutcome: Sendable {
     public var profileReasons: [String: String] = [:]
     /// How the device is polled over SNMP (version, security level, engine, learned sizes); nil for other kinds.
     public var snmp: SNMPDeviceInfo?
+    /// How the device is polled over SSH (connection, last command error, parse failures); nil for other kinds.
+    public var ssh: SSHDeviceInfo?
 
     public init(
         samples: [Sample], errors: [PollError], walkErrors: [PollError] = [], state: DeviceState, varbinds: Int,

@@ -216,8 +216,18 @@ public struct DeviceConfig: Sendable, Equatable {
     /// The poll budget in force: `poll_budget`, else the interval.
     public var effectivePollBudget: Duration { pollBudget ?? interval }
 
-    /// The collector that polls this device (its `kind` label); every device is SNMP until another collector lands.
-    public var kind: String { "snmp" }
+    /// Whether the device is polled over SNMP: it names `snmp`, or it has no `ssh` (then the `default` credential).
+    public var snmpEnabled = true
+    /// The device's SSH side (`ssh = "CRED"`); nil: not polled over SSH.
+    public var ssh: SSHDeviceConfig?
+
+    /// The collectors that poll this device (their `kind` labels), in order: `snmp`, `ssh`.
+    public var kinds: [String] {
+        var kinds: [String] = []
+        if snmpEnabled { kinds.append("snmp") }
+        if ssh != nil { kinds.append("ssh") }
+        return kinds
+    }
 
     public init(
         name: String, address: HostAddress, credential: String, profiles: [String]?, interval: Duration,
@@ -306,6 +316,10 @@ public struct AgentConfiguration: Sendable, Equatable {
     public var http: HTTPSettings
     public var log: LogSettings
     public var credentials: [String: SNMPCredential]
+    /// `[credentials.ssh.NAME]`.
+    public var sshCredentials: [String: SSHCredential] = [:]
+    /// `[ssh]`.
+    public var ssh = SSHSettings()
     public var devices: [DeviceConfig]
     /// User-defined profiles (the built-in ones are in `BuiltinProfiles`).
     public var profiles: [Profile]
@@ -333,7 +347,7 @@ public struct AgentConfiguration: Sendable, Equatable {
     /// Built-in and user profiles by name.
     public var allProfiles: [String: Profile] {
         var all: [String: Profile] = [:]
-        for profile in BuiltinProfiles.all + profiles { all[profile.name] = profile }
+        for profile in BuiltinProfiles.all + BuiltinSSHProfiles.all + profiles { all[profile.name] = profile }
         return all
     }
 }

@@ -35,6 +35,28 @@ public struct PollError: Error, Sendable, Equatable, CustomStringConvertible {
         /// SNMPv3 authPriv: the device answered engine discovery but never an encrypted request: the privacy protocol or
         /// password differ (a device silently drops what it cannot decrypt). AES vs AES-C is the usual cause.
         case privacyMismatch = "privacy_mismatch"
+
+        // SSH (see docs/ssh.md).
+        /// The TCP connection could not be made (refused, unreachable, no answer within `connect_timeout`), or the SSH
+        /// banner or handshake did not complete in time.
+        case connectFailed = "connect_failed"
+        /// The server refused every authentication method tried (password, key, keyboard-interactive), or did not
+        /// answer within `auth_timeout`.
+        case authFailed = "auth_failed"
+        /// The host key is in no known_hosts file and `host_key_policy = "strict"`: refused; the message names the
+        /// fingerprint.
+        case hostKeyUnknown = "host_key_unknown"
+        /// The host key differs from the one recorded for this host: refused; the message names both.
+        case hostKeyMismatch = "host_key_mismatch"
+        /// No algorithm in common; the message lists what the server offered and what we offered.
+        case kexFailed = "kex_failed"
+        /// A command's output did not end (EOF or prompt) within `command_timeout`.
+        case commandTimeout = "command_timeout"
+        /// A channel could not be opened or started (exec, pty, shell), the session broke mid-command, the output
+        /// passed `max_output_bytes`, or the command exited with an error.
+        case channelFailed = "channel_failed"
+        /// A command's output or one of its values did not parse; the message names the command and the value.
+        case parseFailed = "parse_failed"
     }
 
     public var code: Code

@@ -112,11 +112,20 @@ public struct Profile: Sendable, Equatable {
     public var rates = false
     /// `tolerate_unordered`: out-of-order OIDs one walk of a device with this profile accepts.
     public var tolerateUnordered = 0
+    /// SSH: the commands of this profile (`[[profiles.commands]]`). A profile is either SNMP or SSH.
+    public var commands: [CommandSpec] = []
+    /// SSH: the platforms whose devices get this profile when they name no SSH profile (`platforms`).
+    public var platforms: [String] = []
+
+    /// An SSH profile: it has commands.
+    public var isSSH: Bool { !commands.isEmpty }
 
     public init(
         name: String, sysObjectIDPrefixes: [OID] = [], scalars: [ScalarGroup] = [], tables: [TableSpec] = [],
-        builtIn: Bool = false
+        builtIn: Bool = false, commands: [CommandSpec] = [], platforms: [String] = []
     ) {
+        self.commands = commands
+        self.platforms = platforms
         self.name = name
         self.sysObjectIDPrefixes = sysObjectIDPrefixes
         self.scalars = scalars

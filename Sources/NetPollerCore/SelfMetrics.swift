@@ -34,6 +34,11 @@ public final class SelfMetrics: Sendable {
     public let reloadsFailed: Counter
     public let lastReloadSuccessful: Gauge
     public let httpEvictions: Counter
+    public let sshConnections: Counter
+    public let sshCommands: Counter
+    public let sshBytesRead: Counter
+    public let sshPagerAnswers: Counter
+    public let sshParseFailures: Counter
     private let pollMetricsByKind = Mutex<[String: PollMetrics]>([:])
     private let walkErrors: [PollError.Code: Counter]
     private let devices: [DeviceState: Gauge]
@@ -92,6 +97,22 @@ public final class SelfMetrics: Sendable {
             descriptor: metricDescriptor(
                 "netpoller_implausible_deltas_total",
                 "Counter deltas dropped as implausible (above the interface speed, or a Counter64 going back)."), )
+        sshConnections = registry.makeCounter(
+            descriptor: metricDescriptor(
+                "netpoller_ssh_connections_total",
+                "SSH TCP connections opened (a connection is kept across polls; each reconnect counts)."), )
+        sshCommands = registry.makeCounter(
+            descriptor: metricDescriptor("netpoller_ssh_commands_total", "CLI commands sent over SSH."), )
+        sshBytesRead = registry.makeCounter(
+            descriptor: metricDescriptor("netpoller_ssh_read_bytes_total", "Command output bytes read over SSH."), )
+        sshPagerAnswers = registry.makeCounter(
+            descriptor: metricDescriptor(
+                "netpoller_ssh_pager_answers_total",
+                "--More-- prompts answered in shell mode (non-zero: a device ignored the paging-off command)."), )
+        sshParseFailures = registry.makeCounter(
+            descriptor: metricDescriptor(
+                "netpoller_ssh_parse_failures_total",
+                "Values (or whole outputs) from SSH commands that did not parse; each is named in /status."), )
         var walkErrors: [PollError.Code: Counter] = [:]
         for code in PollError.Code.allCases {
             walkErrors[code] = registry.makeCounter(

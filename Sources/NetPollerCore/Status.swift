@@ -72,6 +72,8 @@ public struct DeviceStatus: Sendable, Codable, Equatable {
     public var scheduledSince: Double?
     /// SNMP version, security level, engine and learned request sizes (never a secret).
     public var snmp: SNMPDeviceInfo?
+    /// SSH connection state and age, commands run, the last command error and values that did not parse.
+    public var ssh: SSHDeviceInfo?
 
     public init(name: String, address: String, profiles: [String]) {
         self.name = name

@@ -78,7 +78,7 @@ struct Run: AsyncParsableCommand {
         let metrics = SelfMetrics()
         let agent = Agent(
             config: config, logger: logger, metrics: metrics,
-            collectors: BuiltinPlugins.collectors(metrics: metrics, logger: logger),
+            collectors: BuiltinPlugins.collectors(metrics: metrics, logger: logger, sshThreads: config.ssh.ioThreads),
             outputs: BuiltinPlugins.outputs,
             reloadSource: { () throws(ConfigError) -> AgentConfiguration in try options.loadOrThrow() },
             hangups: hangups)
@@ -184,7 +184,7 @@ struct Once: AsyncParsableCommand {
         let metrics = SelfMetrics()
         let agent = Agent(
             config: config, logger: logger, metrics: metrics,
-            collectors: BuiltinPlugins.collectors(metrics: metrics, logger: logger))
+            collectors: BuiltinPlugins.collectors(metrics: metrics, logger: logger, sshThreads: config.ssh.ioThreads))
         let failed = await agent.pollOnce(only: device, sink: StdoutSink(format: sinkFormat))
         // How each device was polled (never a secret): version, security level, engine, request sizes.
         for status in agent.deviceStatuses() {
