@@ -219,7 +219,7 @@ let package = Package(
         .testTarget(
             name: "NetPollerTests",
             dependencies: [
-                "NetPollerCore", "NetPollerRuntime", "LineProtocol", "AgentConfig", "Pipeline", "SNMPPolling",
+                "NetPollerCore", "NetPollerRuntime", "LineProtocol", "AgentConfig", "Pipeline", "SNMPPolling", "SSHPolling",
                 "AgentHTTP", "NetPollerAgent", "NetPollerTesting", "PostgresOutput", "InfluxOutput", "FileOutput",
                 "StdoutOutput", "BuiltinPlugins", "TextFSM", "CNetSNMP", "CLibSSH2", "CLibPQ", "CCurl",
                 "CZlib",

@@ -73,6 +73,7 @@ extension ConfigDecoder {
             }
             if let port = entry.int("port", range: 1...65535) { credential.port = port }
             credential.enablePassword = entry.secret("enable_password", required: false)
+            credential.enable = entry.bool("enable") ?? (credential.enablePassword != nil)
             credential.legacy = entry.bool("legacy") ?? false
             let supported = SSHAlgorithms.supported
             for (key, known) in [

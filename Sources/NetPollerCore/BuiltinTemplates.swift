@@ -159,7 +159,7 @@ public enum BuiltinTemplates {
             Value SERIAL (\S+)
 
             Start
-              ^.*Software.*,\s+Version\s+${VERSION},
+              ^Cisco\s+IOS.*Version\s+${VERSION}
               ^\s*${HOSTNAME}\s+uptime\s+is\s+${UPTIME}\s*$$
               ^[Cc]isco\s+${HARDWARE}\s+.*bytes\s+of\s+memory
               ^Processor\s+board\s+ID\s+${SERIAL}

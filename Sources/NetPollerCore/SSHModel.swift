@@ -19,6 +19,9 @@ public struct SSHCredential: Sendable, Equatable {
     /// The SSH port (`port`, default 22); a device's `ssh_port` wins.
     public var port = 22
     public var enablePassword: Secret?
+    /// `enable = true`: enter enable mode in shell mode even without an `enable_password` (a device that does not ask
+    /// for one). Set implicitly by `enable_password`.
+    public var enable = false
     /// Algorithm lists in preference order; nil: the defaults (see `SSHAlgorithms`).
     public var kex: [String]?
     public var hostKeyAlgorithms: [String]?

@@ -595,6 +595,9 @@ final class SSHConnection {
                                 .trimmingCharacters(in: .whitespacesAndNewlines)
                             run.result = .failed(
                                 PollError(.channelFailed, "\"\(run.command)\" exited with status \(status): \(err)"))
+                        } else if let rejection = ShellCLI.rejection(out) {
+                            run.result = .failed(
+                                PollError(.channelFailed, "\"\(run.command)\": the device rejected it: \(rejection)"))
                         } else {
                             run.result = .output(out)
                         }
@@ -708,7 +711,8 @@ final class SSHConnection {
                     continue
                 }
                 promptBase = base
-                if target.credential.enablePassword != nil, ShellCLI.hasEnable(platform: target.platform),
+                if target.credential.enablePassword != nil || target.credential.enable,
+                    ShellCLI.hasEnable(platform: target.platform),
                     ShellCLI.promptTerminator(shellBuffer) == UInt8(ascii: ">")
                 {
                     shellBuffer = []
@@ -720,8 +724,13 @@ final class SSHConnection {
             case .enable:
                 if let wait = pumpShell() { return wait }
                 if ShellCLI.endsWithPasswordPrompt(shellBuffer) {
+                    guard let password = target.credential.enablePassword else {
+                        dropConnectionKeepingJob(
+                            .failed(PollError(.authFailed, "\(endpoint): enable asks for a password; set enable_password")))
+                        return nil
+                    }
                     shellBuffer = []
-                    pendingWrite = Array(((target.credential.enablePassword?.value ?? "") + "\n").utf8)
+                    pendingWrite = Array((password.value + "\n").utf8)
                     shellStage = .enablePassword
                     continue
                 }
@@ -792,7 +801,13 @@ final class SSHConnection {
                 // The prompt ends the output only after the echoed command line (the echo may hold a prompt).
                 if shellBuffer.contains(0x0A), ShellCLI.endsWithPrompt(shellBuffer, base: promptBase) {
                     let index = shellCommand!
-                    results[index] = .output(ShellCLI.cleanOutput(shellBuffer, command: job.commands[index]))
+                    let output = ShellCLI.cleanOutput(shellBuffer, command: job.commands[index])
+                    if let rejection = ShellCLI.rejection(output) {
+                        results[index] = .failed(
+                            PollError(.channelFailed, "\"\(job.commands[index])\": the device rejected it: \(rejection)"))
+                    } else {
+                        results[index] = .output(output)
+                    }
                     shellCommand = nil
                     shellBuffer = []
                     deadline = 0

@@ -106,6 +106,26 @@ enum ShellCLI {
         return out
     }
 
+    /// What devices print for a command they do not take (IOS, NX-OS, EOS, Junos, Huawei, …), lower-cased.
+    static let rejections = [
+        "% invalid", "% incomplete", "% ambiguous", "% unknown command", "% unrecognized command", "% bad command",
+        "syntax error", "unknown command", "invalid command", "error: unknown command", "error: syntax error",
+    ]
+
+    /// The device's rejection of the command, when the output starts with one (within its first three lines).
+    static func rejection(_ output: String) -> String? {
+        var seen = 0
+        for line in output.split(separator: "\n", omittingEmptySubsequences: true) {
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            if trimmed.isEmpty || trimmed == "^" { continue }
+            let lower = trimmed.lowercased()
+            if rejections.contains(where: { lower.hasPrefix($0) }) { return String(trimmed.prefix(200)) }
+            seen += 1
+            if seen >= 3 { return nil }
+        }
+        return nil
+    }
+
     /// A command's output from what the shell sent after the command was written: without the echoed command line,
     /// the final prompt, escapes and carriage returns.
     static func cleanOutput(_ buffer: [UInt8], command: String) -> String {
