@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 APT_PACKAGES=(libsnmp-dev libssh2-1-dev libpq-dev libcurl4-openssl-dev zlib1g-dev pkg-config snmpd snmp prometheus
-  python3-pip python3-venv curl postgresql influxdb victoria-metrics openssl)
+  python3-pip python3-venv curl postgresql influxdb victoria-metrics openssl openssh-server openssh-client)
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 missing=()
@@ -13,7 +13,15 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   $SUDO apt-get update -qq
+  # No system service is started by the install (the system sshd would listen on every address): the lab starts its
+  # own servers on loopback. A policy-rc.d already present is left alone.
+  POLICY=/usr/sbin/policy-rc.d
+  ADDED_POLICY=""
+  if [ ! -e "$POLICY" ]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$POLICY" >/dev/null && $SUDO chmod +x "$POLICY" && ADDED_POLICY=1
+  fi
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  if [ -n "$ADDED_POLICY" ]; then $SUDO rm -f "$POLICY"; fi
 fi
 # Debian enables the system snmpd, prometheus, postgresql, influxdb and victoria-metrics services on install; the lab
 # runs its own on loopback ports (scripts/lab.sh, scripts/pg.sh, scripts/influx.sh).
@@ -24,10 +32,11 @@ fi
 # The reference TextFSM, the ntc-templates collection and fakenos (simulated device CLIs, whose outputs the TextFSM
 # differential test and make bench-textfsm parse), in a venv of their own.
 VENV=.build/textfsm-venv
-if ! "$VENV/bin/python" -c "import textfsm, ntc_templates, fakenos, yaml" 2>/dev/null; then
-  echo "installing: textfsm ntc-templates fakenos (pip, $VENV)"
+# netmiko is the peer of make bench-ssh (what users script today).
+if ! "$VENV/bin/python" -c "import textfsm, ntc_templates, fakenos, yaml, netmiko" 2>/dev/null; then
+  echo "installing: textfsm ntc-templates fakenos netmiko (pip, $VENV)"
   mkdir -p .build
   [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q textfsm ntc-templates fakenos pyyaml
+  "$VENV/bin/pip" install -q textfsm ntc-templates fakenos pyyaml netmiko
 fi
 command -v swift >/dev/null || { echo "swift is not on PATH (Swift 6 toolchain required)"; exit 1; }

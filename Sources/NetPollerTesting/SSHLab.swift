@@ -63,10 +63,12 @@ public final class SSHDLab: Sendable {
         child.process = try await SSHDLab.launch(directory: directory, port: port)
     }
 
-    /// TCP connections sshd accepted so far (from its log).
-    public func connectionsAccepted() -> Int {
+    /// Logins sshd accepted so far, one per authenticated TCP connection (from its log; the lab's readiness probes
+    /// connect without logging in).
+    public func logins() -> Int {
         let log = (try? String(contentsOf: directory.appendingPathComponent("sshd.log"), encoding: .utf8)) ?? ""
-        return log.components(separatedBy: "Connection from 127.0.0.1").count - 1
+        return log.components(separatedBy: "Accepted publickey for").count - 1
+            + log.components(separatedBy: "Accepted password for").count - 1
     }
 
     /// Lines the fake CLI logged.
@@ -81,12 +83,18 @@ public final class SSHDLab: Sendable {
 
     static func launch(directory: URL, port: Int) async throws -> Child {
         guard let sshd = Lab.which("sshd", ["/usr/sbin/sshd"]) else { throw LabError.notFound("sshd (openssh-server)") }
+        // As root sshd needs its privilege-separation directory, which the (never started) system service creates.
+        if getuid() == 0 && !FileManager.default.fileExists(atPath: "/run/sshd") {
+            try FileManager.default.createDirectory(
+                atPath: "/run/sshd", withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        }
         let process = try Lab.launch(
             sshd, ["-D", "-e", "-f", directory.appendingPathComponent("sshd_config").path],
             log: directory.appendingPathComponent("sshd.log"))
         let deadline = Date().addingTimeInterval(20)
         while Date() < deadline {
             if Lab.canConnect(port: port) { return process }
+            if process.poll() != nil { break }
             try await Task.sleep(for: .milliseconds(50))
         }
         process.stop()
