@@ -124,7 +124,7 @@ extension ConfigDecoder {
         }
         var device = SSHDeviceConfig(credential: name, settings: settings)
         device.platform = platform
-        device.port = port
+        device.port = port ?? credentials[name]?.port ?? 22
         if let mode { device.mode = mode }
         if let connect { device.connectTimeout = connect }
         if let auth { device.authTimeout = auth }

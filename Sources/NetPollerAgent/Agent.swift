@@ -88,12 +88,12 @@ public final class Agent: Service {
     /// A new or changed device in `/status` and the cache's time to live.
     private func register(_ device: DeviceConfig) {
         let known = status.update(device.name) { s in
-            s.address = device.address.description
+            s.address = device.displayAddress
             if let profiles = device.profiles { s.profiles = profiles }
         }
         if known == nil {
             status.register(
-                DeviceStatus(name: device.name, address: device.address.description, profiles: device.profiles ?? []))
+                DeviceStatus(name: device.name, address: device.displayAddress, profiles: device.profiles ?? []))
         }
         cache.setTimeToLive(device: device.name, device.interval * 3 + device.timeout * (device.retries + 1))
     }

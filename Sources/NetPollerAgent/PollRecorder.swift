@@ -62,12 +62,12 @@ struct PollRecorder: Sendable {
                 id: Schedule.batchID(device: name, timestampNanos: timestamp), device: name,
                 deviceTags: device.config.tags, timestampNanos: timestamp, samples: samples,
                 poll: PollInfo(
-                    address: "\(device.config.address)", profiles: knownProfiles, state: outcome.state.rawValue))
+                    address: device.config.displayAddress, profiles: knownProfiles, state: outcome.state.rawValue))
             queue.push(batch)
         }
         if let (before, after) = change, before != after {
             var metadata: Logger.Metadata = .keys([
-                .device: "\(name)", .address: "\(device.config.address)", .state: "\(after.rawValue)",
+                .device: "\(name)", .address: "\(device.config.displayAddress)", .state: "\(after.rawValue)",
                 .previousState: "\(before.rawValue)",
             ])
             if let firstError {

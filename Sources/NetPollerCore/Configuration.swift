@@ -221,6 +221,13 @@ public struct DeviceConfig: Sendable, Equatable {
     /// The device's SSH side (`ssh = "CRED"`); nil: not polled over SSH.
     public var ssh: SSHDeviceConfig?
 
+    /// Where the device is polled, as `/status` and logs show it: the SNMP address, or for a device polled over SSH
+    /// only, its host and SSH port.
+    public var displayAddress: String {
+        guard !snmpEnabled, let port = ssh?.port else { return address.description }
+        return HostAddress(host: address.host, port: port, family: address.family).description
+    }
+
     /// The collectors that poll this device (their `kind` labels), in order: `snmp`, `ssh`.
     public var kinds: [String] {
         var kinds: [String] = []

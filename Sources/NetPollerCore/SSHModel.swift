@@ -53,6 +53,13 @@ public struct SSHAlgorithms: Sendable, Equatable {
     public var ciphers: [String]
     public var macs: [String]
 
+    public init(kex: [String], hostKey: [String], ciphers: [String], macs: [String]) {
+        self.kex = kex
+        self.hostKey = hostKey
+        self.ciphers = ciphers
+        self.macs = macs
+    }
+
     /// Modern defaults. `ssh-rsa` stays because most network devices have only an RSA host key (libssh2 1.10 has no
     /// rsa-sha2-*); the key itself is still pinned by known_hosts.
     public static let modern = SSHAlgorithms(
@@ -197,7 +204,7 @@ public struct SSHDeviceConfig: Sendable, Equatable {
     public var credential: String
     /// `platform` (netmiko/ntc-templates names: cisco_ios, cisco_nxos, arista_eos, juniper_junos, …).
     public var platform: String?
-    /// `ssh_port`: wins over the credential's port.
+    /// The SSH port: `ssh_port`, else the credential's `port` (resolved when the config is read).
     public var port: Int?
     public var mode: SSHMode = .exec
     /// SSH profiles the device names; nil: the built-in profiles of its platform.

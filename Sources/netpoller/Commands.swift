@@ -213,13 +213,17 @@ struct Parse: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Parse CLI output with a TextFSM template and print the records as JSON.",
         discussion: """
-            Either --template FILE, or --platform and --command to pick the template through the index of \
-            --templates-dir (an ntc-templates directory; default $NTC_TEMPLATES_DIR). Reads --input, or standard \
-            input. Exit 65 on a template error, with the file, line and reason.
+            Either --template FILE, --builtin NAME (a template the agent ships; --builtin list names them), or \
+            --platform and --command to pick the template through the index of --templates-dir (an ntc-templates \
+            directory; default $NTC_TEMPLATES_DIR). Reads --input, or standard input. Exit 65 on a template error, \
+            with the file, line and reason.
             """)
 
     @Option(help: "A TextFSM template file.")
     var template: String?
+
+    @Option(help: "A built-in template of the SSH profiles (e.g. np_cisco_bgp_summary); \"list\" lists them.")
+    var builtin: String?
 
     @Option(help: "The input (CLI output); default: standard input.")
     var input: String?
@@ -240,7 +244,18 @@ struct Parse: ParsableCommand {
 
     func run() throws {
         let path: String
-        if let template {
+        var builtinText: String?
+        if let builtin {
+            if builtin == "list" {
+                for name in BuiltinTemplates.all.keys.sorted() { print(name) }
+                return
+            }
+            guard let text = BuiltinTemplates.all[builtin] else {
+                throw fail("no built-in template \"\(builtin)\" (netpoller parse --builtin list)", 64)
+            }
+            path = builtin
+            builtinText = text
+        } else if let template {
             path = template
         } else if let platform, let command {
             guard let dir = templatesDir ?? ProcessInfo.processInfo.environment["NTC_TEMPLATES_DIR"] else {
@@ -269,7 +284,7 @@ struct Parse: ParsableCommand {
         } else {
             throw fail("give --template FILE, or --platform and --command", 64)
         }
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+        guard let text = builtinText ?? (try? String(contentsOfFile: path, encoding: .utf8)) else {
             throw fail("cannot read template \(path)", 66)
         }
         let compiled: Template
