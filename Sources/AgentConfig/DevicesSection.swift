@@ -187,7 +187,10 @@ extension ConfigDecoder {
                 let snmpNames = list.filter { !sshProfiles.contains($0) }
                 if !sshNames.isEmpty {
                     if sshDevice_ == nil {
-                        entry.problem("profiles", "names SSH profiles (\(sshNames.joined(separator: ", "))) but the device has no ssh credential")
+                        entry.problem(
+                            "profiles",
+                            "names SSH profiles (\(sshNames.joined(separator: ", "))) but the device has no ssh credential"
+                        )
                     }
                     sshDevice_?.profiles = sshNames
                 }

@@ -50,14 +50,19 @@ extension ConfigDecoder {
                 entry.problem("platforms", "is for SSH profiles (with [[profiles.commands]])")
             }
             if !profile.commands.isEmpty && !(profile.scalars.isEmpty && profile.tables.isEmpty) {
-                entry.problem(nil, "profile \"\(name ?? "")\" mixes SNMP ([[profiles.scalars]]/[[profiles.tables]]) and SSH ([[profiles.commands]]); make two profiles")
+                entry.problem(
+                    nil,
+                    "profile \"\(name ?? "")\" mixes SNMP ([[profiles.scalars]]/[[profiles.tables]]) and SSH ([[profiles.commands]]); make two profiles"
+                )
             }
             if let v = entry.bool("rates") { profile.rates = v }
             if let v = entry.int("tolerate_unordered", range: 0...1000) { profile.tolerateUnordered = v }
             guard let name else { continue }
             if profile.scalars.isEmpty && profile.tables.isEmpty && profile.commands.isEmpty {
                 entry.problem(
-                    nil, "profile \"\(name)\" has neither [[profiles.scalars]], [[profiles.tables]] nor [[profiles.commands]]")
+                    nil,
+                    "profile \"\(name)\" has neither [[profiles.scalars]], [[profiles.tables]] nor [[profiles.commands]]"
+                )
             }
             result.append(profile)
         }

@@ -16,7 +16,8 @@ extension ConfigDecoder {
         if let v = t.duration("reconnect_backoff", minimum: .milliseconds(100)) { settings.reconnectBackoff = v }
         if let v = t.duration("reconnect_backoff_max", minimum: .milliseconds(100)) { settings.reconnectBackoffMax = v }
         if settings.reconnectBackoffMax < settings.reconnectBackoff {
-            t.problem("reconnect_backoff_max", "must not be shorter than reconnect_backoff (\(settings.reconnectBackoff))")
+            t.problem(
+                "reconnect_backoff_max", "must not be shorter than reconnect_backoff (\(settings.reconnectBackoff))")
         }
         if let v = t.duration("idle_timeout", minimum: .seconds(1)) { settings.idleTimeout = v }
         if t.has("keepalive") {
@@ -83,7 +84,9 @@ extension ConfigDecoder {
                 guard let list = entry.stringArray(key) else { continue }
                 if list.isEmpty { entry.problem(key, "must not be empty") }
                 for item in list where !known.contains(item) {
-                    entry.problem(key, "\"\(item)\" is not supported by libssh2 1.10 (supported: \(known.joined(separator: ", ")))")
+                    entry.problem(
+                        key,
+                        "\"\(item)\" is not supported by libssh2 1.10 (supported: \(known.joined(separator: ", ")))")
                 }
                 switch key {
                 case "kex": credential.kex = list
@@ -109,7 +112,10 @@ extension ConfigDecoder {
         let command = entry.duration("command_timeout", minimum: .milliseconds(100))
         let channels = entry.int("max_channels", range: 1...16)
         guard let name = entry.string("ssh") else {
-            for key in ["platform", "ssh_port", "ssh_mode", "connect_timeout", "auth_timeout", "command_timeout", "max_channels"]
+            for key in [
+                "platform", "ssh_port", "ssh_mode", "connect_timeout", "auth_timeout", "command_timeout",
+                "max_channels",
+            ]
             where entry.has(key) {
                 entry.problem(key, "is an SSH setting; this device has no ssh credential (set ssh = \"NAME\")")
             }
@@ -131,7 +137,9 @@ extension ConfigDecoder {
         if let command { device.commandTimeout = command }
         if let channels { device.maxChannels = channels }
         if device.mode == .shell && device.maxChannels > 1 {
-            entry.problem("max_channels", "shell mode uses one channel (one interactive shell); remove max_channels or use ssh_mode = \"exec\"")
+            entry.problem(
+                "max_channels",
+                "shell mode uses one channel (one interactive shell); remove max_channels or use ssh_mode = \"exec\"")
         }
         return device
     }
@@ -142,7 +150,9 @@ extension ConfigDecoder {
         for var table in entry.tables("commands") {
             defer { table.finish() }
             let command = table.string("command")
-            if !table.has("command") { table.problem("command", "missing (the CLI command, e.g. \"show ip bgp summary\")") }
+            if !table.has("command") {
+                table.problem("command", "missing (the CLI command, e.g. \"show ip bgp summary\")")
+            }
             if let command, command.isEmpty || Self.hasControlCharacters(command) {
                 table.problem("command", "must be one line of text")
             }
@@ -157,7 +167,11 @@ extension ConfigDecoder {
                 if pattern != nil { table.problem("pattern", "is for parser = \"regex\"") }
                 if rows != nil { table.problem("rows", "is for parser = \"json\"") }
             case "regex":
-                if let pattern { parser = .regex(pattern) } else { table.problem("pattern", "missing: parser = \"regex\" needs a pattern with named groups") }
+                if let pattern {
+                    parser = .regex(pattern)
+                } else {
+                    table.problem("pattern", "missing: parser = \"regex\" needs a pattern with named groups")
+                }
                 if template != nil { table.problem("template", "is for parser = \"textfsm\"") }
             case "json":
                 parser = .json(rows: rows)
@@ -169,7 +183,9 @@ extension ConfigDecoder {
             let measurement = table.string("measurement") ?? profile
             if measurement.isEmpty { table.problem("measurement", "must not be empty") }
             let fields = commandFields(&table)
-            if fields.isEmpty && !table.has("fields") { table.problem("fields", "missing (fields = { name = \"COLUMN\" })") }
+            if fields.isEmpty && !table.has("fields") {
+                table.problem("fields", "missing (fields = { name = \"COLUMN\" })")
+            }
             var tags: [(name: String, source: String)] = []
             for (key, value) in table.entries("tags", wrongType: "expected a table of name = \"COLUMN\"") ?? [] {
                 let path = "\(table.keyPath("tags")).\(key)"
@@ -180,7 +196,8 @@ extension ConfigDecoder {
                 }
             }
             if let command, let parser {
-                specs.append(CommandSpec(command: command, parser: parser, measurement: measurement, fields: fields, tags: tags))
+                specs.append(
+                    CommandSpec(command: command, parser: parser, measurement: measurement, fields: fields, tags: tags))
             }
         }
         return specs

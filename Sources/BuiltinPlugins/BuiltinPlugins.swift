@@ -19,7 +19,10 @@ public enum BuiltinPlugins {
     public static func collectors(
         metrics: SelfMetrics, logger: Logger = Logger(label: "netpoller"), sshThreads: Int = SSHSettings().ioThreads
     ) -> [any Collector] {
-        [SNMPCollector(metrics: metrics, logger: logger), SSHCollector(metrics: metrics, logger: logger, threads: sshThreads)]
+        [
+            SNMPCollector(metrics: metrics, logger: logger),
+            SSHCollector(metrics: metrics, logger: logger, threads: sshThreads),
+        ]
     }
 
     /// Problems only a collector can see (an SSH template that does not compile, a mapping naming a missing value):
@@ -35,7 +38,8 @@ extension ConfigLoader {
         files: [String], environment: [String: String] = ProcessInfo.processInfo.environment,
         hostName: String = ProcessInfo.processInfo.hostName
     ) throws(ConfigError) -> AgentConfiguration {
-        let config = try load(files: files, outputs: BuiltinPlugins.outputs, environment: environment, hostName: hostName)
+        let config = try load(
+            files: files, outputs: BuiltinPlugins.outputs, environment: environment, hostName: hostName)
         let problems = BuiltinPlugins.collectorProblems(config)
         guard problems.isEmpty else {
             throw ConfigError(

@@ -4,7 +4,8 @@
 public enum BuiltinSSHProfiles {
     public static let all: [Profile] = [
         // Cisco IOS / IOS-XE
-        profile("cisco_ios-interfaces", "cisco_ios", "show interfaces", "np_cisco_ios_show_interfaces", interfaceMapping),
+        profile(
+            "cisco_ios-interfaces", "cisco_ios", "show interfaces", "np_cisco_ios_show_interfaces", interfaceMapping),
         profile("cisco_ios-bgp", "cisco_ios", "show ip bgp summary", "np_cisco_bgp_summary", ciscoBGPMapping),
         profile(
             "cisco_ios-environment", "cisco_ios", "show environment temperature", "np_cisco_ios_show_env_temperature",
@@ -26,7 +27,8 @@ public enum BuiltinSSHProfiles {
                 ], []
             )),
         // Cisco NX-OS
-        profile("cisco_nxos-interfaces", "cisco_nxos", "show interface", "np_cisco_nxos_show_interface", interfaceMapping),
+        profile(
+            "cisco_nxos-interfaces", "cisco_nxos", "show interface", "np_cisco_nxos_show_interface", interfaceMapping),
         profile("cisco_nxos-bgp", "cisco_nxos", "show ip bgp summary", "np_cisco_bgp_summary", ciscoBGPMapping),
         profile(
             "cisco_nxos-environment", "cisco_nxos", "show environment temperature",
@@ -49,7 +51,8 @@ public enum BuiltinSSHProfiles {
                 ], []
             )),
         // Arista EOS
-        profile("arista_eos-interfaces", "arista_eos", "show interfaces", "np_arista_eos_show_interfaces", interfaceMapping),
+        profile(
+            "arista_eos-interfaces", "arista_eos", "show interfaces", "np_arista_eos_show_interfaces", interfaceMapping),
         profile(
             "arista_eos-bgp", "arista_eos", "show ip bgp summary", "np_arista_eos_show_ip_bgp_summary",
             (
@@ -69,7 +72,10 @@ public enum BuiltinSSHProfiles {
             "np_arista_eos_show_env_temperature",
             (
                 "cli_temperature",
-                [field("celsius", "TEMPERATURE"), field("alert_threshold", "ALERT"), field("critical_threshold", "CRITICAL")],
+                [
+                    field("celsius", "TEMPERATURE"), field("alert_threshold", "ALERT"),
+                    field("critical_threshold", "CRITICAL"),
+                ],
                 [("card", "CARD"), ("sensor", "SENSOR"), ("description", "DESCRIPTION")]
             )),
         profile(

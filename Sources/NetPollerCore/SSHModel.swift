@@ -76,7 +76,9 @@ public struct SSHAlgorithms: Sendable, Equatable {
 
     /// `legacy = true`: the defaults, then what old devices need (SHA-1 key exchanges, DSA, CBC ciphers, 3DES, MD5).
     public static let legacy = SSHAlgorithms(
-        kex: modern.kex + ["diffie-hellman-group14-sha1", "diffie-hellman-group-exchange-sha1", "diffie-hellman-group1-sha1"],
+        kex: modern.kex + [
+            "diffie-hellman-group14-sha1", "diffie-hellman-group-exchange-sha1", "diffie-hellman-group1-sha1",
+        ],
         hostKey: modern.hostKey + ["ssh-dss"],
         ciphers: modern.ciphers + ["aes256-cbc", "aes192-cbc", "aes128-cbc", "3des-cbc"],
         macs: modern.macs + ["hmac-md5"])
@@ -85,7 +87,9 @@ public struct SSHAlgorithms: Sendable, Equatable {
     public static let supported = SSHAlgorithms(
         kex: legacy.kex,
         hostKey: legacy.hostKey,
-        ciphers: legacy.ciphers + ["rijndael-cbc@lysator.liu.se", "blowfish-cbc", "arcfour128", "arcfour", "cast128-cbc"],
+        ciphers: legacy.ciphers + [
+            "rijndael-cbc@lysator.liu.se", "blowfish-cbc", "arcfour128", "arcfour", "cast128-cbc",
+        ],
         macs: legacy.macs + ["hmac-sha1-96", "hmac-md5-96", "hmac-ripemd160", "hmac-ripemd160@openssh.com"])
 }
 

@@ -134,10 +134,16 @@ struct Check: AsyncParsableCommand {
                 + "\(config.http.idleTimeout), max_header_bytes \(config.http.maxHeaderBytes))")
         print("devices: \(config.devices.count)")
         for device in config.devices {
-            let profiles = device.profiles?.joined(separator: ",") ?? "auto (by sysObjectID)"
-            print(
-                "  \(device.name) \(device.address) snmp=\(device.credential) every \(device.interval) profiles=\(profiles)"
-            )
+            var line = "  \(device.name) \(device.displayAddress)"
+            if device.snmpEnabled {
+                let profiles = device.profiles?.joined(separator: ",") ?? "auto (by sysObjectID)"
+                line += " snmp=\(device.credential) profiles=\(profiles)"
+            }
+            if let ssh = device.ssh {
+                let profiles = ssh.profiles?.joined(separator: ",") ?? "auto (platform \(ssh.platform ?? "none"))"
+                line += " ssh=\(ssh.credential) mode=\(ssh.mode.rawValue) ssh_profiles=\(profiles)"
+            }
+            print(line + " every \(device.interval)")
         }
         // Credentials by name and security, never a secret.
         let credentials = config.credentials.values.sorted { $0.name < $1.name }.map { credential -> String in
@@ -148,6 +154,20 @@ struct Check: AsyncParsableCommand {
             return text + ")"
         }
         print("credentials: \(credentials.joined(separator: ", "))")
+        // SSH logins by name, user, methods and host key policy, never a secret.
+        let sshCredentials = config.sshCredentials.values.sorted { $0.name < $1.name }.map { c -> String in
+            var methods: [String] = []
+            if c.privateKeyFile != nil { methods.append("key") }
+            if c.password != nil { methods.append("password") }
+            return
+                "\(c.name) (user=\(c.username) \(methods.joined(separator: "+")) host_keys=\(c.hostKeyPolicy.rawValue)"
+                + "\(c.legacy ? " legacy" : ""))"
+        }
+        if !sshCredentials.isEmpty { print("ssh credentials: \(sshCredentials.joined(separator: ", "))") }
+        let sshCommands = config.allProfiles.values.filter(\.isSSH).reduce(0) { $0 + $1.commands.count }
+        if config.devices.contains(where: { $0.ssh != nil }) {
+            print("ssh: \(sshCommands) commands in SSH profiles, every template compiled and every mapping checked")
+        }
         print("profiles: \(config.allProfiles.keys.sorted().joined(separator: ", "))")
         print("state_dir: \(config.agent.stateDir)")
         let plugins = Dictionary(BuiltinPlugins.outputs.map { ($0.type, $0) }, uniquingKeysWith: { a, _ in a })

@@ -49,7 +49,8 @@ import TextFSM
         #expect(ShellCLI.pagerStart(bytes("line\nmore text")) == nil)
         #expect(ShellCLI.endsWithPasswordPrompt(bytes("enable\r\nPassword: ")))
         #expect(
-            ShellCLI.cleanOutput(bytes("show x\r\nline 1\r\nline 2\r\nlab-r1>"), command: "show x") == "line 1\nline 2\n")
+            ShellCLI.cleanOutput(bytes("show x\r\nline 1\r\nline 2\r\nlab-r1>"), command: "show x")
+                == "line 1\nline 2\n")
         #expect(ShellCLI.cleanOutput(bytes("show x\r\n\r\nlab-r1>"), command: "show x") == "\n")
         #expect(ShellCLI.rejection("\n% Invalid input detected at '^' marker.\n") != nil)
         #expect(ShellCLI.rejection("                ^\nsyntax error, expecting <command>.\n") != nil)
@@ -89,8 +90,13 @@ import TextFSM
             message
                 == "no common host key algorithm: the server offers [rsa-sha2-512,rsa-sha2-256], we offer [ssh-ed25519,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,ecdsa-sha2-nistp521,ssh-rsa]"
         )
-        let old = offer.mismatch(with: SSHAlgorithms(kex: ["diffie-hellman-group1-sha1"], hostKey: ["rsa-sha2-512"], ciphers: ["aes128-ctr"], macs: ["hmac-sha2-256"]))
-        #expect(old.hasPrefix("no common key exchange: the server offers [curve25519-sha256], we offer [diffie-hellman-group1-sha1]"))
+        let old = offer.mismatch(
+            with: SSHAlgorithms(
+                kex: ["diffie-hellman-group1-sha1"], hostKey: ["rsa-sha2-512"], ciphers: ["aes128-ctr"],
+                macs: ["hmac-sha2-256"]))
+        #expect(
+            old.hasPrefix(
+                "no common key exchange: the server offers [curve25519-sha256], we offer [diffie-hellman-group1-sha1]"))
     }
 
     func compiled(_ parser: CommandParser, fields: [CommandField], tags: [(name: String, source: String)] = [])
@@ -104,7 +110,8 @@ import TextFSM
                 regex: try NSRegularExpression(
                     pattern: pattern.replacingOccurrences(of: "(?P<", with: "(?<"), options: [.anchorsMatchLines]))
         case .textfsm(.builtin(let name)):
-            return CompiledCommand(spec: spec, template: try Template(BuiltinTemplates.all[name]!, name: name), regex: nil)
+            return CompiledCommand(
+                spec: spec, template: try Template(BuiltinTemplates.all[name]!, name: name), regex: nil)
         default:
             return CompiledCommand(spec: spec, template: nil, regex: nil)
         }
@@ -156,7 +163,10 @@ import TextFSM
 
         let nxos = try compiled(
             .json(rows: "TABLE_vrf.ROW_vrf.TABLE_neighbor.ROW_neighbor"),
-            fields: [CommandField(name: "prefixes", source: "prefixreceived"), CommandField(name: "up", source: "up", kind: .gauge)],
+            fields: [
+                CommandField(name: "prefixes", source: "prefixreceived"),
+                CommandField(name: "up", source: "up", kind: .gauge),
+            ],
             tags: [("neighbor", "neighborid")])
         // One neighbour is an object, not a list, as NX-OS prints it; `true` is a boolean.
         let nxosOutput = """
@@ -233,11 +243,16 @@ import TextFSM
                     continue
                 }
                 let template = try Template(try #require(BuiltinTemplates.all[name]), name: name)
-                for field in command.fields { #expect(template.header.contains(field.source), "\(name): \(field.source)") }
+                for field in command.fields {
+                    #expect(template.header.contains(field.source), "\(name): \(field.source)")
+                }
                 for tag in command.tags { #expect(template.header.contains(tag.source), "\(name): \(tag.source)") }
             }
         }
-        #expect(Set(BuiltinSSHProfiles.all.flatMap(\.platforms)) == ["cisco_ios", "cisco_nxos", "arista_eos", "juniper_junos"])
+        #expect(
+            Set(BuiltinSSHProfiles.all.flatMap(\.platforms)) == [
+                "cisco_ios", "cisco_nxos", "arista_eos", "juniper_junos",
+            ])
     }
 
     func write(_ text: String) throws -> String {
@@ -271,7 +286,8 @@ import TextFSM
                 address = "192.0.2.1"
                 ssh = "nope"
                 """)
-        #expect(found.contains { $0.contains("devices[0].ssh: unknown SSH credential \"nope\" (known: lab)") }, "\(found)")
+        #expect(
+            found.contains { $0.contains("devices[0].ssh: unknown SSH credential \"nope\" (known: lab)") }, "\(found)")
         found = try problems(
             """
             [credentials.ssh.lab]
@@ -280,8 +296,14 @@ import TextFSM
             kex = ["diffie-hellman-group1-sha1", "sntrup761x25519-sha512@openssh.com"]
             host_key_policy = "trust-me"
             """)
-        #expect(found.contains { $0.contains("credentials.ssh.lab.kex: \"sntrup761x25519-sha512@openssh.com\" is not supported") })
-        #expect(found.contains { $0.contains("host_key_policy: \"trust-me\" is not a host key policy (strict or accept-new)") })
+        #expect(
+            found.contains {
+                $0.contains("credentials.ssh.lab.kex: \"sntrup761x25519-sha512@openssh.com\" is not supported")
+            })
+        #expect(
+            found.contains {
+                $0.contains("host_key_policy: \"trust-me\" is not a host key policy (strict or accept-new)")
+            })
         found = try problems(
             """
             [credentials.snmp.default]
@@ -291,7 +313,8 @@ import TextFSM
             address = "192.0.2.1"
             platform = "cisco_ios"
             """)
-        #expect(found.contains { $0.contains("devices[0].platform: is an SSH setting; this device has no ssh credential") })
+        #expect(
+            found.contains { $0.contains("devices[0].platform: is an SSH setting; this device has no ssh credential") })
         // A mapping that names a value the template does not have: found when the config is read (check, run, reload).
         found = try problems(
             base + """

@@ -101,12 +101,14 @@ import Testing
         await c.shutdown()
 
         // A known_hosts with hashed entries (ssh-keyscan -H) is honoured.
-        let (status, scanned) = try await Lab.run("/usr/bin/ssh-keyscan", ["-H", "-t", "ed25519", "-p", "\(sshd.port)", "127.0.0.1"])
+        let (status, scanned) = try await Lab.run(
+            "/usr/bin/ssh-keyscan", ["-H", "-t", "ed25519", "-p", "\(sshd.port)", "127.0.0.1"])
         #expect(status == 0)
         let knownHosts = state.appendingPathComponent("hashed_known_hosts")
         try scanned.split(separator: "\n").filter { $0.hasPrefix("|1|") }.joined(separator: "\n").write(
             to: knownHosts, atomically: true, encoding: .utf8)
-        let hashed = try config(sshd, state: state, credential: "known_hosts = \"\(knownHosts.path)\"", devices: [("r1", "")])
+        let hashed = try config(
+            sshd, state: state, credential: "known_hosts = \"\(knownHosts.path)\"", devices: [("r1", "")])
         c = collector(hashed)
         outcome = await c.poll(hashed.devices[0])
         #expect(outcome.state == .up, "\(outcome.errors)")
@@ -114,7 +116,8 @@ import Testing
         await c.shutdown()
 
         // accept-new: the first key is recorded in <state_dir>/ssh_known_hosts and used.
-        let acceptNew = try config(sshd, state: state, credential: "host_key_policy = \"accept-new\"", devices: [("r1", "")])
+        let acceptNew = try config(
+            sshd, state: state, credential: "host_key_policy = \"accept-new\"", devices: [("r1", "")])
         c = collector(acceptNew)
         outcome = await c.poll(acceptNew.devices[0])
         #expect(outcome.state == .up, "\(outcome.errors)")
@@ -348,7 +351,9 @@ import Testing
         let threadsAfter = Self.threadNames()
         let sshThreads = threadsAfter.filter { $0.hasPrefix("ssh-io") }
         #expect(sshThreads.count == 2, "\(sshThreads)")
-        #expect(threadsAfter.count - threadsBefore.count <= 4, "threads grew from \(threadsBefore.count) to \(threadsAfter.count)")
+        #expect(
+            threadsAfter.count - threadsBefore.count <= 4,
+            "threads grew from \(threadsBefore.count) to \(threadsAfter.count)")
         #expect(sshd.logins() == 50)
         await c.shutdown()
     }

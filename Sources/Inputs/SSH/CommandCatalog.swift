@@ -88,7 +88,8 @@ struct CommandCatalog: Sendable {
     }
 
     private func compile(
-        _ spec: CommandSpec, profile: String, platform: String, templates: inout [String: Result<Template, TemplateFailure>]
+        _ spec: CommandSpec, profile: String, platform: String,
+        templates: inout [String: Result<Template, TemplateFailure>]
     ) -> Result<CompiledCommand, Problem> {
         func fail(_ message: String) -> Result<CompiledCommand, Problem> {
             .failure(Problem(profile: profile, command: spec.command, message: message))
@@ -128,7 +129,8 @@ struct CommandCatalog: Sendable {
             }
             if templates[key] == nil {
                 do {
-                    templates[key] = .success(try Template(text ?? "", name: String(key.drop { $0 != ":" }.dropFirst())))
+                    templates[key] = .success(
+                        try Template(text ?? "", name: String(key.drop { $0 != ":" }.dropFirst())))
                 } catch {
                     templates[key] = .failure(TemplateFailure(message: "\(error)"))
                 }
@@ -156,7 +158,8 @@ struct CommandCatalog: Sendable {
         if let columns {
             let known = columns.sorted().joined(separator: ", ")
             for field in spec.fields where !columns.contains(field.source) {
-                return fail("field \(field.name): no value \"\(field.source)\" in the parser's output (it has \(known))")
+                return fail(
+                    "field \(field.name): no value \"\(field.source)\" in the parser's output (it has \(known))")
             }
             for tag in spec.tags where !columns.contains(tag.source) {
                 return fail("tag \(tag.name): no value \"\(tag.source)\" in the parser's output (it has \(known))")

@@ -27,7 +27,9 @@ enum CLINumber {
     static func parse(_ raw: String) -> Double? {
         var text = Substring(raw.trimmingCharacters(in: .whitespaces))
         guard !text.isEmpty else { return nil }
-        if text.hasPrefix("0x") || text.hasPrefix("0X"), let v = UInt64(text.dropFirst(2), radix: 16) { return Double(v) }
+        if text.hasPrefix("0x") || text.hasPrefix("0X"), let v = UInt64(text.dropFirst(2), radix: 16) {
+            return Double(v)
+        }
         // A unit after the number (`dBm`, `C`, `%`, `Celsius`, `bits/sec`): the number is the leading part.
         var end = text.startIndex
         var sawDigit = false
@@ -61,7 +63,9 @@ enum CLINumber {
             // letters that are not a rate (`min`, `ms`, `mV`) is a unit, not a factor.
             let after = rest.dropFirst()
             let unitWord = after.prefix { $0.isLetter }
-            let scaled = unitWord.isEmpty || ["b", "bit", "bits", "bps", "B", "byte", "bytes", "ib", "iB"].contains(String(unitWord))
+            let scaled =
+                unitWord.isEmpty
+                || ["b", "bit", "bits", "bps", "B", "byte", "bytes", "ib", "iB"].contains(String(unitWord))
             if scaled { value *= factor }
         }
         return value
@@ -103,9 +107,13 @@ enum CLIDuration {
                     parts.append(n)
                     k = end
                 }
-                if parts.count == 2 { total += parts[0] * 3_600 + parts[1] * 60 } else if parts.count == 3 {
+                if parts.count == 2 {
+                    total += parts[0] * 3_600 + parts[1] * 60
+                } else if parts.count == 3 {
                     total += parts[0] * 3_600 + parts[1] * 60 + parts[2]
-                } else { return nil }
+                } else {
+                    return nil
+                }
                 found = true
                 i = k
                 continue
@@ -184,7 +192,8 @@ struct CompiledCommand: @unchecked Sendable {
                     return Row { name in values[name].map { $0.isEmpty ? .missing : .text($0) } ?? .missing }
                 })
         case .json(let rowsPath):
-            guard let data = Self.jsonStart(output), let document = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
+            guard let data = Self.jsonStart(output),
+                let document = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
             else { return .failure(OutputFailure("the output is not JSON")) }
             var rows: [Any] = [document]
             if let rowsPath {
@@ -269,7 +278,8 @@ struct CompiledCommand: @unchecked Sendable {
             for tag in spec.tags {
                 switch row.lookup(tag.source) {
                 case .text(let t): tags.append(Tag(tag.name, t))
-                case .number(let n): tags.append(Tag(tag.name, n == n.rounded() && abs(n) < 1e15 ? String(Int64(n)) : String(n)))
+                case .number(let n):
+                    tags.append(Tag(tag.name, n == n.rounded() && abs(n) < 1e15 ? String(Int64(n)) : String(n)))
                 case .bool(let b): tags.append(Tag(tag.name, b ? "true" : "false"))
                 case .missing, .structure: break
                 }
@@ -282,7 +292,8 @@ struct CompiledCommand: @unchecked Sendable {
                     switch cell {
                     case .text(let t): fields.append(Field(name: field.name, value: .text(t), kind: .info))
                     case .number(let n): fields.append(Field(name: field.name, value: .text(String(n)), kind: .info))
-                    case .bool(let b): fields.append(Field(name: field.name, value: .text(b ? "true" : "false"), kind: .info))
+                    case .bool(let b):
+                        fields.append(Field(name: field.name, value: .text(b ? "true" : "false"), kind: .info))
                     case .missing, .structure: break
                     }
                     continue
@@ -320,7 +331,8 @@ struct CompiledCommand: @unchecked Sendable {
                     out.parseFailures += 1
                     if out.failures.count < 20 {
                         let at = tags.isEmpty ? "" : " (\(tags.map { "\($0.key)=\($0.value)" }.joined(separator: ",")))"
-                        out.failures.append("\(spec.command): \(field.name)\(at) \"\(shown.prefix(60))\" is not a number")
+                        out.failures.append(
+                            "\(spec.command): \(field.name)\(at) \"\(shown.prefix(60))\" is not a number")
                     }
                     continue
                 }

@@ -87,9 +87,11 @@ enum HostKeys {
                     "host key of \(where_) changed: the server shows \(shown), which is not the key known_hosts holds for it; refused (if the device was replaced, remove its old entry: ssh-keygen -R '\(where_)')"
                 ))
         case Int32(Int32(NP_SSH_KNOWNHOST_CHECK_NOTFOUND)) where target.credential.hostKeyPolicy == .acceptNew:
-            if let problem = record(known, key: key, length: length, type: type, name: where_, file: target.agentKnownHosts)
+            if let problem = record(
+                known, key: key, length: length, type: type, name: where_, file: target.agentKnownHosts)
             {
-                return .refused(PollError(.hostKeyUnknown, "host key of \(where_) (\(shown)) could not be recorded: \(problem)"))
+                return .refused(
+                    PollError(.hostKeyUnknown, "host key of \(where_) (\(shown)) could not be recorded: \(problem)"))
             }
             return .recorded(fingerprint: fingerprint)
         case Int32(Int32(NP_SSH_KNOWNHOST_CHECK_NOTFOUND)):

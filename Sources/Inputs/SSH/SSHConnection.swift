@@ -127,7 +127,9 @@ final class SSHConnection {
         if let job {
             finishJob(job, failingRemainingWith: error)
         }
-        for queued in jobs { queued.complete(SSHJobResult(results: queued.commands.map { _ in .failed(error) }, info: info)) }
+        for queued in jobs {
+            queued.complete(SSHJobResult(results: queued.commands.map { _ in .failed(error) }, info: info))
+        }
         jobs.removeAll()
         disconnect()
     }
@@ -175,13 +177,16 @@ final class SSHConnection {
                 getsockopt(socket, SOL_SOCKET, SO_ERROR, &error, &length)
                 if error != 0 {
                     failConnection(
-                        PollError(.connectFailed, "TCP connect to \(endpoint) failed: \(String(cString: strerror(error)))"),
+                        PollError(
+                            .connectFailed, "TCP connect to \(endpoint) failed: \(String(cString: strerror(error)))"),
                         backoff: true)
                     continue
                 }
                 guard let session = makeSession() else {
                     failConnection(
-                        PollError(.kexFailed, "libssh2 could not create a session with the configured algorithms (\(offerSummary))"),
+                        PollError(
+                            .kexFailed,
+                            "libssh2 could not create a session with the configured algorithms (\(offerSummary))"),
                         backoff: true)
                     continue
                 }
@@ -198,7 +203,8 @@ final class SSHConnection {
                         startKexProbe(now: now, libssh2Message: message)
                         continue
                     }
-                    failConnection(PollError(.connectFailed, "SSH handshake with \(endpoint) failed: \(message)"), backoff: true)
+                    failConnection(
+                        PollError(.connectFailed, "SSH handshake with \(endpoint) failed: \(message)"), backoff: true)
                     continue
                 }
                 switch HostKeys.verify(session: session!, target: target) {
@@ -221,7 +227,8 @@ final class SSHConnection {
                         continue
                     }
                     if libssh2_session_last_errno(session) == Int32(NP_SSH_EAGAIN) { return .io(directions) }
-                    failConnection(PollError(.authFailed, "\(endpoint): no authentication methods: \(lastError)"), backoff: true)
+                    failConnection(
+                        PollError(.authFailed, "\(endpoint): no authentication methods: \(lastError)"), backoff: true)
                     continue
                 }
                 authMethodsOffered = String(cString: list!).split(separator: ",").map(String.init)
@@ -330,7 +337,9 @@ final class SSHConnection {
             return PollError(.connectFailed, "\(target.host) is not a numeric address")
         }
         defer { freeaddrinfo(list) }
-        let fd = Glibc.socket(info.pointee.ai_family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        let fd = Glibc.socket(
+            info.pointee.ai_family,
+            Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { return PollError(.connectFailed, "socket: \(String(cString: strerror(errno)))") }
         var one: Int32 = 1
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
@@ -415,13 +424,15 @@ final class SSHConnection {
         switch phase {
         case .connecting, .handshake:
             failConnection(
-                PollError(.connectFailed, "\(endpoint): no SSH connection within connect_timeout (\(target.connectTimeout))"),
+                PollError(
+                    .connectFailed, "\(endpoint): no SSH connection within connect_timeout (\(target.connectTimeout))"),
                 backoff: true)
         case .kexProbe:
             failConnection(probeError ?? PollError(.kexFailed, "key exchange with \(endpoint) failed"), backoff: true)
         case .authList, .auth:
             failConnection(
-                PollError(.authFailed, "\(endpoint): authentication not done within auth_timeout (\(target.authTimeout))"),
+                PollError(
+                    .authFailed, "\(endpoint): authentication not done within auth_timeout (\(target.authTimeout))"),
                 backoff: true)
         case .closed, .ready:
             break
@@ -484,7 +495,10 @@ final class SSHConnection {
                 probeBuffer.append(contentsOf: chunk[0..<n])
                 if let offer = KexInit.parse(probeBuffer) {
                     failConnection(
-                        PollError(.kexFailed, "key exchange with \(endpoint) failed: \(offer.mismatch(with: target.credential.algorithms))"),
+                        PollError(
+                            .kexFailed,
+                            "key exchange with \(endpoint) failed: \(offer.mismatch(with: target.credential.algorithms))"
+                        ),
                         backoff: true)
                     return nil
                 }
@@ -506,7 +520,10 @@ final class SSHConnection {
     private func advanceExec(now: Int64) -> Wait? {
         guard let job else { return .idle }
         while runs.filter({ $0.stage != .done }).count < max(1, target.maxChannels), nextCommand < job.commands.count {
-            runs.append(ExecRun(index: nextCommand, command: job.commands[nextCommand], deadline: now + target.commandTimeout.nanos))
+            runs.append(
+                ExecRun(
+                    index: nextCommand, command: job.commands[nextCommand], deadline: now + target.commandTimeout.nanos)
+            )
             nextCommand += 1
         }
         var waiting = false
@@ -514,7 +531,8 @@ final class SSHConnection {
             if now >= run.deadline {
                 // The channel's state is unknown after a timeout: the whole connection goes (it is reopened at once).
                 let error = PollError(
-                    .commandTimeout, "\"\(run.command)\": no end of output within command_timeout (\(target.commandTimeout))")
+                    .commandTimeout,
+                    "\"\(run.command)\": no end of output within command_timeout (\(target.commandTimeout))")
                 results[run.index] = .failed(error)
                 dropConnectionKeepingJob(.failed(error), retryable: false)
                 return nil
@@ -561,7 +579,8 @@ final class SSHConnection {
                     if isSessionError(errno_) {
                         return .sessionBroken(PollError(.channelFailed, "\(endpoint): connection lost: \(lastError)"))
                     }
-                    run.result = .failed(PollError(.channelFailed, "\"\(run.command)\": the server refused a channel: \(lastError)"))
+                    run.result = .failed(
+                        PollError(.channelFailed, "\"\(run.command)\": the server refused a channel: \(lastError)"))
                     run.stage = .done
                     return .progress
                 }
@@ -575,7 +594,8 @@ final class SSHConnection {
                         return .sessionBroken(PollError(.channelFailed, "\(endpoint): connection lost: \(lastError)"))
                     }
                     run.result = .failed(
-                        PollError(.channelFailed, "\"\(run.command)\": exec refused (\(lastError)); try mode = \"shell\""))
+                        PollError(
+                            .channelFailed, "\"\(run.command)\": exec refused (\(lastError)); try mode = \"shell\""))
                     run.stage = .close
                     continue
                 }
@@ -629,18 +649,22 @@ final class SSHConnection {
             var blocked = 0
             for stream in [Int32(0), Int32(1)] {
                 let n = buffer.withUnsafeMutableBytes {
-                    np_ssh_channel_read(run.channel, stream, $0.baseAddress!.assumingMemoryBound(to: CChar.self), $0.count)
+                    np_ssh_channel_read(
+                        run.channel, stream, $0.baseAddress!.assumingMemoryBound(to: CChar.self), $0.count)
                 }
                 if n > 0 {
                     gotData = true
                     counters.bytesRead(n)
-                    if stream == 0 { run.stdout.append(contentsOf: buffer[0..<n]) } else if run.stderr.count < 65536 {
+                    if stream == 0 {
+                        run.stdout.append(contentsOf: buffer[0..<n])
+                    } else if run.stderr.count < 65536 {
                         run.stderr.append(contentsOf: buffer[0..<n])
                     }
                     if run.stdout.count > target.maxOutputBytes {
                         run.result = .failed(
                             PollError(
-                                .channelFailed, "\"\(run.command)\": output passed max_output_bytes (\(target.maxOutputBytes))"))
+                                .channelFailed,
+                                "\"\(run.command)\": output passed max_output_bytes (\(target.maxOutputBytes))"))
                         return .progress
                     }
                 } else if n == eagain {
@@ -666,7 +690,8 @@ final class SSHConnection {
     private func advanceShell(now: Int64) -> Wait? {
         guard let job else { return .idle }
         let eagain = Int(Int32(NP_SSH_EAGAIN))
-        if case .ready = shellStage {} else if deadline == 0 {
+        if case .ready = shellStage {
+        } else if deadline == 0 {
             deadline = now + target.commandTimeout.nanos
         }
         if deadline != 0 && now >= deadline {
@@ -682,7 +707,8 @@ final class SSHConnection {
                 guard let channel = np_ssh_channel_open(session) else {
                     let e = Int(libssh2_session_last_errno(session))
                     if e == eagain { return .io(directions) }
-                    dropConnectionKeepingJob(.failed(PollError(.channelFailed, "\(endpoint): no shell channel: \(lastError)")))
+                    dropConnectionKeepingJob(
+                        .failed(PollError(.channelFailed, "\(endpoint): no shell channel: \(lastError)")))
                     return nil
                 }
                 shell = channel
@@ -691,7 +717,8 @@ final class SSHConnection {
                 let rc = Int(np_ssh_channel_pty(shell))
                 if rc == eagain { return .io(directions) }
                 if rc != 0 {
-                    dropConnectionKeepingJob(.failed(PollError(.channelFailed, "\(endpoint): pty refused: \(lastError)")))
+                    dropConnectionKeepingJob(
+                        .failed(PollError(.channelFailed, "\(endpoint): pty refused: \(lastError)")))
                     return nil
                 }
                 shellStage = .start
@@ -699,7 +726,8 @@ final class SSHConnection {
                 let rc = Int(np_ssh_channel_shell(shell))
                 if rc == eagain { return .io(directions) }
                 if rc != 0 {
-                    dropConnectionKeepingJob(.failed(PollError(.channelFailed, "\(endpoint): shell refused: \(lastError)")))
+                    dropConnectionKeepingJob(
+                        .failed(PollError(.channelFailed, "\(endpoint): shell refused: \(lastError)")))
                     return nil
                 }
                 shellStage = .firstPrompt
@@ -726,7 +754,8 @@ final class SSHConnection {
                 if ShellCLI.endsWithPasswordPrompt(shellBuffer) {
                     guard let password = target.credential.enablePassword else {
                         dropConnectionKeepingJob(
-                            .failed(PollError(.authFailed, "\(endpoint): enable asks for a password; set enable_password")))
+                            .failed(
+                                PollError(.authFailed, "\(endpoint): enable asks for a password; set enable_password")))
                         return nil
                     }
                     shellBuffer = []
@@ -795,7 +824,9 @@ final class SSHConnection {
                     let command = job.commands[shellCommand!]
                     dropConnectionKeepingJob(
                         .failed(
-                            PollError(.channelFailed, "\"\(command)\": output passed max_output_bytes (\(target.maxOutputBytes))")))
+                            PollError(
+                                .channelFailed,
+                                "\"\(command)\": output passed max_output_bytes (\(target.maxOutputBytes))")))
                     return nil
                 }
                 // The prompt ends the output only after the echoed command line (the echo may hold a prompt).
@@ -804,7 +835,8 @@ final class SSHConnection {
                     let output = ShellCLI.cleanOutput(shellBuffer, command: job.commands[index])
                     if let rejection = ShellCLI.rejection(output) {
                         results[index] = .failed(
-                            PollError(.channelFailed, "\"\(job.commands[index])\": the device rejected it: \(rejection)"))
+                            PollError(
+                                .channelFailed, "\"\(job.commands[index])\": the device rejected it: \(rejection)"))
                     } else {
                         results[index] = .output(output)
                     }
@@ -838,7 +870,8 @@ final class SSHConnection {
             }
             if n == Int(Int32(NP_SSH_EAGAIN)) { return .io(directions) }
             if n < 0 {
-                dropConnectionKeepingJob(.failed(PollError(.channelFailed, "\(endpoint): shell write failed: \(lastError)")))
+                dropConnectionKeepingJob(
+                    .failed(PollError(.channelFailed, "\(endpoint): shell write failed: \(lastError)")))
                 return .io(0)
             }
             pendingWrite.removeFirst(n)

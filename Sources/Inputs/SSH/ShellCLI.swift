@@ -76,7 +76,8 @@ enum ShellCLI {
         guard !line.isEmpty, line.count < 80 else { return nil }
         let lower = line.map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }
         for marker in pagerMarkers where lower.count >= marker.count {
-            for offset in 0...(lower.count - marker.count) where lower[offset..<offset + marker.count].elementsEqual(marker) {
+            for offset in 0...(lower.count - marker.count)
+            where lower[offset..<offset + marker.count].elementsEqual(marker) {
                 return line.startIndex
             }
         }
