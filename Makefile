@@ -2,7 +2,7 @@
 SWIFT ?= swift
 SHELL := /bin/bash
 
-.PHONY: deps build release run test lint unit bench bench-postgres bench-influx bench-textfsm fuzz clean
+.PHONY: deps build release run test lint unit bench bench-postgres bench-influx bench-textfsm bench-ssh fuzz clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -43,6 +43,10 @@ bench-postgres: release
 ## The TextFSM engine against the reference Python textfsm: same templates and inputs, records compared, one run.
 bench-textfsm: release
 	@.build/textfsm-venv/bin/python scripts/bench-textfsm.py $$($(SWIFT) build -c release --show-bin-path)/textfsm-bench
+
+## The SSH poller against a Netmiko script: same fakenos fleet, same commands, same run (commands per client CPU-s).
+bench-ssh: release
+	@.build/textfsm-venv/bin/python scripts/bench-ssh.py $$($(SWIFT) build -c release --show-bin-path)/ssh-bench
 
 ## The InfluxDB sink against curl posting the same line protocol in the same batch size (needs root, like bench).
 bench-influx: release

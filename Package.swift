@@ -184,6 +184,15 @@ let package = Package(
             ],
             swiftSettings: swift6
         ),
+        // make bench-ssh's agent side: the SSH poller alone (SSHCollector), polling a config's devices.
+        .executableTarget(
+            name: "ssh-bench",
+            dependencies: [
+                "NetPollerCore", "AgentConfig", "BuiltinPlugins", "SSHPolling",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swift6
+        ),
         // make bench-textfsm's Swift side: the TextFSM engine alone.
         .executableTarget(name: "textfsm-bench", dependencies: ["TextFSM"], swiftSettings: swift6),
         // Fuzz targets (`make fuzz`): libFuzzer entry points when built with `-sanitize=fuzzer -parse-as-library

@@ -76,8 +76,8 @@ public final class SSHDLab: Sendable {
         ((try? String(contentsOfFile: cliLog, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
     }
 
-    static func keygen(_ path: String) async throws {
-        let (status, out) = try await Lab.run("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", path])
+    static func keygen(_ path: String, type: String = "ed25519") async throws {
+        let (status, out) = try await Lab.run("/usr/bin/ssh-keygen", ["-q", "-t", type, "-N", "", "-f", path])
         guard status == 0 else { throw LabError.didNotStart("ssh-keygen: \(out)") }
     }
 
@@ -145,12 +145,12 @@ extension Lab {
         throw LabError.didNotStart("fakenos")
     }
 
-    /// A lab sshd: an ed25519 host key, public-key and password logins for the current user, the fake CLI as its
+    /// A lab sshd: an ed25519 host key (or `hostKeyType`), public-key and password logins for the current user, the fake CLI as its
     /// ForceCommand, every connection logged. `extraConfig` lines are appended to its sshd_config.
-    public static func startSSHD(extraConfig: String = "") async throws -> SSHDLab {
+    public static func startSSHD(extraConfig: String = "", hostKeyType: String = "ed25519") async throws -> SSHDLab {
         let dir = try temporaryDirectory("sshd")
         let port = freePort()
-        try await SSHDLab.keygen(dir.appendingPathComponent("host_key").path)
+        try await SSHDLab.keygen(dir.appendingPathComponent("host_key").path, type: hostKeyType)
         let clientKey = dir.appendingPathComponent("client_key").path
         try await SSHDLab.keygen(clientKey)
         try FileManager.default.copyItem(

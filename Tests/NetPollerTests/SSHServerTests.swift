@@ -235,6 +235,26 @@ import Testing
         await c.shutdown()
     }
 
+    /// The known limit of Debian 12's libssh2 1.10 (docs/ssh.md): no rsa-sha2-256/512, so an OpenSSH ≥ 8.8 server with
+    /// only an RSA host key has no host key algorithm in common with us. The error says so, with both lists.
+    @Test func anRSAOnlyOpenSSHServerIsAKexFailureThatNamesBothOffers() async throws {
+        let sshd = try await Lab.startSSHD(hostKeyType: "rsa")
+        defer { sshd.stop() }
+        let config = try config(
+            sshd, state: try Lab.temporaryDirectory("ssh-state"), credential: "host_key_policy = \"accept-new\"",
+            devices: [("rsa-only", "")])
+        let c = collector(config)
+        let outcome = await c.poll(config.devices[0])
+        let error = try #require(outcome.errors.first)
+        #expect(error.code == .kexFailed)
+        #expect(
+            error.message.contains(
+                "no common host key algorithm: the server offers [rsa-sha2-512,rsa-sha2-256], we offer [ssh-ed25519,"),
+            "\(error.message)")
+        print("RSA-only server: \(error)")
+        await c.shutdown()
+    }
+
     @Test func shellModeWithBannerEnableAndPagingOffRunsAThousandCommandsCleanly() async throws {
         let sshd = try await Lab.startSSHD()
         defer { sshd.stop() }

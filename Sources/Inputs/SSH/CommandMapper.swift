@@ -23,53 +23,62 @@ enum CLINumber {
         "k": 1e3, "K": 1e3, "m": 1e6, "M": 1e6, "g": 1e9, "G": 1e9, "t": 1e12, "T": 1e12,
     ]
 
-    /// The number, or nil when the text is not one (`never`, `N/A`, `--`).
+    /// The number, or nil when the text is not one (`never`, `N/A`, `--`). Works on the UTF-8 bytes: it runs for every
+    /// field of every row.
     static func parse(_ raw: String) -> Double? {
-        var text = Substring(raw.trimmingCharacters(in: .whitespaces))
-        guard !text.isEmpty else { return nil }
-        if text.hasPrefix("0x") || text.hasPrefix("0X"), let v = UInt64(text.dropFirst(2), radix: 16) {
+        var bytes = Array(raw.utf8)[...]
+        while let f = bytes.first, f == 0x20 || f == 0x09 { bytes = bytes.dropFirst() }
+        while let l = bytes.last, l == 0x20 || l == 0x09 { bytes = bytes.dropLast() }
+        guard !bytes.isEmpty else { return nil }
+        func isDigit(_ b: UInt8) -> Bool { b >= 0x30 && b <= 0x39 }
+        if bytes.count > 2, bytes.first == 0x30, bytes[bytes.startIndex + 1] | 0x20 == 0x78,
+            let v = UInt64(String(decoding: bytes.dropFirst(2), as: UTF8.self), radix: 16)
+        {
             return Double(v)
         }
         // A unit after the number (`dBm`, `C`, `%`, `Celsius`, `bits/sec`): the number is the leading part.
-        var end = text.startIndex
+        var number: [UInt8] = []
+        var i = bytes.startIndex
         var sawDigit = false
         var sawExponent = false
-        while end < text.endIndex {
-            let c = text[end]
-            if c.isASCII && c.isNumber {
+        while i < bytes.endIndex {
+            let c = bytes[i]
+            if isDigit(c) {
                 sawDigit = true
-            } else if c == "," && sawDigit {
+                number.append(c)
+            } else if c == UInt8(ascii: ",") && sawDigit {
                 // A thousands separator only between digits.
-                let next = text.index(after: end)
-                guard next < text.endIndex, text[next].isASCII, text[next].isNumber else { break }
-            } else if c == "." || ((c == "-" || c == "+") && (end == text.startIndex || sawExponent)) {
-                if sawExponent { sawExponent = false }
-            } else if (c == "e" || c == "E") && sawDigit && !sawExponent {
-                let next = text.index(after: end)
-                guard next < text.endIndex, text[next].isNumber || text[next] == "-" || text[next] == "+" else { break }
+                guard i + 1 < bytes.endIndex, isDigit(bytes[i + 1]) else { break }
+            } else if c == UInt8(ascii: ".") {
+                number.append(c)
+            } else if (c == UInt8(ascii: "-") || c == UInt8(ascii: "+")) && (i == bytes.startIndex || sawExponent) {
+                sawExponent = false
+                number.append(c)
+            } else if c | 0x20 == UInt8(ascii: "e") && sawDigit && !sawExponent {
+                guard i + 1 < bytes.endIndex,
+                    isDigit(bytes[i + 1]) || bytes[i + 1] == UInt8(ascii: "-") || bytes[i + 1] == UInt8(ascii: "+")
+                else { break }
                 sawExponent = true
+                number.append(c)
             } else {
                 break
             }
-            end = text.index(after: end)
+            i += 1
         }
-        guard sawDigit else { return nil }
-        let number = text[text.startIndex..<end].replacingOccurrences(of: ",", with: "")
-        guard var value = Double(number) else { return nil }
-        text = text[end...]
-        let rest = text.drop { $0 == " " }
-        if let first = rest.first, let factor = suffixes[first] {
+        guard sawDigit, var value = Double(String(decoding: number, as: UTF8.self)) else { return nil }
+        var rest = bytes[i...]
+        while rest.first == 0x20 { rest = rest.dropFirst() }
+        if let first = rest.first, let factor = suffixes[Character(Unicode.Scalar(first))] {
             // `1.2k`, `3 M`, `2G`, and units that start with one (`kbps`, `Mb/s`): scaled. A bare `m`/`M` followed by
             // letters that are not a rate (`min`, `ms`, `mV`) is a unit, not a factor.
-            let after = rest.dropFirst()
-            let unitWord = after.prefix { $0.isLetter }
-            let scaled =
-                unitWord.isEmpty
-                || ["b", "bit", "bits", "bps", "B", "byte", "bytes", "ib", "iB"].contains(String(unitWord))
+            let unitWord = rest.dropFirst().prefix { ($0 | 0x20) >= 0x61 && ($0 | 0x20) <= 0x7A }
+            let scaled = unitWord.isEmpty || rateUnits.contains(String(decoding: unitWord, as: UTF8.self))
             if scaled { value *= factor }
         }
         return value
     }
+
+    static let rateUnits: Set<String> = ["b", "bit", "bits", "bps", "B", "byte", "bytes", "ib", "iB"]
 }
 
 /// Durations as CLIs print them, in seconds: `1 week, 3 days, 16 hours, 11 minutes` (IOS), `749 day(s), 15 hour(s)`

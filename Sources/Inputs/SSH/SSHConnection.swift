@@ -62,6 +62,8 @@ final class SSHConnection {
         case idle
         /// The socket, for these poll events (POLLIN, POLLOUT), or a deadline.
         case io(Int16)
+        /// Output is arriving: read again at `gatherUntil`, not at every packet (see `gather`).
+        case later
     }
 
     let device: String
@@ -102,13 +104,38 @@ final class SSHConnection {
     private var probeSent = false
     private var probeError: PollError?
 
+    /// After a read that got part of an output, the next read waits a moment (5 ms, doubling while the output keeps
+    /// coming in pieces, at most 40 ms), so a device that sends its output line by line costs a few wake-ups per
+    /// command instead of one per line. The end of an output is still found by EOF or the prompt, never by waiting: a
+    /// command's end is seen at most one gather later than it arrives.
+    static let gatherFirst: Int64 = 5_000_000
+    static let gatherMax: Int64 = 40_000_000
+    private var gather = SSHConnection.gatherFirst
+    private(set) var gatherUntil: Int64 = 0
+
+    /// The next gather interval: doubled each time output keeps arriving.
+    private func nextGather() -> Int64 {
+        let g = gather
+        gather = min(gather * 2, Self.gatherMax)
+        return g
+    }
+    private var readSinceWait = false
+    /// The last shell read ended in EAGAIN: nothing more is buffered right now.
+    private var drained = false
+
+    /// Where reads land before they are appended (one per connection, reused).
+    private let readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 32768, alignment: 8)
+
     init(device: String, target: SSHTarget, counters: SSHCounters) {
         self.device = device
         self.target = target
         self.counters = counters
     }
 
-    deinit { disconnect() }
+    deinit {
+        disconnect()
+        readBuffer.deallocate()
+    }
 
     var hasWork: Bool { job != nil || !jobs.isEmpty }
 
@@ -138,6 +165,7 @@ final class SSHConnection {
 
     /// Makes every step possible now; returns what to wait for next.
     func advance(now: Int64) -> Wait {
+        gatherUntil = 0
         while true {
             if job == nil {
                 guard !jobs.isEmpty else { return idleWait(now: now) }
@@ -271,6 +299,7 @@ final class SSHConnection {
         func consider(_ t: Int64) { if t != 0 && (next == 0 || t < next) { next = t } }
         if job != nil || !jobs.isEmpty {
             consider(deadline)
+            consider(gatherUntil)
             for run in runs where run.stage != .done { consider(run.deadline) }
             if phase == .closed { consider(max(backoffUntil, now)) }
         } else if phase == .ready {
@@ -552,6 +581,12 @@ final class SSHConnection {
             finishJob(job, failingRemainingWith: PollError(.channelFailed, "not run"))
             return nil
         }
+        if waiting && readSinceWait {
+            readSinceWait = false
+            gatherUntil = now + nextGather()
+            return .later
+        }
+        if waiting { gather = Self.gatherFirst }
         return waiting ? .io(directions) : nil
     }
 
@@ -609,7 +644,7 @@ final class SSHConnection {
                 case .progress:
                     if run.result == nil {
                         let status = libssh2_channel_get_exit_status(run.channel)
-                        let out = String(decoding: run.stdout, as: UTF8.self).replacingCRLF()
+                        let out = String(decoding: ShellCLI.normalizeLineEnds(run.stdout), as: UTF8.self)
                         if status != 0 && run.stdout.isEmpty {
                             let err = String(decoding: run.stderr.prefix(300), as: UTF8.self)
                                 .trimmingCharacters(in: .whitespacesAndNewlines)
@@ -642,23 +677,23 @@ final class SSHConnection {
 
     /// Reads stdout and stderr until EAGAIN or EOF; `.progress` at EOF (or when the output cap ended it).
     private func readChannel(_ run: ExecRun) -> Step {
-        var buffer = [UInt8](repeating: 0, count: 32768)
         let eagain = Int(Int32(NP_SSH_EAGAIN))
+        let buffer = readBuffer
         while true {
             var gotData = false
             var blocked = 0
             for stream in [Int32(0), Int32(1)] {
-                let n = buffer.withUnsafeMutableBytes {
-                    np_ssh_channel_read(
-                        run.channel, stream, $0.baseAddress!.assumingMemoryBound(to: CChar.self), $0.count)
-                }
+                let n = np_ssh_channel_read(
+                    run.channel, stream, buffer.baseAddress!.assumingMemoryBound(to: CChar.self), buffer.count)
                 if n > 0 {
                     gotData = true
+                    readSinceWait = true
                     counters.bytesRead(n)
+                    let chunk = UnsafeRawBufferPointer(rebasing: buffer[0..<n])
                     if stream == 0 {
-                        run.stdout.append(contentsOf: buffer[0..<n])
+                        run.stdout.append(contentsOf: chunk)
                     } else if run.stderr.count < 65536 {
-                        run.stderr.append(contentsOf: buffer[0..<n])
+                        run.stderr.append(contentsOf: chunk)
                     }
                     if run.stdout.count > target.maxOutputBytes {
                         run.result = .failed(
@@ -881,16 +916,40 @@ final class SSHConnection {
 
     /// Reads what the shell has sent; a wait when there is nothing yet, nil when something arrived.
     private func readMore() -> Wait? {
-        var buffer = [UInt8](repeating: 0, count: 32768)
-        let n = buffer.withUnsafeMutableBytes {
-            np_ssh_channel_read(shell, 0, $0.baseAddress!.assumingMemoryBound(to: CChar.self), $0.count)
+        // The last read emptied the socket and the output has not ended: gather before the next one.
+        if drained && readSinceWait {
+            drained = false
+            readSinceWait = false
+            gatherUntil = monotonicNanos() + nextGather()
+            return .later
         }
-        if n > 0 {
-            counters.bytesRead(n)
-            shellBuffer.append(contentsOf: buffer[0..<n])
+        drained = false
+        // Everything the channel has now, then one look at the end of it (prompt, pager).
+        var got = 0
+        var n = 0
+        repeat {
+            n = np_ssh_channel_read(
+                shell, 0, readBuffer.baseAddress!.assumingMemoryBound(to: CChar.self), readBuffer.count)
+            if n > 0 {
+                got += n
+                shellBuffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: readBuffer[0..<n]))
+            }
+        } while n > 0 && shellBuffer.count <= target.maxOutputBytes
+        if got > 0 {
+            counters.bytesRead(got)
+            readSinceWait = true
+            drained = n == Int(Int32(NP_SSH_EAGAIN))
             return nil
         }
-        if n == Int(Int32(NP_SSH_EAGAIN)) || (n == 0 && libssh2_channel_eof(shell) == 0) { return .io(directions) }
+        if n == Int(Int32(NP_SSH_EAGAIN)) && readSinceWait {
+            readSinceWait = false
+            gatherUntil = monotonicNanos() + nextGather()
+            return .later
+        }
+        if n == Int(Int32(NP_SSH_EAGAIN)) || (n == 0 && libssh2_channel_eof(shell) == 0) {
+            gather = Self.gatherFirst
+            return .io(directions)
+        }
         let message = n == 0 ? "the device closed the shell" : "shell read failed: \(lastError)"
         dropConnectionKeepingJob(.failed(PollError(.channelFailed, "\(endpoint): \(message)")))
         return .io(0)

@@ -111,10 +111,14 @@ final class SSHIOThread: Sendable {
         _ = write(wakeFD, &one, 8)
     }
 
-    func take() -> (messages: [Message], stopping: Bool) {
+    /// Empties the wake-up eventfd (only after poll said it is readable: no syscall on other passes).
+    func drainWake() {
         var value: UInt64 = 0
         _ = read(wakeFD, &value, 8)
-        return inbox.withLock { box in
+    }
+
+    func take() -> (messages: [Message], stopping: Bool) {
+        inbox.withLock { box in
             defer { box.messages.removeAll() }
             return (box.messages, box.stopping)
         }
@@ -221,6 +225,7 @@ final class SSHLoop {
             if nearest != 0 { timeout = Int32(max(0, min(1000, (nearest - afterAdvance + 999_999) / 1_000_000))) }
             let ready = poll(&fds, nfds_t(fds.count), timeout)
             guard ready > 0 else { continue }
+            if fds[0].revents != 0 { thread.drainWake() }
             for i in 1..<fds.count where fds[i].revents != 0 {
                 let connection = owners[i - 1]
                 if waits[connection.device] == .io(Int16(NP_POLLRDHUP)) && !connection.hasWork {

@@ -115,14 +115,18 @@ enum ShellCLI {
 
     /// The device's rejection of the command, when the output starts with one (within its first three lines).
     static func rejection(_ output: String) -> String? {
+        // Only the first three non-empty lines are looked at: no copy of the rest of a long output.
         var seen = 0
-        for line in output.split(separator: "\n", omittingEmptySubsequences: true) {
+        var rest = Substring(output)
+        while seen < 3, !rest.isEmpty {
+            let end = rest.utf8.firstIndex(of: 0x0A) ?? rest.endIndex
+            let line = rest[..<end]
+            rest = end < rest.endIndex ? rest[rest.utf8.index(after: end)...] : ""
             let trimmed = line.trimmingCharacters(in: .whitespaces)
             if trimmed.isEmpty || trimmed == "^" { continue }
             let lower = trimmed.lowercased()
             if rejections.contains(where: { lower.hasPrefix($0) }) { return String(trimmed.prefix(200)) }
             seen += 1
-            if seen >= 3 { return nil }
         }
         return nil
     }
@@ -137,8 +141,7 @@ enum ShellCLI {
         } else {
             bytes.removeAll()
         }
-        var text = String(decoding: bytes, as: UTF8.self)
-        text = text.replacingCRLF()
+        var text = String(decoding: normalizeLineEnds(bytes), as: UTF8.self)
         // Drop the echo: the first line when it ends with the command.
         if let newline = text.firstIndex(of: "\n") {
             let first = text[..<newline].trimmingTrailingSpaces()
@@ -150,30 +153,33 @@ enum ShellCLI {
 
 extension String {
     /// `\r\n` and lone `\r` (as ptys and pagers send them) as `\n`; a `\r` that redraws a line keeps the redrawn text.
-    func replacingCRLF() -> String {
-        var out = ""
-        out.reserveCapacity(utf8.count)
+    func replacingCRLF() -> String { String(decoding: ShellCLI.normalizeLineEnds(Array(utf8)), as: UTF8.self) }
+}
+
+extension ShellCLI {
+    /// The bytes with `\r\n` as `\n`, and a `\r` inside a line dropping what came before it on that line (a redraw).
+    static func normalizeLineEnds(_ bytes: [UInt8]) -> [UInt8] {
+        guard bytes.contains(0x0D) else { return bytes }
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count)
+        var lineStart = 0
         var pendingCR = false
-        var line = ""
-        for ch in self {
-            switch ch {
-            case "\r\n", "\n":
-                out += line
-                out += "\n"
-                line = ""
+        for b in bytes {
+            switch b {
+            case 0x0A:
+                out.append(0x0A)
+                lineStart = out.count
                 pendingCR = false
-            case "\r":
+            case 0x0D:
                 pendingCR = true
             default:
                 if pendingCR {
-                    // A carriage return inside a line redraws it from the start.
-                    line = ""
+                    out.removeSubrange(lineStart...)
                     pendingCR = false
                 }
-                line.append(ch)
+                out.append(b)
             }
         }
-        out += line
         return out
     }
 }
