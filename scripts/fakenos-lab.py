@@ -6,6 +6,7 @@
 Each device listens on 127.0.0.1:PORT, user/password `user`/`user`, prompt `<name>>` (`enable` gives `#`). Prints
 `ready` once every port accepts connections, then runs until SIGTERM or SIGINT.
 """
+import os
 import signal
 import socket
 import sys
@@ -53,7 +54,11 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     stop.wait()
-    net.stop()
+    # fakenos' servers can take long to stop (a thread per session): give them 3 s, then leave.
+    stopper = threading.Thread(target=net.stop, daemon=True)
+    stopper.start()
+    stopper.join(3)
+    os._exit(0)
 
 
 if __name__ == "__main__":

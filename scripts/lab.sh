@@ -58,8 +58,16 @@ CONF
   bash "$(dirname "$0")/influx.sh" start "$dir/influxdb" >/dev/null
   # shellcheck disable=SC1091
   source "$dir/influxdb/influx.env"
+  # Simulated network devices for the SSH poller (pip fakenos, in .build/textfsm-venv): Cisco IOS and Arista EOS.
+  ios_port=$(free_port SOCK_STREAM)
+  eos_port=$(free_port SOCK_STREAM)
+  mkdir -p "$dir/fakenos"
+  "$(dirname "$0")/../.build/textfsm-venv/bin/python" "$(dirname "$0")/fakenos-lab.py" "cisco_ios:$ios_port" "arista_eos:$eos_port" \
+    > "$dir/fakenos/fakenos.log" 2>&1 &
+  echo $! > "$dir/fakenos.pid"
   wait_snmp "$snmpd_port" public
   wait_snmp "$sim_port" linksys-system
+  for _ in $(seq 1 300); do grep -q ready "$dir/fakenos/fakenos.log" && break; sleep 0.2; done
   printf 'SNMPD_PORT=%s\nSNMPSIM_PORT=%s\nHTTP_PORT=%s\nPG_PORT=%s\nINFLUX_PORT=%s\n' "$snmpd_port" "$sim_port" \
     "$http_port" "$PG_PORT" "$INFLUX_PORT" > "$dir/lab.env"
   cat > "$dir/agent.conf" <<CONF
@@ -112,6 +120,30 @@ snmp = "sim-linksys"
 profiles = ["system"]
 timeout = "3s"
 
+# Two simulated network devices polled over SSH (fakenos: shell only), with the built-in profiles of their platform:
+# interfaces, BGP neighbours, temperatures and version. Their first host key is recorded under state_dir.
+[credentials.ssh.fakenos]
+username = "user"
+password = "user"
+host_key_policy = "accept-new"
+enable = true
+
+[[devices]]
+name = "fake-ios"
+address = "127.0.0.1"
+ssh = "fakenos"
+ssh_port = $ios_port
+ssh_mode = "shell"
+platform = "cisco_ios"
+
+[[devices]]
+name = "fake-eos"
+address = "127.0.0.1"
+ssh = "fakenos"
+ssh_port = $eos_port
+ssh_mode = "shell"
+platform = "arista_eos"
+
 # Every sample also goes to a file, through a sink buffer and a disk spool under state_dir.
 [[outputs.file]]
 name = "archive"
@@ -134,6 +166,7 @@ create_database = true
 CONF
   mkdir -p "$dir/out"
   echo "lab: snmpd on udp 127.0.0.1:$snmpd_port, snmpsim on udp 127.0.0.1:$sim_port," \
+    "fakenos ssh on tcp 127.0.0.1:$ios_port (cisco_ios) and :$eos_port (arista_eos)," \
     "postgres on tcp 127.0.0.1:$PG_PORT, influxd on http://127.0.0.1:$INFLUX_PORT; config: $dir/agent.conf"
 }
 

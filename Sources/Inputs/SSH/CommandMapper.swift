@@ -160,8 +160,8 @@ struct MappedOutput {
 }
 
 /// A compiled command: its parser ready (template compiled, regex built) and its field mapping.
+// @unchecked Sendable: `regex` (NSRegularExpression) is immutable and thread-safe once built; the rest are values.
 struct CompiledCommand: @unchecked Sendable {
-    // @unchecked Sendable: `regex` (NSRegularExpression) is immutable and thread-safe once built; the rest are values.
     let spec: CommandSpec
     let template: Template?
     let regex: NSRegularExpression?
