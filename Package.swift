@@ -136,7 +136,8 @@ let package = Package(
         .target(
             name: "BuiltinPlugins",
             dependencies: [
-                "NetPollerCore", "AgentConfig", "SNMPPolling", "SSHPolling", "PostgresOutput", "InfluxOutput", "FileOutput",
+                "NetPollerCore", "AgentConfig", "SNMPPolling", "SSHPolling", "PostgresOutput", "InfluxOutput",
+                "FileOutput",
                 "StdoutOutput",
             ],
             swiftSettings: swift6
@@ -228,7 +229,8 @@ let package = Package(
         .testTarget(
             name: "NetPollerTests",
             dependencies: [
-                "NetPollerCore", "NetPollerRuntime", "LineProtocol", "AgentConfig", "Pipeline", "SNMPPolling", "SSHPolling",
+                "NetPollerCore", "NetPollerRuntime", "LineProtocol", "AgentConfig", "Pipeline", "SNMPPolling",
+                "SSHPolling",
                 "AgentHTTP", "NetPollerAgent", "NetPollerTesting", "PostgresOutput", "InfluxOutput", "FileOutput",
                 "StdoutOutput", "BuiltinPlugins", "TextFSM", "CNetSNMP", "CLibSSH2", "CLibPQ", "CCurl",
                 "CZlib",
