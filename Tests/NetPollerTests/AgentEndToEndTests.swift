@@ -131,7 +131,9 @@ import Testing
         let (okStatus, okOutput) = try await Lab.run(
             Self.binary, ["check", "--config", Lab.root.appendingPathComponent("agent.conf.example").path])
         #expect(okStatus == 0, "\(okOutput)")
-        #expect(okOutput.contains("devices: 2"))
+        #expect(okOutput.contains("devices: 3"))
+        #expect(okOutput.contains("ssh credentials: netops (user=netops password host_keys=strict)"))
+        #expect(!okOutput.contains("change-me"), "no secret in check output")
     }
 
     @Test func listenAddressInUseExitsWithAMessageNamingIt() async throws {

@@ -133,4 +133,52 @@ extension Sample {
         let junosUptime: Double = 26 * 604_800 + 3 * 86_400 + 17 * 3_600 + 59 * 60
         #expect(junos.samples.contains { $0.number("uptime_seconds") == junosUptime })
     }
+
+    /// `templates_dir` pointed at the installed ntc-templates: the template is found by the index from the device's
+    /// platform and the command, and a text value mapped with `"*"`.
+    @Test func ntcTemplatesAreFoundByTheIndexFromPlatformAndCommand() async throws {
+        let lab = try await Lab.startFakeNOS(platforms: ["cisco_ios"])
+        defer { lab.stop() }
+        let templates = Lab.root.appendingPathComponent(
+            ".build/textfsm-venv/lib/python3.11/site-packages/ntc_templates/templates")
+        #expect(FileManager.default.fileExists(atPath: templates.appendingPathComponent("index").path))
+        let state = try Lab.temporaryDirectory("ssh-state")
+        let config = try loadSSHConfig(
+            """
+            [agent]
+            state_dir = "\(state.path)"
+            [ssh]
+            templates_dir = "\(templates.path)"
+            [credentials.ssh.lab]
+            username = "user"
+            password = "user"
+            host_key_policy = "accept-new"
+            enable = true
+            [[profiles]]
+            name = "ntc-bgp"
+            [[profiles.commands]]
+            command = "show ip bgp summary"
+            measurement = "bgp"
+            fields = { received = { from = "STATE_OR_PREFIXES_RECEIVED", map = { "*" = -1 } }, rcvd = { from = "MESSAGES_RECEIVED", type = "counter" } }
+            tags = { neighbor = "BGP_NEIGHBOR" }
+            [[devices]]
+            name = "ios"
+            address = "127.0.0.1"
+            ssh = "lab"
+            ssh_port = \(lab.ports[0])
+            ssh_mode = "shell"
+            platform = "cisco_ios"
+            profiles = ["ntc-bgp"]
+            """)
+        let collector = SSHCollector(metrics: SelfMetrics(), logger: Logger(label: "test"))
+        collector.configure(config)
+        let outcome = await collector.poll(config.devices[0])
+        #expect(outcome.state == .up, "\(outcome.errors)")
+        #expect(outcome.sample("bgp", "neighbor", "10.0.0.1")?.number("received") == 558_720)
+        #expect(outcome.sample("bgp", "neighbor", "10.0.0.10")?.number("received") == -1)
+        #expect(
+            outcome.sample("bgp", "neighbor", "10.0.0.5")?.fields.first { $0.name == "rcvd" }?.value
+                == .uint(26_552_304))
+        await collector.shutdown()
+    }
 }

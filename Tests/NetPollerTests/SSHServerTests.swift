@@ -80,6 +80,12 @@ import Testing
         #expect((last?.ssh?.connectionAgeSeconds ?? -1) >= 0)
         #expect(sshd.logins() == 1, "sshd saw \(sshd.logins()) logins")
         #expect(sshd.cliLines().filter { $0.hasPrefix("session exec") }.count == 100)
+        // A device removed or changed by a reload is released: its connection closes, the next poll opens a new one.
+        collector.release("r1")
+        let afterRelease = await collector.poll(config.devices[0])
+        #expect(afterRelease.state == .up)
+        #expect(afterRelease.ssh?.connections == 1, "a released device starts anew")
+        #expect(sshd.logins() == 2)
         await collector.shutdown()
     }
 
