@@ -189,7 +189,7 @@ let package = Package(
         .executableTarget(
             name: "ssh-bench",
             dependencies: [
-                "NetPollerCore", "AgentConfig", "BuiltinPlugins", "SSHPolling",
+                "NetPollerCore", "NetPollerRuntime", "AgentConfig", "BuiltinPlugins", "SSHPolling",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swift6

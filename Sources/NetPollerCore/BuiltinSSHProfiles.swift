@@ -18,14 +18,7 @@ public enum BuiltinSSHProfiles {
             )),
         profile(
             "cisco_ios-version", "cisco_ios", "show version", "np_cisco_ios_show_version",
-            (
-                "cli_system",
-                [
-                    CommandField(name: "uptime_seconds", source: "UPTIME", kind: .gauge, duration: true),
-                    info("version", "VERSION"), info("hardware", "HARDWARE"), info("serial", "SERIAL"),
-                    info("hostname", "HOSTNAME"),
-                ], []
-            )),
+            ciscoVersionMapping),
         // Cisco NX-OS
         profile(
             "cisco_nxos-interfaces", "cisco_nxos", "show interface", "np_cisco_nxos_show_interface", interfaceMapping),
@@ -42,14 +35,7 @@ public enum BuiltinSSHProfiles {
             )),
         profile(
             "cisco_nxos-version", "cisco_nxos", "show version", "np_cisco_nxos_show_version",
-            (
-                "cli_system",
-                [
-                    CommandField(name: "uptime_seconds", source: "UPTIME", kind: .gauge, duration: true),
-                    info("version", "VERSION"), info("hardware", "HARDWARE"), info("serial", "SERIAL"),
-                    info("hostname", "HOSTNAME"),
-                ], []
-            )),
+            ciscoVersionMapping),
         // Arista EOS
         profile(
             "arista_eos-interfaces", "arista_eos", "show interfaces", "np_arista_eos_show_interfaces", interfaceMapping),
@@ -178,6 +164,16 @@ public enum BuiltinSSHProfiles {
             field("in_rate_bps", "IN_RATE_BPS"), field("out_rate_bps", "OUT_RATE_BPS"),
             info("description", "DESCRIPTION"),
         ], [("interface", "INTERFACE")]
+    )
+
+    /// `show version` on IOS and NX-OS.
+    static let ciscoVersionMapping: Mapping = (
+        "cli_system",
+        [
+            CommandField(name: "uptime_seconds", source: "UPTIME", kind: .gauge, duration: true),
+            info("version", "VERSION"), info("hardware", "HARDWARE"), info("serial", "SERIAL"),
+            info("hostname", "HOSTNAME"),
+        ], []
     )
 
     /// `show ip bgp summary` on IOS and NX-OS.

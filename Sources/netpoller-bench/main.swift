@@ -18,12 +18,7 @@ func argument(_ name: String, _ fallback: String) -> String {
     return fallback
 }
 
-func cpuSeconds() -> Double {
-    var usage = rusage()
-    getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
-    return Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6 + Double(usage.ru_stime.tv_sec)
-        + Double(usage.ru_stime.tv_usec) / 1e6
-}
+func cpuSeconds() -> Double { ProcessCPU.seconds() }
 
 let ports = argument("ports", "161").split(separator: ",").compactMap { Int($0) }
 let deviceCount = Int(argument("devices", "64")) ?? 64

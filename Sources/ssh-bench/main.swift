@@ -3,6 +3,7 @@ import BuiltinPlugins
 import Foundation
 import Logging
 import NetPollerCore
+import NetPollerRuntime
 import SSHPolling
 
 // make bench-ssh's agent side: the real SSH poller (SSHCollector: libssh2 on its I/O threads, TextFSM parsing, mapping
@@ -15,12 +16,7 @@ func argument(_ name: String, _ fallback: String) -> String {
     return fallback
 }
 
-func cpuSeconds() -> Double {
-    var usage = rusage()
-    getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
-    return Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6 + Double(usage.ru_stime.tv_sec)
-        + Double(usage.ru_stime.tv_usec) / 1e6
-}
+func cpuSeconds() -> Double { ProcessCPU.seconds() }
 
 let rounds = Int(argument("rounds", "10")) ?? 10
 let config: AgentConfiguration

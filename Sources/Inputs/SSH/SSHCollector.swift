@@ -176,6 +176,6 @@ public final class SSHCollector: Collector {
                 first.pointee.ai_addr, first.pointee.ai_addrlen, &buffer, socklen_t(buffer.count), nil, 0,
                 NI_NUMERICHOST) == 0
         else { return nil }
-        return String(cString: buffer)
+        return buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
     }
 }
