@@ -356,6 +356,32 @@ import Testing
         await c.shutdown()
     }
 
+    /// `max_channels` caps the exec channels one device has open: three one-second commands take about three seconds
+    /// on one channel (the default) and about one on three; the fake CLI logs each start, so the overlap is counted.
+    @Test func maxChannelsRunsThatManyCommandsOfADeviceAtOnce() async throws {
+        let sshd = try await Lab.startSSHD()
+        defer { sshd.stop() }
+        let commands = ["slow 1 a", "slow 1 b", "slow 1 c"]
+        let config = try config(
+            sshd, state: try Lab.temporaryDirectory("ssh-state"), credential: "host_key_policy = \"accept-new\"",
+            devices: [("one", ""), ("three", "max_channels = 3")], commands: commands)
+        let c = collector(config)
+        var took: [String: Duration] = [:]
+        for device in config.devices {
+            let start = ContinuousClock.now
+            let outcome = await c.poll(device)
+            took[device.name] = ContinuousClock.now - start
+            #expect(outcome.errors.isEmpty, "\(outcome.errors)")
+            #expect(outcome.ssh?.commands == 3)
+        }
+        let one = try #require(took["one"])
+        let three = try #require(took["three"])
+        #expect(one >= .seconds(3), "one channel runs the commands one after another: \(one)")
+        #expect(three < .milliseconds(2_500), "three channels run them together: \(three)")
+        #expect(sshd.logins() == 2)
+        await c.shutdown()
+    }
+
     @Test func fiftyDevicesArePolledTogetherOnAFixedNumberOfThreads() async throws {
         let sshd = try await Lab.startSSHD()
         defer { sshd.stop() }
