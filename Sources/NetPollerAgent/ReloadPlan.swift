@@ -28,6 +28,7 @@ public struct ReloadPlan: Sendable, Equatable {
             ("agent.state_dir", current.agent.stateDir != next.agent.stateDir),
             ("agent.queue_capacity", current.agent.queueCapacity != next.agent.queueCapacity),
             ("log", current.log != next.log),
+            ("ssh.io_threads", current.ssh.ioThreads != next.ssh.ioThreads),
         ] where changed {
             restartOnly.append(key)
         }
@@ -35,6 +36,7 @@ public struct ReloadPlan: Sendable, Equatable {
         applied.agent.stateDir = current.agent.stateDir
         applied.agent.queueCapacity = current.agent.queueCapacity
         applied.log = current.log
+        applied.ssh.ioThreads = current.ssh.ioThreads
         self.applied = applied
 
         let before = Dictionary(current.devices.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
@@ -45,7 +47,11 @@ public struct ReloadPlan: Sendable, Equatable {
                 continue
             }
             let sameCredential = current.credentials[old.credential] == next.credentials[device.credential]
-            if old == device && sameCredential {
+            // An SSH login that changed (password, key, host key policy, algorithms) means a new session too.
+            let sameSSH =
+                old.ssh.map { current.sshCredentials[$0.credential] }
+                == device.ssh.map { next.sshCredentials[$0.credential] }
+            if old == device && sameCredential && sameSSH {
                 devicesUnchanged.append(device.name)
             } else {
                 devicesChanged.append(device.name)

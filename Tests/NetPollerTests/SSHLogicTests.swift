@@ -1,6 +1,7 @@
 import AgentConfig
 import BuiltinPlugins
 import Foundation
+import NetPollerAgent
 import NetPollerCore
 import NetPollerTesting
 import Testing
@@ -383,5 +384,41 @@ import TextFSM
         #expect(config.devices[1].profiles == ["if-mib"])
         #expect(config.devices[1].ssh?.profiles == ["arista_eos-bgp"])
         #expect(config.sshCredentials["lab"]?.password?.description == "<secret>")
+    }
+
+    @Test func aReloadThatChangesAnSSHLoginRenewsItsDevicesSessionsAndKeepsIOThreads() throws {
+        func config(password: String, threads: Int, timeout: String) throws -> AgentConfiguration {
+            let path = try write(
+                """
+                [ssh]
+                io_threads = \(threads)
+                command_timeout = "\(timeout)"
+                [credentials.ssh.a]
+                username = "netops"
+                password = "\(password)"
+                [credentials.ssh.b]
+                username = "netops"
+                password = "same"
+                [[devices]]
+                name = "r1"
+                address = "192.0.2.1"
+                ssh = "a"
+                [[devices]]
+                name = "r2"
+                address = "192.0.2.2"
+                ssh = "b"
+                """)
+            return try ConfigLoader.load(files: [path], environment: [:], hostName: "h")
+        }
+        let current = try config(password: "one", threads: 2, timeout: "30s")
+        let plan = ReloadPlan(from: current, to: try config(password: "two", threads: 4, timeout: "30s"))
+        #expect(plan.devicesChanged == ["r1"])
+        #expect(plan.devicesUnchanged == ["r2"])
+        #expect(plan.restartOnly == ["ssh.io_threads"])
+        #expect(plan.applied.ssh.ioThreads == 2)
+        // A changed [ssh] timeout is a changed device (its copy of the timeout): polled anew from its next slot.
+        let retimed = ReloadPlan(from: current, to: try config(password: "one", threads: 2, timeout: "5s"))
+        #expect(retimed.devicesChanged == ["r1", "r2"])
+        #expect(retimed.applied.devices[0].ssh?.commandTimeout == .seconds(5))
     }
 }

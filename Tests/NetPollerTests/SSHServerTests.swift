@@ -338,7 +338,8 @@ import Testing
         _ = await c.poll(slowConfig.devices[1])
         let slowStarted = ContinuousClock.now
         async let slowOutcome = c.poll(slow)
-        try await Task.sleep(for: .milliseconds(200))
+        // The fast poll starts once the slow command is running on the device (the fake CLI logs its start).
+        #expect(await eventually(10) { sshd.cliLines().contains("session exec slow 30") })
         let fastStart = ContinuousClock.now
         let fast = await c.poll(slowConfig.devices[1])
         let fastTook = ContinuousClock.now - fastStart
