@@ -28,7 +28,7 @@ public final class SSHCollector: Collector {
     public var ioThreads: Int { engine.threadCount }
 
     public func configure(_ config: AgentConfiguration) {
-        let catalog = CommandCatalog(config: config)
+        let catalog = Self.catalog(for: config)
         for problem in catalog.problems {
             logger.error("ssh profile problem", metadata: .keys([.error: "\(problem)"]))
         }
@@ -40,7 +40,21 @@ public final class SSHCollector: Collector {
         guard config.devices.contains(where: { $0.ssh != nil }) || config.profiles.contains(where: \.isSSH) else {
             return []
         }
-        return CommandCatalog(config: config).problems.map(\.description)
+        // Always compiled anew here: a reload must see templates edited on disk even when the config is unchanged.
+        let catalog = CommandCatalog(config: config)
+        lastCatalog.withLock { $0 = (config, catalog) }
+        return catalog.problems.map(\.description)
+    }
+
+    /// The catalog of the config read last: loading compiles and checks it (`problems`) and `configure` then uses the
+    /// same one, so the templates of a config are compiled once per start-up or reload, not twice.
+    private static let lastCatalog = Mutex<(config: AgentConfiguration, catalog: CommandCatalog)?>(nil)
+
+    static func catalog(for config: AgentConfiguration) -> CommandCatalog {
+        if let hit = lastCatalog.withLock({ $0?.config == config ? $0?.catalog : nil }) { return hit }
+        let catalog = CommandCatalog(config: config)
+        lastCatalog.withLock { $0 = (config, catalog) }
+        return catalog
     }
 
     public var heartbeatAge: Double? { engine.heartbeatAge }
