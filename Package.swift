@@ -93,6 +93,16 @@ let package = Package(
             exclude: ["README.md"],
             swiftSettings: swift6
         ),
+        // Discovery: sweeps and LLDP/CDP crawls over the SNMP engine, one identity per device, reviewable output
+        // (`netpoller discover`, `[discovery]` in `run`).
+        .target(
+            name: "Discovery",
+            dependencies: [
+                "NetPollerCore", "NetPollerRuntime", "SNMPPolling", .product(name: "Logging", package: "swift-log"),
+            ],
+            exclude: ["README.md"],
+            swiftSettings: swift6
+        ),
         // Outputs: each in Sources/Outputs/<Name> with its plugin (config keys, sink, metrics) and a README.
         // `[[outputs.postgres]]`: libpq on the sink's own thread, binary COPY, migrations, partitions.
         .target(
@@ -169,7 +179,7 @@ let package = Package(
             name: "netpoller",
             dependencies: [
                 "NetPollerAgent", "AgentConfig", "AgentHTTP", "NetPollerCore", "NetPollerRuntime", "Pipeline",
-                "BuiltinPlugins", "StdoutOutput", "TextFSM",
+                "BuiltinPlugins", "StdoutOutput", "TextFSM", "Discovery", "SNMPPolling",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -232,7 +242,7 @@ let package = Package(
                 "NetPollerCore", "NetPollerRuntime", "LineProtocol", "AgentConfig", "Pipeline", "SNMPPolling",
                 "SSHPolling",
                 "AgentHTTP", "NetPollerAgent", "NetPollerTesting", "PostgresOutput", "InfluxOutput", "FileOutput",
-                "StdoutOutput", "BuiltinPlugins", "TextFSM", "CNetSNMP", "CLibSSH2", "CLibPQ", "CCurl",
+                "StdoutOutput", "BuiltinPlugins", "TextFSM", "Discovery", "CNetSNMP", "CLibSSH2", "CLibPQ", "CCurl",
                 "CZlib",
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],

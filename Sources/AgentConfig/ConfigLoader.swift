@@ -110,6 +110,7 @@ extension ConfigDecoder {
         let sshCredentials = decodeSSHCredentials(credentialsTable?.table("ssh"))
         credentialsTable?.finish()
         let ssh = decodeSSH(root.table("ssh"))
+        let discovery = decodeDiscovery(root.table("discovery"), credentials: credentials)
         let profiles = decodeProfiles(&root)
         let outputs = decodeOutputs(root.table("outputs"), plugins: plugins)
 
@@ -136,6 +137,7 @@ extension ConfigDecoder {
             outputs: outputs, files: files, hash: "")
         config.sshCredentials = sshCredentials
         config.ssh = ssh
+        config.discovery = discovery
         return config
     }
 }

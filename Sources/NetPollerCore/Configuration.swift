@@ -327,6 +327,8 @@ public struct AgentConfiguration: Sendable, Equatable {
     public var sshCredentials: [String: SSHCredential] = [:]
     /// `[ssh]`.
     public var ssh = SSHSettings()
+    /// `[discovery]`; nil when the section is absent.
+    public var discovery: DiscoverySettings?
     public var devices: [DeviceConfig]
     /// User-defined profiles (the built-in ones are in `BuiltinProfiles`).
     public var profiles: [Profile]

@@ -49,7 +49,7 @@ struct NetPollerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "netpoller",
         abstract: "Polls network devices over SNMP and serves their metrics.",
-        subcommands: [Run.self, Check.self, Once.self, Parse.self, Version.self],
+        subcommands: [Run.self, Check.self, Once.self, Discover.self, Parse.self, Version.self],
         defaultSubcommand: Run.self)
 }
 

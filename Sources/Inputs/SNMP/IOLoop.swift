@@ -184,7 +184,7 @@ final class IOLoop {
                 openError ?? PollError(.sessionFailed, "cannot open an SNMP session to \(operation.target.peer)"))
             return
         }
-        if session.isV3 && session.engineID == nil {
+        if session.isV3 && session.engineID == nil && !(operation is EngineProbeOperation) {
             // The engine ID first, as an ordinary asynchronous request: a dead device delays only itself.
             session.waiting.append(operation)
             if !session.discovering {

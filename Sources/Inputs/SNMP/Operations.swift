@@ -465,3 +465,100 @@ func decodeValue(_ vb: UnsafeMutablePointer<netsnmp_variable_list>) -> SNMPValue
         return .null
     }
 }
+
+/// One GETNEXT or GETBULK PDU and its answer, for callers that pace their own requests (discovery): exactly one
+/// request per try, the varbinds as they came (OID and value), no walk logic.
+final class NextOperation: Operation, @unchecked Sendable {
+    private let oids: [OID]
+    private let maxRepetitions: Int
+    private var completion: ((Result<[(OID, SNMPValue)], PollError>) -> Void)?
+
+    init(
+        target: SNMPTarget, oids: [OID], maxRepetitions: Int,
+        completion: @escaping (Result<[(OID, SNMPValue)], PollError>) -> Void
+    ) {
+        self.oids = oids
+        self.maxRepetitions = maxRepetitions
+        self.completion = completion
+        super.init(target: target)
+    }
+
+    override func start(session: Session) {
+        let bulk = target.version != .v1 && maxRepetitions > 0
+        guard let pdu = snmp_pdu_create(Int32(bulk ? NP_SNMP_MSG_GETBULK : NP_SNMP_MSG_GETNEXT)) else {
+            finish(.failure(PollError(.sendFailed, "out of memory")))
+            return
+        }
+        for requested in oids {
+            let name = requested.components.map { CNetSNMP.oid($0) }
+            _ = name.withUnsafeBufferPointer { snmp_add_null_var(pdu, $0.baseAddress, $0.count) }
+        }
+        if bulk { np_pdu_set_bulk(pdu, 0, maxRepetitions) }
+        guard let loop, loop.send(pdu, for: self, on: session) else {
+            finish(.failure(PollError(.sendFailed, "could not send to \(target.peer)")))
+            return
+        }
+    }
+
+    override func received(_ pdu: UnsafeMutablePointer<netsnmp_pdu>, session: Session) {
+        let status = answerStatus(pdu)
+        switch status {
+        case .noError, .noSuchName:
+            // noSuchName (v1): the end of the MIB view for this request.
+            var rows: [(OID, SNMPValue)] = []
+            if case .noError = status {
+                var variable = pdu.pointee.variables
+                while let vb = variable {
+                    let name = UnsafeBufferPointer(
+                        start: vb.pointee.name, count: vb.pointee.name == nil ? 0 : vb.pointee.name_length)
+                    rows.append((OID(name.map { UInt32(truncatingIfNeeded: $0) }), decodeValue(vb)))
+                    variable = vb.pointee.next_variable
+                }
+            }
+            loop?.counters.varbinds(rows.count)
+            finish(.success(rows))
+        case .tooBig:
+            loop?.counters.tooBig()
+            finish(.failure(PollError(.errorStatus, "\(target.peer) answered tooBig")))
+        default:
+            finish(.failure(PollError(.errorStatus, "\(target.peer) answered with \(status)")))
+        }
+    }
+
+    override func timedOut(session: Session, sendFailed: Bool) {
+        finish(.failure(timeoutError(sendFailed: sendFailed, session: session)))
+    }
+
+    override func fail(_ error: PollError) { finish(.failure(error)) }
+
+    private func finish(_ result: Result<[(OID, SNMPValue)], PollError>) {
+        completion?(result)
+        completion = nil
+    }
+}
+
+/// One SNMPv3 engine-ID discovery PDU sent whatever the session knows (RFC 3414 4), its engine ID handed back and not
+/// adopted: tells an SNMP agent that answers none of the credentials from a dead address (discovery).
+final class EngineProbeOperation: Operation, @unchecked Sendable {
+    private var completion: ((Result<[UInt8], PollError>) -> Void)?
+
+    init(target: SNMPTarget, completion: @escaping (Result<[UInt8], PollError>) -> Void) {
+        self.completion = completion
+        super.init(target: target)
+    }
+
+    override func start(session: Session) {
+        let probe = DiscoveryOperation(target: target, session: session, adopt: false) { [self] result in
+            completion?(result)
+            completion = nil
+        }
+        probe.loop = loop
+        loop?.counters.discovery()
+        probe.start(session: session)
+    }
+
+    override func fail(_ error: PollError) {
+        completion?(.failure(error))
+        completion = nil
+    }
+}

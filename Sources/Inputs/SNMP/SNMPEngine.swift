@@ -75,6 +75,30 @@ public final class SNMPEngine: SNMPTransport {
         }
     }
 
+    /// One GETNEXT (v1, or `maxRepetitions` 0) or GETBULK PDU for `oids`: one request per call (with `retries` 0 on
+    /// the target), so a caller that paces its packets (discovery) knows what it sends. The varbinds come back as
+    /// they were answered.
+    public func next(_ target: SNMPTarget, oids: [OID], maxRepetitions: Int) async throws(PollError) -> [(
+        OID, SNMPValue
+    )] {
+        let result: Result<[(OID, SNMPValue)], PollError> = await withCheckedContinuation { continuation in
+            submit(
+                NextOperation(target: target, oids: oids, maxRepetitions: maxRepetitions) {
+                    continuation.resume(returning: $0)
+                })
+        }
+        return try result.get()
+    }
+
+    /// One SNMPv3 engine-ID discovery request to `target` (an SNMPv3 target; its user is never used): the engine ID
+    /// when an SNMP agent answers, whichever credentials it takes. Nothing is cached.
+    public func probeEngineID(_ target: SNMPTarget) async throws(PollError) -> [UInt8] {
+        let result: Result<[UInt8], PollError> = await withCheckedContinuation { continuation in
+            submit(EngineProbeOperation(target: target) { continuation.resume(returning: $0) })
+        }
+        return try result.get()
+    }
+
     // MARK: Lifecycle and health
 
     /// Closes the sessions of a target no longer polled (device removed).
