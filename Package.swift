@@ -99,6 +99,7 @@ let package = Package(
             name: "Discovery",
             dependencies: [
                 "NetPollerCore", "NetPollerRuntime", "SNMPPolling", .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             exclude: ["README.md"],
             swiftSettings: swift6

@@ -25,6 +25,11 @@ public enum BuiltinPlugins {
         ]
     }
 
+    /// Where discovery's inventory goes: every output that keeps one (each `[[outputs.postgres]]`).
+    @Sendable public static func inventoryWriters(_ config: AgentConfiguration) -> [any InventoryWriter] {
+        PostgresInventoryWriter.writers(config, logger: Logger(label: "netpoller.discovery"))
+    }
+
     /// Problems only a collector can see (an SSH template that does not compile, a mapping naming a missing value):
     /// `check` and start-up report them as config errors.
     public static func collectorProblems(_ config: AgentConfiguration) -> [String] {

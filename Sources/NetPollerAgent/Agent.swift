@@ -42,6 +42,8 @@ public final class Agent: Service {
     private let stateDirectory = Mutex<StateDirectory?>(nil)
     /// SIGHUP caught since before start-up (`run` installs it first thing); nil: trapped once running (tests).
     private let hangupQueue: SignalQueue?
+    /// `[discovery]` in `run`: repeated every `interval`.
+    let discovery: (any DiscoveryRunner)?
 
     public var config: AgentConfiguration { live.withLock { $0.config } }
 
@@ -55,9 +57,10 @@ public final class Agent: Service {
         collectors: [any Collector], outputs: [any OutputPlugin] = [], extraSinks: [any Sink] = [],
         clock: any DeliveryClock = SystemDeliveryClock(),
         reloadSource: (@Sendable () throws(ConfigError) -> AgentConfiguration)? = nil,
-        hangups: SignalQueue? = nil
+        hangups: SignalQueue? = nil, discovery: (any DiscoveryRunner)? = nil
     ) {
         self.hangupQueue = hangups
+        self.discovery = discovery
         self.logger = logger
         self.clock = clock
         self.reloadSource = reloadSource
@@ -104,7 +107,8 @@ public final class Agent: Service {
             collectors: Array(collectors.values), startedAt: startedAt,
             isReady: { [self] in readyFlag.load(ordering: .acquiring) }, config: { [self] in config },
             hasDevice: { [self] name in live.withLock { $0.devices[name] != nil } },
-            reloadStatus: { [self] in reloadState.withLock { $0 } })
+            reloadStatus: { [self] in reloadState.withLock { $0 } },
+            discoveryStatus: { [discovery] in discovery?.status })
     }
 
     /// Stops every collector (polls in flight end as `cancelled`).
@@ -172,8 +176,11 @@ public final class Agent: Service {
             }
         }
 
+        let discovering = Task { [self] in await discoverPeriodically() }
+
         try? await gracefulShutdown()
 
+        discovering.cancel()
         hangups.cancel()
         let shutdownStarted = clock.now
         readyFlag.store(false, ordering: .releasing)
@@ -221,6 +228,28 @@ public final class Agent: Service {
         _ = try? await httpTask.value
         stateDirectory.withLock { $0 = nil }
         logger.info("stopped", metadata: .keys([.phase: "stopped"]))
+    }
+
+    /// `[discovery]`: a run at start, then every `interval` (read again after each run, so a reload applies). With
+    /// `auto_add`, a run that changed `discovered.conf` reloads as SIGHUP does (through the same queue of reloads).
+    private func discoverPeriodically() async {
+        guard let discovery else { return }
+        while !Task.isCancelled {
+            let config = self.config
+            guard let settings = config.discovery, settings.interval > .zero else {
+                // Not configured (now): look again after a reload might have added it.
+                try? await Task.sleep(for: .seconds(30))
+                continue
+            }
+            if await discovery.run(config) {
+                if hangupQueue != nil {
+                    kill(getpid(), SIGHUP)
+                } else {
+                    await reloadFromSource()
+                }
+            }
+            try? await Task.sleep(for: settings.interval)
+        }
     }
 
     private func applySchedule() {

@@ -24,6 +24,8 @@ struct AgentEndpoints: Sendable {
     let config: @Sendable () -> AgentConfiguration
     let hasDevice: @Sendable (String) -> Bool
     let reloadStatus: @Sendable () -> ReloadStatus
+    /// `[discovery]`'s last run; nil when the agent does not discover.
+    var discoveryStatus: @Sendable () -> DiscoveryStatus? = { nil }
 
     func handlers() -> HTTPHandlers {
         HTTPHandlers(
@@ -83,6 +85,7 @@ struct AgentEndpoints: Sendable {
         var devices: [DeviceStatus]
         var queue: QueuePart
         var sinks: [SinkStatus]
+        var discovery: DiscoveryStatus?
     }
 
     func statusJSON() -> [UInt8] {
@@ -94,7 +97,7 @@ struct AgentEndpoints: Sendable {
                 reload: reloadStatus()),
             devices: status.snapshot(),
             queue: .init(lengthSamples: queue.count, capacitySamples: queue.capacity),
-            sinks: runner.status)
+            sinks: runner.status, discovery: discoveryStatus())
         let encoder = JSONEncoder()
         encoder.keyEncodingStrategy = .convertToSnakeCase
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]

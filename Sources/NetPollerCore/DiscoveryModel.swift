@@ -149,3 +149,187 @@ public struct DiscoverySettings: Sendable, Equatable {
     /// Position of the first network holding `address` (ranks polling addresses); nil if none does.
     public func rank(_ address: IPv4) -> Int? { networks.firstIndex { $0.contains(address) } }
 }
+
+/// `/status` → `discovery`: the last run, what it found and changed.
+public struct DiscoveryStatus: Sendable, Encodable, Equatable {
+    public var runs = 0
+    /// Unix seconds.
+    public var lastRunTime: Double?
+    public var lastRunSeconds: Double?
+    public var nextRunTime: Double?
+    public var addressesProbed = 0
+    public var packets = 0
+    public var devices = 0
+    public var links = 0
+    /// Device names new, changed and gone in the last run (at most 100 each).
+    public var new: [String] = []
+    public var changed: [String] = []
+    public var gone: [String] = []
+    /// Addresses answering no credential, and seeds or neighbours answering nothing (at most 100 each).
+    public var noCredential: [String] = []
+    public var unreachable: [String] = []
+    /// The `discovered.conf` written, and whether the last run changed it.
+    public var file: String?
+    public var fileChanged = false
+    public var autoAdd = false
+    public var lastError: String?
+
+    public init() {}
+}
+
+/// The agent's periodic discovery (`[discovery]` in `run`); implemented over the SNMP engine by the Discovery module.
+public protocol DiscoveryRunner: Sendable {
+    /// One run against the running config. Returns true when the agent should reload (`auto_add` and the devices of
+    /// `discovered.conf` changed).
+    func run(_ config: AgentConfiguration) async -> Bool
+    var status: DiscoveryStatus? { get }
+}
+
+/// One device after merging: what `--format conf` writes as a `[[devices]]` entry.
+public struct DiscoveredDevice: Sendable, Equatable, Codable {
+    public var identity: String
+    public var name: String
+    public var address: IPv4
+    public var port: Int
+    public var credential: String
+    public var profiles: [String]
+    public var sysObjectID: String
+    public var sysName: String
+    public var sysDescr: String
+    public var engineID: String
+    public var serial: String
+    /// Every address it answered at or reported as its own, sorted.
+    public var addresses: [IPv4]
+    /// The addresses it answered at.
+    public var answeredAt: [IPv4]
+    /// `seed`, `sweep of <network>`, or `<lldp|cdp> neighbour of <device>`.
+    public var found: String
+    /// When this identity was first seen (from the discovery state), ISO 8601 UTC.
+    public var firstSeen: String
+
+    public init(
+        identity: String, name: String, address: IPv4, port: Int, credential: String, profiles: [String],
+        sysObjectID: String, sysName: String, sysDescr: String, engineID: String, serial: String, addresses: [IPv4],
+        answeredAt: [IPv4], found: String, firstSeen: String
+    ) {
+        self.identity = identity
+        self.name = name
+        self.address = address
+        self.port = port
+        self.credential = credential
+        self.profiles = profiles
+        self.sysObjectID = sysObjectID
+        self.sysName = sysName
+        self.sysDescr = sysDescr
+        self.engineID = engineID
+        self.serial = serial
+        self.addresses = addresses
+        self.answeredAt = answeredAt
+        self.found = found
+        self.firstSeen = firstSeen
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case identity, name, address, port, credential, profiles, found, serial, addresses
+        case sysObjectID = "sys_object_id"
+        case sysName = "sys_name"
+        case sysDescr = "sys_descr"
+        case engineID = "engine_id"
+        case answeredAt = "answered_at"
+        case firstSeen = "first_seen"
+    }
+}
+
+/// A neighbour relation: (local device, local port, remote device, remote port), as the local device reports it.
+public struct DiscoveredLink: Sendable, Hashable, Codable, Comparable {
+    public var protocolName: String
+    public var localDevice: String
+    public var localPort: String
+    /// A discovered device's name, or the name the neighbour table gives when it is not one.
+    public var remoteDevice: String
+    public var remotePort: String
+    /// Whether `remoteDevice` is a discovered device.
+    public var remoteKnown: Bool
+
+    public init(
+        protocolName: String, localDevice: String, localPort: String, remoteDevice: String, remotePort: String,
+        remoteKnown: Bool
+    ) {
+        self.protocolName = protocolName
+        self.localDevice = localDevice
+        self.localPort = localPort
+        self.remoteDevice = remoteDevice
+        self.remotePort = remotePort
+        self.remoteKnown = remoteKnown
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case protocolName = "protocol"
+        case localDevice = "local_device"
+        case localPort = "local_port"
+        case remoteDevice = "remote_device"
+        case remotePort = "remote_port"
+        case remoteKnown = "remote_known"
+    }
+
+    public static func < (a: DiscoveredLink, b: DiscoveredLink) -> Bool {
+        (a.localDevice, a.localPort, a.remoteDevice, a.remotePort, a.protocolName)
+            < (b.localDevice, b.localPort, b.remoteDevice, b.remotePort, b.protocolName)
+    }
+}
+
+/// An address that answered no credential.
+public struct NoCredential: Sendable, Equatable, Codable {
+    public var address: IPv4
+    /// The engine ID its SNMPv3 engine-ID probe reported.
+    public var engineID: String
+    /// The credential names tried (never a secret).
+    public var tried: [String]
+
+    public init(address: IPv4, engineID: String, tried: [String]) {
+        self.address = address
+        self.engineID = engineID
+        self.tried = tried
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case address, tried
+        case engineID = "engine_id"
+    }
+}
+
+/// The merged result of one run: stable order everywhere, so two runs over the same network compare byte for byte.
+public struct DiscoveryResult: Sendable, Equatable, Codable {
+    public var networks: [String]
+    public var devices: [DiscoveredDevice]
+    public var links: [DiscoveredLink]
+    public var noCredential: [NoCredential]
+    public var unreachable: [IPv4]
+    /// Neighbours' management addresses outside `networks` (never probed).
+    public var outside: [IPv4]
+
+    public init(
+        networks: [String], devices: [DiscoveredDevice], links: [DiscoveredLink], noCredential: [NoCredential],
+        unreachable: [IPv4], outside: [IPv4]
+    ) {
+        self.networks = networks
+        self.devices = devices
+        self.links = links
+        self.noCredential = noCredential
+        self.unreachable = unreachable
+        self.outside = outside
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case networks, devices, links, unreachable, outside
+        case noCredential = "no_credential"
+    }
+}
+
+/// Writes a discovery run's devices and links somewhere lasting (the PostgreSQL output's inventory tables).
+public protocol InventoryWriter: Sendable {
+    /// The output's name, for logs and `/status`.
+    var name: String { get }
+    /// `unixSeconds`: when the run ended (each device's and link's last_seen).
+    func write(_ result: DiscoveryResult, at unixSeconds: Double) async throws
+}

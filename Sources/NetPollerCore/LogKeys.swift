@@ -31,6 +31,8 @@ public enum LogKey: String, Sendable {
     case partition = "postgres.partition"
     case database = "sink.database"
     case openFiles = "process.open_files_limit"
+    case networks = "discovery.networks"
+    case file = "discovery.file"
 }
 
 extension Logger.Metadata {

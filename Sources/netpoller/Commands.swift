@@ -2,12 +2,14 @@ import AgentConfig
 import AgentHTTP
 import ArgumentParser
 import BuiltinPlugins
+import Discovery
 import Foundation
 import Logging
 import NetPollerAgent
 import NetPollerCore
 import NetPollerRuntime
 import Pipeline
+import SNMPPolling
 import ServiceLifecycle
 import StdoutOutput
 import TextFSM
@@ -76,12 +78,18 @@ struct Run: AsyncParsableCommand {
             ]))
         let options = self.options
         let metrics = SelfMetrics()
+        let collectors = BuiltinPlugins.collectors(metrics: metrics, logger: logger, sshThreads: config.ssh.ioThreads)
+        // Discovery sends through the SNMP collector's engine: net-snmp keeps its one I/O thread.
+        let discovery = collectors.lazy.compactMap { ($0 as? SNMPCollector)?.snmpEngine }.first.map { engine in
+            AgentDiscovery(
+                transport: engine, registry: metrics.registry, logger: logger,
+                inventoryWriters: BuiltinPlugins.inventoryWriters)
+        }
         let agent = Agent(
-            config: config, logger: logger, metrics: metrics,
-            collectors: BuiltinPlugins.collectors(metrics: metrics, logger: logger, sshThreads: config.ssh.ioThreads),
+            config: config, logger: logger, metrics: metrics, collectors: collectors,
             outputs: BuiltinPlugins.outputs,
             reloadSource: { () throws(ConfigError) -> AgentConfiguration in try options.loadOrThrow() },
-            hangups: hangups)
+            hangups: hangups, discovery: discovery)
         let group = ServiceGroup(
             configuration: .init(
                 services: [.init(service: agent)], gracefulShutdownSignals: [.sigint], logger: logger))

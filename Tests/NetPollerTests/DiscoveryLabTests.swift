@@ -229,4 +229,54 @@ import Testing
         #expect(diff.contains("gone     old-sw  127.0.1.77"), "\(diff)")
         #expect(diff.contains("summary: 1 new, 0 changed, 1 gone, 7 unchanged"), "\(diff)")
     }
+
+    /// A /22 of silent loopback addresses: the responder counts every packet. The sweep holds the rate in every
+    /// one-second window, finishes in about the time the rate allows, never touches `exclude`, and its memory stays
+    /// flat.
+    @Test func aSlash22SweepHoldsTheRateAndFinishesInTheTimeItAllows() async throws {
+        let port = Lab.freePort(udp: true)
+        let responder = try UDPCounter(address: "0.0.0.0", port: port)
+        let dir = try Lab.temporaryDirectory("discovery-sweep")
+        let conf = dir.appendingPathComponent("agent.conf")
+        let rate = 500
+        try Self.write(
+            """
+            [agent]
+            state_dir = "DIR/state"
+            [credentials.snmp.lab-v2]
+            community = "public"
+            [discovery]
+            networks = ["127.0.4.0/22"]
+            exclude = ["127.0.6.0/30"]
+            credentials = ["lab-v2"]
+            port = \(port)
+            rate = \(rate)
+            concurrency = 256
+            timeout = "300ms"
+            retries = 0
+            """, conf, directory: dir)
+        let started = Date()
+        let (status, log) = try await Self.discover(["--config", conf.path, "--format", "json"])
+        let elapsed = Date().timeIntervalSince(started)
+        #expect(status == 0, "\(log)")
+        let packets = responder.packets
+        let destinations = Set(packets.map(\.destination))
+        // 1,022 hosts (no network or broadcast address) less the 4 excluded; each got one GET and one engine probe.
+        #expect(destinations.count == 1_018)
+        #expect(destinations.allSatisfy { $0 >> 10 == (127 << 14 | 4 >> 2) }, "all inside 127.0.4.0/22")
+        #expect(!destinations.contains { (127 << 24 | 6 << 8)...(127 << 24 | 6 << 8 | 3) ~= $0 }, "none excluded")
+        #expect(packets.count == 2 * 1_018, "\(packets.count) packets")
+        #expect(log.contains("1018 addresses probed"), "\(log)")
+        #expect(log.contains("\(2 * 1_018) packets"), "the budget counts what arrived: \(log)")
+        let peak = responder.peak(window: 1.0)
+        #expect(peak <= rate + rate / 10, "at most \(rate)/s (+ burst and jitter): \(peak) in one second")
+        let allowed = Double(packets.count) / Double(rate)
+        #expect(elapsed >= allowed * 0.9, "no faster than the rate: \(elapsed) s for \(allowed) s of packets")
+        #expect(elapsed <= allowed + 3, "no slower than the rate and a timeout: \(elapsed) s for \(allowed) s")
+        let rss = log.components(separatedBy: "peak RSS ").last.flatMap { Int($0.prefix { $0.isNumber }) } ?? 0
+        print(
+            "sweep of a /22: \(packets.count) packets in \(elapsed) s (\(allowed) s at the rate), peak \(peak) in 1 s, RSS \(rss) MiB"
+        )
+        #expect(rss > 0 && rss < 100, "peak RSS \(rss) MiB")
+    }
 }

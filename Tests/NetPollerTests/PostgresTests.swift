@@ -68,11 +68,18 @@ func pgRows(_ batches: [SampleBatch]) -> Int {
         let first = sink(pg, schema: "public")
         #expect(await first.probe() == nil)
         await first.close()
-        #expect(try await pg.sql("SELECT version, applied_by FROM netpoller_schema_migrations") == "1|netpoller")
+        #expect(
+            try await pg.sql(
+                "SELECT string_agg(version || '|' || applied_by, ',' ORDER BY version) FROM netpoller_schema_migrations"
+            )
+                == "1|netpoller,2|netpoller")
         let tables = try await pg.sql(
             "SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE schemaname = 'public'"
                 + " AND tablename NOT LIKE 'samples_%'")
-        #expect(tables == "devices,netpoller_batches,netpoller_schema_migrations,samples,series")
+        #expect(
+            tables
+                == "devices,inventory_devices,inventory_links,netpoller_batches,netpoller_schema_migrations,samples,series"
+        )
         let views = try await pg.sql(
             "SELECT string_agg(viewname, ',' ORDER BY viewname) FROM pg_views WHERE schemaname = 'public'")
         #expect(views == "device_status,interface_counters,interface_rates,sample_values")
@@ -86,8 +93,69 @@ func pgRows(_ batches: [SampleBatch]) -> Int {
         #expect(await second.probe() == nil)
         #expect(await second.write([pgBatch(device: "r1", second: Self.now)]) == .accepted)
         await second.close()
-        #expect(try await pg.sql("SELECT count(*) FROM netpoller_schema_migrations") == "1")
+        #expect(try await pg.sql("SELECT count(*) FROM netpoller_schema_migrations") == "2")
         #expect(try await pg.sql("SELECT count(*) FROM samples") == "\(pgRows([pgBatch(device: "r1", second: 0)]))")
+    }
+
+    /// Discovery's inventory (migration 2): devices upserted by identity (first_seen kept, last_seen moved), links by
+    /// their columns; the example queries of docs/discovery.md answer.
+    @Test func discoveryInventoryUpsertsDevicesAndLinksAndAnswersTheDocumentedQueries() async throws {
+        let pg = try await PostgresLab.start()
+        var options = PostgresOptions(name: "pg", conninfo: pg.conninfo)
+        options.password = pg.password
+        let writer = PostgresInventoryWriter(options: options, logger: Logger(label: "test"))
+        func device(_ name: String, _ address: String, identity: String, firstSeen: String) -> DiscoveredDevice {
+            DiscoveredDevice(
+                identity: identity, name: name, address: IPv4(address)!, port: 161, credential: "lab",
+                profiles: ["system", "if-mib"], sysObjectID: "1.3.6.1.4.1.9.1.1208", sysName: name, sysDescr: "IOS",
+                engineID: "", serial: "", addresses: [IPv4(address)!], answeredAt: [IPv4(address)!], found: "sweep",
+                firstSeen: firstSeen)
+        }
+        let link = DiscoveredLink(
+            protocolName: "lldp", localDevice: "core1", localPort: "Gi1/0/1", remoteDevice: "dist1",
+            remotePort: "Gi0/1", remoteKnown: true)
+        let back = DiscoveredLink(
+            protocolName: "lldp", localDevice: "dist1", localPort: "Gi0/1", remoteDevice: "core1",
+            remotePort: "Gi1/0/1", remoteKnown: true)
+        let now = Date().timeIntervalSince1970
+        let old = DiscoveryResult(
+            networks: ["192.0.2.0/24"],
+            devices: [device("retired", "192.0.2.9", identity: "engine:09", firstSeen: "2026-01-01T00:00:00Z")],
+            links: [], noCredential: [], unreachable: [], outside: [])
+        try await writer.write(old, at: now - 8 * 86_400)
+        let first = DiscoveryResult(
+            networks: ["192.0.2.0/24"],
+            devices: [
+                device("core1", "192.0.2.1", identity: "engine:01", firstSeen: "2026-11-01T00:00:00Z"),
+                device("dist1", "192.0.2.11", identity: "engine:11", firstSeen: "2026-11-02T00:00:00Z"),
+            ], links: [link, back], noCredential: [], unreachable: [], outside: [])
+        try await writer.write(first, at: now - 60)
+        var moved = first
+        moved.devices[0].address = IPv4("192.0.2.2")!
+        moved.devices[0].addresses = [IPv4("192.0.2.1")!, IPv4("192.0.2.2")!]
+        try await writer.write(moved, at: now)
+        #expect(try await pg.sql("SELECT count(*) FROM inventory_devices") == "3")
+        #expect(
+            try await pg.sql(
+                "SELECT host(address), array_length(addresses, 1) FROM inventory_devices WHERE name = 'core1'")
+                == "192.0.2.2|2")
+        #expect(
+            try await pg.sql("SELECT first_seen FROM inventory_devices WHERE identity = 'engine:01'")
+                == "2026-11-01 00:00:00+00")
+        #expect(try await pg.sql("SELECT count(*) FROM inventory_links") == "2")
+        // The neighbours of core1 (docs/discovery.md).
+        #expect(
+            try await pg.sql(
+                """
+                SELECT local_port, remote_device, remote_port FROM inventory_links WHERE local_device = 'core1'
+                UNION SELECT remote_port, local_device, local_port FROM inventory_links WHERE remote_device = 'core1'
+                ORDER BY 2
+                """) == "Gi1/0/1|dist1|Gi0/1")
+        // Devices not seen for 7 days.
+        #expect(
+            try await pg.sql(
+                "SELECT name FROM inventory_devices WHERE last_seen < now() - interval '7 days' ORDER BY name")
+                == "retired")
     }
 
     @Test func agentsMigratingAtOnceTakeTurns() async throws {
@@ -111,7 +179,7 @@ func pgRows(_ batches: [SampleBatch]) -> Int {
         }
         #expect(results.allSatisfy { $0 == .accepted }, "\(results)")
         for s in sinks { await s.close() }
-        #expect(try await pg.sql("SELECT count(*) FROM race.netpoller_schema_migrations") == "1")
+        #expect(try await pg.sql("SELECT count(*) FROM race.netpoller_schema_migrations") == "2")
         #expect(try await pg.sql("SELECT count(*) FROM race.series") == "\(1 + 4 * 4)")
         #expect(
             try await pg.sql("SELECT count(*) FROM race.samples") == "\(4 * pgRows([pgBatch(device: "s", second: 0)]))")
@@ -126,7 +194,7 @@ func pgRows(_ batches: [SampleBatch]) -> Int {
         let second = sink(pg, schema: "newer")
         let error = await second.probe()
         #expect(
-            error?.message.contains("schema is version 99, newer than this agent knows (1)") == true,
+            error?.message.contains("schema is version 99, newer than this agent knows (2)") == true,
             "\(String(describing: error))")
         #expect(await second.write([pgBatch(device: "r1", second: Self.now)]) != .accepted)
         await second.close()

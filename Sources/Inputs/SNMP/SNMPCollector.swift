@@ -312,6 +312,9 @@ public final class SNMPCollector: Collector {
 
     public var heartbeatAge: Double? { engine?.heartbeatAge }
 
+    /// The net-snmp engine (nil on a fake transport): discovery sends through it, so net-snmp keeps one I/O thread.
+    public var snmpEngine: SNMPEngine? { engine }
+
     /// The numeric target; DNS names are resolved on a thread of their own (getaddrinfo blocks).
     func target(_ device: DeviceConfig, credential: SNMPCredential) async throws(PollError) -> SNMPTarget {
         let now = ContinuousClock.now

@@ -166,6 +166,13 @@ final class PostgresWriter: ThreadConfinedWriter, @unchecked Sendable {
     /// Applies the migrations this database lacks, under a transaction-scoped advisory lock so agents starting
     /// together take turns; the second finds the work done. Returns the schema version.
     private func migrate(_ c: PGConnection) throws(PGFailure) -> Int {
+        try Self.migrate(c, options: options, logger: logger, metrics: metrics)
+    }
+
+    /// The migrations on any connection (the sink's, or discovery's inventory writer's).
+    static func migrate(
+        _ c: PGConnection, options: PostgresOptions, logger: Logger, metrics: PostgresMetrics?
+    ) throws(PGFailure) -> Int {
         try c.exec("BEGIN")
         do throws(PGFailure) {
             try c.exec("SELECT pg_advisory_xact_lock(hashtext('netpoller-migrations'), hashtext($1))", [options.schema])

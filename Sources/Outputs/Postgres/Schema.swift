@@ -86,6 +86,40 @@ enum Schema {
                     SELECT name, address, sys_name, last_poll_status, last_poll_time, last_seen,
                            now() - last_seen AS since_last_seen, profiles, tags
                     FROM devices;
-                """)
+                """),
+        Migration(
+            version: 2, name: "discovery inventory: devices by identity, neighbour links",
+            sql: """
+                CREATE TABLE inventory_devices (
+                    identity      text PRIMARY KEY,
+                    name          text NOT NULL,
+                    address       inet NOT NULL,
+                    addresses     inet[] NOT NULL,
+                    sys_name      text,
+                    sys_descr     text,
+                    sys_object_id text,
+                    serial        text,
+                    engine_id     text,
+                    credential    text,
+                    profiles      text[],
+                    found         text,
+                    first_seen    timestamptz NOT NULL,
+                    last_seen     timestamptz NOT NULL
+                );
+                CREATE INDEX inventory_devices_name ON inventory_devices (name);
+                CREATE INDEX inventory_devices_last_seen ON inventory_devices (last_seen);
+                CREATE TABLE inventory_links (
+                    protocol      text NOT NULL,
+                    local_device  text NOT NULL,
+                    local_port    text NOT NULL,
+                    remote_device text NOT NULL,
+                    remote_port   text NOT NULL,
+                    remote_known  boolean NOT NULL,
+                    first_seen    timestamptz NOT NULL,
+                    last_seen     timestamptz NOT NULL,
+                    PRIMARY KEY (local_device, local_port, protocol, remote_device, remote_port)
+                );
+                CREATE INDEX inventory_links_remote ON inventory_links (remote_device);
+                """),
     ]
 }
