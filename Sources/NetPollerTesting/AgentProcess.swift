@@ -15,14 +15,19 @@ public struct AgentProcess {
     public var logPath: String { directory.appendingPathComponent("agent.log").path }
 
     /// Starts `netpoller run`; `launcher` runs in front of it (e.g. `prlimit --nofile=1024:1024 --`).
-    public static func start(_ config: String, name: String, launcher: [String] = []) throws -> AgentProcess {
+    /// `arguments` follow `run --config FILE` (`DIR` replaced there too).
+    public static func start(
+        _ config: String, name: String, launcher: [String] = [], arguments: [String] = []
+    ) throws -> AgentProcess {
         let directory = try Lab.temporaryDirectory(name)
         let port = Lab.freePort()
         let path = directory.appendingPathComponent("agent.conf").path
         try config.replacingOccurrences(of: "HTTPPORT", with: "\(port)")
             .replacingOccurrences(of: "DIR", with: directory.path)
             .write(toFile: path, atomically: true, encoding: .utf8)
-        let command = launcher + [binary, "run", "--config", path]
+        let command =
+            launcher + [binary, "run", "--config", path]
+            + arguments.map { $0.replacingOccurrences(of: "DIR", with: directory.path) }
         let child = try Child.spawn(
             command[0], Array(command.dropFirst()), output: directory.appendingPathComponent("agent.log").path)
         return AgentProcess(child: child, port: port, directory: directory)

@@ -279,4 +279,71 @@ import Testing
         )
         #expect(rss > 0 && rss < 100, "peak RSS \(rss) MiB")
     }
+
+    /// `[discovery]` in `run` with `auto_add`: a device that appears on the network is written to `discovered.conf`
+    /// and polled after the reload it triggers, without a restart.
+    @Test func autoAddPollsANewDeviceWithoutARestart() async throws {
+        let port = Lab.freePort(udp: true)
+        var first = SimulatedDevice(
+            addresses: ["127.0.2.1"], sysName: "auto-first", sysObjectID: "1.3.6.1.4.1.9.1.1208",
+            sysDescr: "Cisco IOS Software")
+        first.engineID = "800000090300c0ffee0201"
+        let labs = try await Lab.startSimulatedDevices([first], port: port)
+        defer { labs.forEach { $0.stop() } }
+        let config = """
+            [agent]
+            state_dir = "DIR/state"
+            interval = "1s"
+            timeout = "500ms"
+            retries = 0
+            [http]
+            listen = "127.0.0.1:HTTPPORT"
+            [credentials.snmp.lab-v2]
+            community = "public"
+            [discovery]
+            networks = ["127.0.2.0/29"]
+            credentials = ["lab-v2"]
+            port = \(port)
+            rate = 200
+            timeout = "300ms"
+            retries = 0
+            interval = "1s"
+            output_dir = "DIR/conf.d"
+            auto_add = true
+            """
+        let dir = try Lab.temporaryDirectory("discovery-auto")
+        try FileManager.default.createDirectory(
+            at: dir.appendingPathComponent("conf.d"), withIntermediateDirectories: true)
+        let agent = try AgentProcess.start(
+            config.replacingOccurrences(of: "DIR", with: dir.path), name: "discovery-auto",
+            arguments: ["--config-dir", "\(dir.path)/conf.d"])
+        defer { agent.child.stop() }
+        let polled = await StatusJSON.waitForDevice(agent.base, "auto-first", seconds: 60) {
+            $0["state"] as? String == "up"
+        }
+        #expect(polled != nil, "\((try? String(contentsOfFile: agent.logPath, encoding: .utf8)) ?? "")")
+
+        var second = SimulatedDevice(
+            addresses: ["127.0.2.2"], sysName: "auto-second", sysObjectID: "1.3.6.1.4.1.9.1.1208",
+            sysDescr: "Cisco IOS Software")
+        second.engineID = "800000090300c0ffee0202"
+        let more = try await Lab.startSimulatedDevices([second], port: port)
+        defer { more.forEach { $0.stop() } }
+        let added = await StatusJSON.waitForDevice(agent.base, "auto-second", seconds: 60) {
+            $0["state"] as? String == "up"
+        }
+        #expect(added != nil, "\((try? String(contentsOfFile: agent.logPath, encoding: .utf8)) ?? "")")
+        #expect(kill(agent.child.pid, 0) == 0, "the same process: no restart")
+        let written = try String(contentsOfFile: dir.path + "/conf.d/discovered.conf", encoding: .utf8)
+        #expect(written.contains("name = \"auto-second\"") && written.contains("address = \"127.0.2.2:\(port)\""))
+        let metrics = await Lab.httpGet("\(agent.base)/metrics")?.1 ?? ""
+        #expect((StatusJSON.metric(metrics, "netpoller_discovery_devices") ?? 0) == 2, "\(metrics)")
+        #expect((StatusJSON.metric(metrics, "netpoller_discovery_changes_total{change=\"new\"}") ?? 0) == 2)
+        let status = await Lab.httpGet("\(agent.base)/status")?.1 ?? ""
+        let object = try JSONSerialization.jsonObject(with: Data(status.utf8)) as? [String: Any]
+        let discovery = object?["discovery"] as? [String: Any]
+        #expect(discovery?["devices"] as? Int == 2 && discovery?["auto_add"] as? Bool == true, "\(status)")
+        let log = (try? String(contentsOfFile: agent.logPath, encoding: .utf8)) ?? ""
+        #expect(log.contains("reloading (auto_add)") && log.contains("config reloaded"))
+    }
 }
