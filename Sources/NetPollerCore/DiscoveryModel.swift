@@ -119,7 +119,7 @@ public struct DiscoverySettings: Sendable, Equatable {
     /// `rate`: packets per second, every request and retry counted.
     public var rate = 100
     /// `concurrency`: addresses probed at once.
-    public var concurrency = 32
+    public var concurrency = 128
     public var timeout: Duration = .seconds(1)
     public var retries = 1
     /// `max_depth`: neighbour hops followed from where a device was found (0: no crawl).

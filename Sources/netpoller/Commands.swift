@@ -173,6 +173,15 @@ struct Check: AsyncParsableCommand {
         }
         if !sshCredentials.isEmpty { print("ssh credentials: \(sshCredentials.joined(separator: ", "))") }
         let sshCommands = config.allProfiles.values.filter(\.isSSH).reduce(0) { $0 + $1.commands.count }
+        if let d = config.discovery {
+            let every = d.interval == .zero ? "netpoller discover only" : "every \(d.interval) in run"
+            var line = "discovery: networks \(d.networks.map(\.description).joined(separator: ","))"
+            if !d.exclude.isEmpty { line += " exclude \(d.exclude.map(\.description).joined(separator: ","))" }
+            line +=
+                " credentials \(d.credentials.joined(separator: ",")) rate \(d.rate)/s max_depth \(d.maxDepth), \(every)"
+            if let dir = d.outputDir { line += ", writes \(dir)/discovered.conf" + (d.autoAdd ? " (auto_add)" : "") }
+            print(line)
+        }
         if config.devices.contains(where: { $0.ssh != nil }) {
             print("ssh: \(sshCommands) commands in SSH profiles, every template compiled and every mapping checked")
         }
