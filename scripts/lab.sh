@@ -144,6 +144,14 @@ ssh_port = $eos_port
 ssh_mode = "shell"
 platform = "arista_eos"
 
+# Discovery of the lab's own snmpd (docs/discovery.md): at start and hourly; the result is in /status → discovery
+# and in the lab PostgreSQL's inventory_devices. Loopback only.
+[discovery]
+networks = ["127.0.0.1/32"]
+credentials = ["default"]
+port = $snmpd_port
+interval = "1h"
+
 # Every sample also goes to a file, through a sink buffer and a disk spool under state_dir.
 [[outputs.file]]
 name = "archive"

@@ -18,6 +18,7 @@ netpoller is starting on the lab config ($LAB/agent.conf). Where to look:
   PostgreSQL       bash scripts/pg.sh psql $LAB/postgres -d netpoller -c 'SELECT * FROM device_status'
   InfluxDB         curl -G http://127.0.0.1:$INFLUX_PORT/query --data-urlencode db=netpoller --data-urlencode 'q=SHOW MEASUREMENTS'
   every sample     $LAB/out/samples.jsonl
+  discovery        http://127.0.0.1:$HTTP_PORT/status (→ discovery), and SELECT * FROM inventory_devices in PostgreSQL
 Ctrl-C stops the agent and the lab.
 
 MSG
