@@ -5,14 +5,14 @@ import Synchronization
 /// order they asked and no window of one second ever holds more than `rate + burst` packets.
 public struct TokenBucket: Sendable, Equatable {
     public let rate: Double
-    /// The most that may go out back to back (`rate / 20`, at least 1).
+    /// The most that may go out back to back (`rate / 100`, at least 1).
     public let burst: Double
     private var balance: Double
     private var updated: Double
 
     public init(rate: Int, now: Double) {
         self.rate = Double(rate)
-        self.burst = max(1, Double(rate) / 20)
+        self.burst = max(1, Double(rate) / 100)
         self.balance = burst
         self.updated = now
     }
