@@ -44,6 +44,8 @@ public final class Agent: Service {
     private let hangupQueue: SignalQueue?
     /// `[discovery]` in `run`: repeated every `interval`.
     let discovery: (any DiscoveryRunner)?
+    /// systemd's notification socket (`Type=notify`); inactive without `$NOTIFY_SOCKET`.
+    let notifier: SystemdNotifier
 
     public var config: AgentConfiguration { live.withLock { $0.config } }
 
@@ -57,10 +59,12 @@ public final class Agent: Service {
         collectors: [any Collector], outputs: [any OutputPlugin] = [], extraSinks: [any Sink] = [],
         clock: any DeliveryClock = SystemDeliveryClock(),
         reloadSource: (@Sendable () throws(ConfigError) -> AgentConfiguration)? = nil,
-        hangups: SignalQueue? = nil, discovery: (any DiscoveryRunner)? = nil
+        hangups: SignalQueue? = nil, discovery: (any DiscoveryRunner)? = nil,
+        notifier: SystemdNotifier = SystemdNotifier()
     ) {
         self.hangupQueue = hangups
         self.discovery = discovery
+        self.notifier = notifier
         self.logger = logger
         self.clock = clock
         self.reloadSource = reloadSource
@@ -177,9 +181,12 @@ public final class Agent: Service {
         }
 
         let discovering = Task { [self] in await discoverPeriodically() }
+        let systemd = Task { [self] in await notifySystemd() }
 
         try? await gracefulShutdown()
 
+        notifier.stopping()
+        systemd.cancel()
         discovering.cancel()
         hangups.cancel()
         let shutdownStarted = clock.now
@@ -252,6 +259,24 @@ public final class Agent: Service {
         }
     }
 
+    /// `Type=notify`: `READY=1` once `/ready` would first answer 200; then, with `WatchdogSec=`, `WATCHDOG=1` every half
+    /// period while `/health` is fine (every I/O thread's heartbeat fresh): a stalled poll loop stops the pings and
+    /// systemd restarts the agent.
+    private func notifySystemd() async {
+        guard notifier.isActive else { return }
+        let endpoints = self.endpoints
+        while !Task.isCancelled && !endpoints.readiness().0 {
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+        guard !Task.isCancelled else { return }
+        notifier.ready(status: "polling \(config.devices.count) devices")
+        guard let interval = notifier.watchdogInterval else { return }
+        while !Task.isCancelled {
+            if endpoints.health().0 { notifier.watchdog() }
+            try? await Task.sleep(for: interval / 2)
+        }
+    }
+
     private func applySchedule() {
         let (entries, maxInFlight) = live.withLock { l in
             (
@@ -273,6 +298,9 @@ public final class Agent: Service {
     /// SIGHUP: re-reads the config files and applies them; a bad config is logged and the running one stays.
     func reloadFromSource() async {
         guard let reloadSource else { return }
+        // systemd: RELOADING=1 (with MONOTONIC_USEC) now, READY=1 once the reload is applied or rejected.
+        notifier.reloading()
+        defer { notifier.ready(status: "polling \(config.devices.count) devices") }
         let next: AgentConfiguration
         do throws(ConfigError) {
             next = try reloadSource()

@@ -17,7 +17,8 @@ public struct AgentProcess {
     /// Starts `netpoller run`; `launcher` runs in front of it (e.g. `prlimit --nofile=1024:1024 --`).
     /// `arguments` follow `run --config FILE` (`DIR` replaced there too).
     public static func start(
-        _ config: String, name: String, launcher: [String] = [], arguments: [String] = []
+        _ config: String, name: String, launcher: [String] = [], arguments: [String] = [],
+        environment: [String: String] = [:]
     ) throws -> AgentProcess {
         let directory = try Lab.temporaryDirectory(name)
         let port = Lab.freePort()
@@ -29,7 +30,8 @@ public struct AgentProcess {
             launcher + [binary, "run", "--config", path]
             + arguments.map { $0.replacingOccurrences(of: "DIR", with: directory.path) }
         let child = try Child.spawn(
-            command[0], Array(command.dropFirst()), output: directory.appendingPathComponent("agent.log").path)
+            command[0], Array(command.dropFirst()), environment: environment,
+            output: directory.appendingPathComponent("agent.log").path)
         return AgentProcess(child: child, port: port, directory: directory)
     }
 }

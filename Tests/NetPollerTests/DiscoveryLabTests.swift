@@ -145,6 +145,10 @@ import Testing
         defer { v3.stop() }
         let outside = try UDPCounter(address: "127.0.9.1", port: port)
         let excluded = try UDPCounter(address: "127.0.1.60", port: port)
+        defer {
+            outside.stop()
+            excluded.stop()
+        }
         let dir = try Lab.temporaryDirectory("discovery-crawl")
         let conf = dir.appendingPathComponent("agent.conf")
         try Self.write(Self.config(port: port), conf, directory: dir)
@@ -236,6 +240,7 @@ import Testing
     @Test func aSlash22SweepHoldsTheRateAndFinishesInTheTimeItAllows() async throws {
         let port = Lab.freePort(udp: true)
         let responder = try UDPCounter(address: "0.0.0.0", port: port)
+        defer { responder.stop() }
         let dir = try Lab.temporaryDirectory("discovery-sweep")
         let conf = dir.appendingPathComponent("agent.conf")
         let rate = 500

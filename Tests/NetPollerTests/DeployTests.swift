@@ -1,0 +1,72 @@
+import Foundation
+import NetPollerTesting
+import Testing
+
+/// deploy/: the systemd unit (verified and rated by systemd-analyze) and the agent's side of `Type=notify`.
+@Suite(.serialized) struct DeployTests {
+    /// The unit with ExecStart pointing at the debug build (verify checks that the binary exists).
+    func unit() throws -> URL {
+        let dir = try Lab.temporaryDirectory("unit")
+        let text = try String(
+            contentsOf: Lab.root.appendingPathComponent("deploy/systemd/netpoller.service"), encoding: .utf8)
+        let url = dir.appendingPathComponent("netpoller.service")
+        try text.replacingOccurrences(of: "/usr/bin/netpoller", with: AgentProcess.binary)
+            .write(to: url, atomically: true, encoding: .utf8)
+        return url
+    }
+
+    @Test func theUnitVerifiesAndItsSandboxRatesOK() async throws {
+        guard let analyze = Lab.which("systemd-analyze") else { throw LabError.notFound("systemd-analyze") }
+        let url = try unit()
+        let (verify, verifyOutput) = try await Lab.run(analyze, ["verify", "--man=no", url.path])
+        #expect(verify == 0, "\(verifyOutput)")
+        let (_, security) = try await Lab.run(analyze, ["security", "--offline=true", url.path])
+        let line = security.split(separator: "\n").first { $0.contains("Overall exposure level") } ?? ""
+        print("systemd-analyze security: \(line)")
+        let parts = line.split(separator: " ")
+        let score = parts.dropLast(2).last.flatMap { Double($0) } ?? 99
+        let level = parts.count >= 2 ? String(parts[parts.count - 2]) : ""
+        #expect(["OK", "SAFE"].contains(level), "\(line)")
+        #expect(score < 2.0, "\(line)")
+    }
+
+    @Test func theAgentSpeaksSystemdsNotifyProtocol() async throws {
+        let dir = try Lab.temporaryDirectory("notify")
+        let socket = try NotifySocket(path: dir.appendingPathComponent("notify.sock").path)
+        defer { socket.stop() }
+        let snmpd = try await Lab.startSnmpd()
+        defer { snmpd.stop() }
+        let agent = try AgentProcess.start(
+            """
+            [agent]
+            state_dir = "DIR/state"
+            interval = "1s"
+            [http]
+            listen = "127.0.0.1:HTTPPORT"
+            [credentials.snmp.default]
+            community = "public"
+            [[devices]]
+            name = "lab"
+            address = "127.0.0.1:\(snmpd.port)"
+            """, name: "notify", environment: ["NOTIFY_SOCKET": socket.path, "WATCHDOG_USEC": "1000000"])
+        defer { agent.child.stop() }
+        let ready = await socket.wait { $0.hasPrefix("READY=1") }
+        #expect(ready != nil, "\(socket.messages.map(\.text))")
+        // READY=1 comes once /ready answers 200.
+        #expect(await Lab.httpGet("\(agent.base)/ready")?.0 == 200)
+        // WATCHDOG=1 every half WatchdogSec while healthy.
+        let start = socket.messages.count
+        #expect(await socket.wait(after: start) { $0 == "WATCHDOG=1" } != nil)
+        #expect(await socket.wait(after: socket.messages.count) { $0 == "WATCHDOG=1" } != nil)
+        // A reload is framed by RELOADING=1 (with MONOTONIC_USEC) and READY=1.
+        let beforeReload = socket.messages.count
+        kill(agent.child.pid, SIGHUP)
+        let reloading = await socket.wait(after: beforeReload) { $0.hasPrefix("RELOADING=1") }
+        #expect(reloading?.contains("\nMONOTONIC_USEC=") == true, "\(reloading ?? "none")")
+        let afterReload = socket.messages.firstIndex { $0.text.hasPrefix("RELOADING=1") } ?? 0
+        #expect(await socket.wait(after: afterReload + 1) { $0.hasPrefix("READY=1") } != nil)
+        kill(agent.child.pid, SIGTERM)
+        #expect(await socket.wait(after: afterReload) { $0 == "STOPPING=1" } != nil)
+        #expect(await agent.child.wait() == 0)
+    }
+}
