@@ -3,7 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 APT_PACKAGES=(libsnmp-dev libssh2-1-dev libpq-dev libcurl4-openssl-dev zlib1g-dev pkg-config snmpd snmp prometheus
-  python3-pip python3-venv curl postgresql influxdb victoria-metrics openssl openssh-server openssh-client systemd)
+  python3-pip python3-venv curl postgresql influxdb victoria-metrics openssl openssh-server openssh-client systemd
+  lintian debootstrap buildah dpkg-dev)
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 missing=()
@@ -40,3 +41,11 @@ if ! "$VENV/bin/python" -c "import textfsm, ntc_templates, fakenos, yaml, netmik
   "$VENV/bin/pip" install -q textfsm ntc-templates fakenos pyyaml netmiko
 fi
 command -v swift >/dev/null || { echo "swift is not on PATH (Swift 6 toolchain required)"; exit 1; }
+# deploy/ checks: kubernetes-validate (the Kubernetes schemas, offline) and ansible-core, in a venv of their own.
+DEPLOY_VENV=.build/deploy-venv
+if ! "$DEPLOY_VENV/bin/python" -c "import kubernetes_validate, ansible, yaml" 2>/dev/null; then
+  echo "installing: kubernetes-validate ansible-core (pip, $DEPLOY_VENV)"
+  mkdir -p .build
+  [ -x "$DEPLOY_VENV/bin/python" ] || python3 -m venv "$DEPLOY_VENV"
+  "$DEPLOY_VENV/bin/pip" install -q kubernetes-validate ansible-core pyyaml
+fi

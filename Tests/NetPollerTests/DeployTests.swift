@@ -69,4 +69,31 @@ import Testing
         #expect(await socket.wait(after: afterReload) { $0 == "STOPPING=1" } != nil)
         #expect(await agent.child.wait() == 0)
     }
+
+    static var deployPython: String { Lab.root.appendingPathComponent(".build/deploy-venv/bin/python").path }
+
+    /// deploy/kubernetes against the Kubernetes schemas (kubernetes-validate, strict, offline), the ServiceMonitor's
+    /// shape, and the ConfigMaps' config through `netpoller check`; a manifest with a misspelt field fails.
+    @Test func theKubernetesManifestsValidateOffline() async throws {
+        let script = Lab.root.appendingPathComponent("scripts/k8s-check.py").path
+        let (status, output) = try await Lab.run(Self.deployPython, [script, AgentProcess.binary])
+        #expect(status == 0, "\(output)")
+        #expect(output.contains("ok deployment.yaml Deployment/netpoller") && output.contains("0 failure(s)"))
+        // The same check fails on a typo.
+        let copy = try Lab.temporaryDirectory("k8s")
+        let files = try FileManager.default.contentsOfDirectory(
+            atPath: Lab.root.appendingPathComponent("deploy/kubernetes").path)
+        for name in files {
+            try FileManager.default.copyItem(
+                atPath: Lab.root.appendingPathComponent("deploy/kubernetes/\(name)").path,
+                toPath: copy.appendingPathComponent(name).path)
+        }
+        let deployment = copy.appendingPathComponent("deployment.yaml")
+        let text = try String(contentsOf: deployment, encoding: .utf8)
+        try text.replacingOccurrences(of: "  replicas: 1", with: "  replica: 1").write(
+            to: deployment, atomically: true, encoding: .utf8)
+        let (bad, badOutput) = try await Lab.run(
+            "/usr/bin/env", ["K8S_ROOT=\(copy.path)", Self.deployPython, script, AgentProcess.binary])
+        #expect(bad != 0 && badOutput.contains("FAIL deployment.yaml Deployment"), "\(badOutput)")
+    }
 }
