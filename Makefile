@@ -2,7 +2,7 @@
 SWIFT ?= swift
 SHELL := /bin/bash
 
-.PHONY: deps build release run test lint unit bench bench-postgres bench-influx bench-textfsm bench-ssh fuzz clean
+.PHONY: deps build release run test lint unit bench bench-postgres bench-influx bench-textfsm bench-ssh fuzz clean deb
 
 deps:
 	@bash scripts/install-deps.sh
@@ -23,10 +23,17 @@ lint:
 ## Lint, build, then every test: unit tests and integration tests against real snmpd, snmpsim and Prometheus.
 test: deps lint
 	$(SWIFT) build --build-tests
+	@# The .deb (with the Swift runtime linked in) that DeployTests checks with lintian.
+	$(MAKE) --no-print-directory deb
 	$(SWIFT) test --no-parallel 2>&1 | tee .build/test.log; exit $${PIPESTATUS[0]}
 	@# A short, deterministic fuzz run (fixed seed and run count) keeps the fuzz targets building and the seed corpus
 	@# (past crashes included) passing; `make fuzz` explores.
 	bash scripts/fuzz.sh --check
+
+## netpoller_<version>_<arch>.deb in .build/deb (dpkg-deb; the binary with the Swift runtime linked in).
+deb: deps
+	$(SWIFT) build -c release --static-swift-stdlib --scratch-path .build/deb --product netpoller
+	bash scripts/build-deb.sh .build/deb/release/netpoller .build/deb
 
 ## The fuzz targets under libFuzzer: the config loader and BER -> samples, FUZZ_SECONDS each (default 300).
 fuzz:

@@ -96,4 +96,42 @@ import Testing
             "/usr/bin/env", ["K8S_ROOT=\(copy.path)", Self.deployPython, script, AgentProcess.binary])
         #expect(bad != 0 && badOutput.contains("FAIL deployment.yaml Deployment"), "\(badOutput)")
     }
+
+    /// The .deb `make test` builds (`make deb`): lintian reports no error; it holds the binary, the unit, the
+    /// conffiles, the docs and the man page; the shipped config passes `check` with the packaged binary.
+    @Test func theDebianPackageIsLintianCleanAndItsConfigChecks() async throws {
+        let dir = Lab.root.appendingPathComponent(".build/deb")
+        let deb = try FileManager.default.contentsOfDirectory(atPath: dir.path).first {
+            $0.hasPrefix("netpoller_") && $0.hasSuffix(".deb")
+        }
+        guard let deb else {
+            Issue.record("no .deb in .build/deb: run make deb")
+            return
+        }
+        let path = dir.appendingPathComponent(deb).path
+        guard let lintian = Lab.which("lintian") else { throw LabError.notFound("lintian") }
+        let (status, output) = try await Lab.run(lintian, ["--fail-on", "error", "--tag-display-limit", "0", path])
+        print("lintian: \(output.split(separator: "\n").filter { $0.hasPrefix("E:") || $0.hasPrefix("W:") })")
+        #expect(status == 0 && !output.contains("\nE: ") && !output.hasPrefix("E: "), "\(output)")
+        let (_, contents) = try await Lab.run("/usr/bin/dpkg-deb", ["-c", path])
+        for file in [
+            "./usr/bin/netpoller", "./lib/systemd/system/netpoller.service", "./etc/netpoller/agent.conf",
+            "./etc/netpoller/conf.d/README", "./usr/share/man/man1/netpoller.1.gz",
+            "./usr/share/doc/netpoller/copyright", "./usr/share/doc/netpoller/discovery.md.gz",
+        ] {
+            #expect(contents.contains(file), "\(file) in the package")
+        }
+        let (_, conffiles) = try await Lab.run("/usr/bin/dpkg-deb", ["-f", path, "Depends"])
+        #expect(conffiles.contains("libsnmp40") && conffiles.contains("adduser"), "\(conffiles)")
+        let root = try Lab.temporaryDirectory("deb-x")
+        #expect(try await Lab.run("/usr/bin/dpkg-deb", ["-x", path, root.path]).0 == 0)
+        let config = root.appendingPathComponent("etc/netpoller/agent.conf").path
+        let text = try String(contentsOfFile: config, encoding: .utf8)
+        try text.replacingOccurrences(of: "/var/lib/netpoller", with: root.path + "/state")
+            .write(toFile: config, atomically: true, encoding: .utf8)
+        let (check, checkOutput) = try await Lab.run(
+            root.appendingPathComponent("usr/bin/netpoller").path,
+            ["check", "--config", config, "--config-dir", root.appendingPathComponent("etc/netpoller/conf.d").path])
+        #expect(check == 0, "\(checkOutput)")
+    }
 }
