@@ -133,5 +133,20 @@ import Testing
             root.appendingPathComponent("usr/bin/netpoller").path,
             ["check", "--config", config, "--config-dir", root.appendingPathComponent("etc/netpoller/conf.d").path])
         #expect(check == 0, "\(checkOutput)")
+
+        // install, upgrade, remove and purge in a throwaway bookworm root (scripts/deb-cycle.sh).
+        let (cycle, cycleOutput) = try await Lab.run(
+            "/bin/bash", [Lab.root.appendingPathComponent("scripts/deb-cycle.sh").path, path])
+        print(
+            cycleOutput.split(separator: "\n").filter { $0.hasPrefix("ok ") || $0.hasPrefix("FAIL") }.joined(
+                separator: "\n"))
+        #expect(cycle == 0, "\(cycleOutput)")
+        for step in [
+            "ok install", "ok binary runs", "ok system user netpoller", "ok state dir", "ok check passes",
+            "kept the edited conffile", "ok remove: binary gone, config and state kept",
+            "ok purge: state and config removed",
+        ] {
+            #expect(cycleOutput.contains(step), "\(step)")
+        }
     }
 }
