@@ -5,15 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DEB=$(realpath "$1")
-MIRROR=$(sed -n 's/^URIs: *\(http[^ ]*debian\)$/\1/p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1)
-MIRROR=${MIRROR:-http://deb.debian.org/debian}
-BASE=.build/debootstrap-bookworm.tar
-if [ ! -s "$BASE" ]; then
-  tmp=$(mktemp -d)
-  debootstrap --variant=minbase bookworm "$tmp/root" "$MIRROR" >/dev/null
-  tar -C "$tmp/root" -cf "$BASE.part" . && mv "$BASE.part" "$BASE"
-  rm -rf "$tmp"
-fi
+BASE=$(bash scripts/bookworm-base.sh)
 ROOT=$(mktemp -d)
 cleanup() { umount "$ROOT/proc" 2>/dev/null || true; rm -rf "$ROOT"; }
 trap cleanup EXIT

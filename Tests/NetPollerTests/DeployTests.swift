@@ -149,4 +149,48 @@ import Testing
             #expect(cycleOutput.contains(step), "\(step)")
         }
     }
+
+    /// deploy/container/Containerfile built by buildah (chroot isolation) on a bookworm base made by debootstrap, with
+    /// the .deb installed: non-root, a volume for the state, a HEALTHCHECK; `check` and `once` run inside it.
+    @Test func theContainerImageBuildsAndPollsFromInside() async throws {
+        let dir = Lab.root.appendingPathComponent(".build/deb")
+        guard
+            let deb = try FileManager.default.contentsOfDirectory(atPath: dir.path).first(where: {
+                $0.hasPrefix("netpoller_") && $0.hasSuffix(".deb")
+            })
+        else {
+            Issue.record("no .deb in .build/deb: run make deb")
+            return
+        }
+        let snmpd = try await Lab.startSnmpd()
+        defer { snmpd.stop() }
+        let work = try Lab.temporaryDirectory("container")
+        let config = work.appendingPathComponent("once.conf")
+        try """
+        [agent]
+        state_dir = "/tmp/netpoller-once"
+        [credentials.snmp.default]
+        community = "public"
+        [[devices]]
+        name = "lab"
+        address = "127.0.0.1:\(snmpd.port)"
+        profiles = ["system"]
+        """.write(to: config, atomically: true, encoding: .utf8)
+        let (status, output) = try await Lab.run(
+            "/bin/bash",
+            [
+                Lab.root.appendingPathComponent("scripts/container-test.sh").path, dir.appendingPathComponent(deb).path,
+                config.path,
+            ])
+        print(
+            output.split(separator: "\n").filter { $0.hasPrefix("ok ") || $0.hasPrefix("FAIL") }.joined(separator: "\n")
+        )
+        #expect(status == 0, "\(output)")
+        for step in [
+            "ok image built", "ok runs as netpoller", "ok volume /var/lib/netpoller", "ok HEALTHCHECK on /health",
+            "ok netpoller check (shipped config)", "ok netpoller once polled a device from inside the image",
+        ] {
+            #expect(output.contains(step), "\(step)")
+        }
+    }
 }
