@@ -193,4 +193,98 @@ import Testing
             #expect(output.contains(step), "\(step)")
         }
     }
+
+    /// The Ansible role (deploy/ansible) run by ansible-core against localhost into a test root, with a real agent
+    /// running on the config it manages: secrets as 0600 files, every file validated by `netpoller check` before it
+    /// lands, one reload per change, idempotent, and a bad device entry stopping the rollout before any file changes.
+    @Test func theAnsibleRoleRollsOutValidatesAndReloadsOnce() async throws {
+        let snmpd = try await Lab.startSnmpd()
+        defer { snmpd.stop() }
+        let root = try Lab.temporaryDirectory("ansible-root")
+        let etc = root.appendingPathComponent("etc/netpoller")
+        try FileManager.default.createDirectory(
+            at: etc.appendingPathComponent("conf.d"), withIntermediateDirectories: true)
+        let port = Lab.freePort()
+        try """
+        [agent]
+        state_dir = "\(root.path)/var/lib/netpoller"
+        [http]
+        listen = "127.0.0.1:\(port)"
+        """.write(to: etc.appendingPathComponent("agent.conf"), atomically: true, encoding: .utf8)
+        let agent = try Child.spawn(
+            AgentProcess.binary,
+            [
+                "run", "--config", etc.appendingPathComponent("agent.conf").path, "--config-dir",
+                etc.appendingPathComponent("conf.d").path,
+            ], output: root.appendingPathComponent("agent.log").path)
+        defer { agent.stop() }
+        let base = "http://127.0.0.1:\(port)"
+        _ = await Lab.waitForHTTP("\(base)/ready") { _ in true }
+        let work = try Lab.temporaryDirectory("ansible")
+        let python = Lab.root.appendingPathComponent(".build/deploy-venv/bin/python").path
+        try "[netpollers]\nlocalhost ansible_connection=local ansible_python_interpreter=\(python)\n".write(
+            to: work.appendingPathComponent("inventory.ini"), atomically: true, encoding: .utf8)
+        func play(_ devices: String) async throws -> (Int32, String) {
+            try """
+            netpoller_install: false
+            netpoller_root: "\(root.path)"
+            netpoller_binary: "\(AgentProcess.binary)"
+            netpoller_state_dir: /var/lib/netpoller
+            netpoller_listen: "127.0.0.1:\(port)"
+            netpoller_interval: "5s"
+            netpoller_reload_command: "kill -HUP \(agent.pid)"
+            netpoller_snmp_credentials:
+              default: { version: "2c", community: "public" }
+            netpoller_devices: \(devices)
+            """.write(to: work.appendingPathComponent("vars.yml"), atomically: true, encoding: .utf8)
+            return try await Lab.run(
+                "/usr/bin/env",
+                [
+                    "ANSIBLE_NOCOLOR=1", "ANSIBLE_RETRY_FILES_ENABLED=0", "ANSIBLE_LOCAL_TEMP=\(work.path)/tmp",
+                    Lab.root.appendingPathComponent(".build/deploy-venv/bin/ansible-playbook").path, "-i",
+                    work.appendingPathComponent("inventory.ini").path, "-e", "@\(work.path)/vars.yml",
+                    Lab.root.appendingPathComponent("deploy/ansible/site.yml").path,
+                ])
+        }
+        func reloads() async -> Int {
+            guard let body = await Lab.httpGet("\(base)/status")?.1,
+                let object = try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any],
+                let agent = object["agent"] as? [String: Any], let reload = agent["reload"] as? [String: Any]
+            else { return -1 }
+            return reload["reloads"] as? Int ?? -1
+        }
+        func handlerRuns(_ output: String) -> Int { output.components(separatedBy: "RUNNING HANDLER").count - 1 }
+        let lab = "{ name: \"lab\", address: \"127.0.0.1:\(snmpd.port)\", profiles: [\"system\"] }"
+
+        let (first, firstOutput) = try await play("[\(lab)]")
+        #expect(first == 0, "\(firstOutput)")
+        #expect(handlerRuns(firstOutput) == 1, "\(firstOutput)")
+        _ = await Lab.waitForHTTP("\(base)/status") { _ in true }
+        #expect(await reloads() == 1)
+        let polled = await StatusJSON.waitForDevice(base, "lab") { $0["state"] as? String == "up" }
+        #expect(polled != nil, "the reloaded agent polls the device")
+        let secret = etc.appendingPathComponent("secrets/default.community").path
+        let attributes = try FileManager.default.attributesOfItem(atPath: secret)
+        #expect((attributes[.posixPermissions] as? Int) == 0o600)
+        let config = try String(contentsOf: etc.appendingPathComponent("agent.conf"), encoding: .utf8)
+        #expect(config.contains("community_file") && !config.contains("\"public\""), "\(config)")
+
+        let (second, secondOutput) = try await play("[\(lab)]")
+        #expect(second == 0 && secondOutput.contains("changed=0"), "\(secondOutput)")
+        #expect(handlerRuns(secondOutput) == 0)
+
+        let devicesFile = etc.appendingPathComponent("conf.d/devices.conf")
+        let before = try Data(contentsOf: devicesFile)
+        let (bad, badOutput) = try await play("[\(lab), { name: \"bad\", address: \"not an address!\" }]")
+        #expect(bad != 0 && badOutput.contains("devices[1].address"), "\(badOutput)")
+        #expect(try Data(contentsOf: devicesFile) == before, "the bad entry never landed")
+        #expect(handlerRuns(badOutput) == 0)
+
+        let lab2 = "{ name: \"lab2\", address: \"127.0.0.1:\(snmpd.port)\", interval: \"10s\" }"
+        let (changed, changedOutput) = try await play("[\(lab), \(lab2)]")
+        #expect(changed == 0, "\(changedOutput)")
+        #expect(handlerRuns(changedOutput) == 1, "exactly one reload: \(changedOutput)")
+        #expect(await StatusJSON.waitForDevice(base, "lab2") { _ in true } != nil)
+        #expect(await reloads() == 2)
+    }
 }
