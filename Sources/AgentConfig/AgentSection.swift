@@ -50,6 +50,18 @@ extension ConfigDecoder {
             limits.idleTimeout = v
         }
         if let v = t?.byteSize("max_header_bytes", minimum: 1024, maximum: 1 << 20) { limits.maxHeaderBytes = Int(v) }
+        if let v = t?.byteSize("max_body_bytes", minimum: 0, maximum: 1 << 30) { limits.maxBodyBytes = Int(v) }
+        if let path = t?.string("web_config_file") {
+            switch WebConfigFile.load(path) {
+            case .success(let web): limits.web = web
+            case .failure(let error):
+                for p in error.problems {
+                    problem(
+                        t?.node["web_config_file"], "http.web_config_file",
+                        "\(p.file)\(p.line.map { ":\($0)" } ?? ""): \(p.path.isEmpty ? "" : p.path + ": ")\(p.message)")
+                }
+            }
+        }
         switch Self.parseAddress(listenText, defaultPort: 9271) {
         case .success(let address) where address.family != .dns || address.host == "localhost":
             limits.listen = address

@@ -10,6 +10,8 @@ struct AddressError: Error {
 /// Every problem found so far; shared by a decoder and the table views made from it.
 final class ProblemLog {
     var problems: [ConfigProblem] = []
+    /// Every `*_file` a secret was read from (their permissions are checked by `Preflight`).
+    var secretFiles: [String] = []
 }
 
 /// Turns a merged node tree into `AgentConfiguration`, collecting every problem instead of stopping at the first. The
@@ -188,6 +190,7 @@ struct ConfigDecoder {
                 problem(node, "\(path).\(key)_file", "cannot read \"\(filePath)\" (does it exist and is it readable?)")
                 return nil
             }
+            log.secretFiles.append(filePath)
             var value = Substring(text)
             while value.last == "\n" || value.last == "\r" { value = value.dropLast() }
             if value.isEmpty { problem(node, "\(path).\(key)_file", "\"\(filePath)\" is empty") }

@@ -138,6 +138,7 @@ extension ConfigDecoder {
         config.sshCredentials = sshCredentials
         config.ssh = ssh
         config.discovery = discovery
+        config.secretFiles = self.log.secretFiles
         return config
     }
 }

@@ -40,6 +40,31 @@ public enum Preflight {
                         + "\(device.interval): while it does not answer, each poll runs into the next")
             }
         }
+        let host = config.http.listen.host
+        let loopback = host == "localhost" || host == "::1" || host.hasPrefix("127.")
+        let web = config.http.web
+        if !loopback && web?.tls == nil && (web?.basicAuthUsers.isEmpty ?? true) {
+            warnings.append(
+                "http.listen \(config.http.listen) is not loopback and has neither TLS nor basic auth: anyone who "
+                    + "reaches the port reads device data (set http.web_config_file, docs/security.md)")
+        }
+        // Like ssh with its keys: files holding secrets should be readable by their owner (and group) only.
+        var files = config.files + config.secretFiles
+        if let web { files.append(web.file) }
+        for file in Set(files).sorted() {
+            guard let attributes = try? FileManager.default.attributesOfItem(atPath: file),
+                let mode = attributes[.posixPermissions] as? Int
+            else { continue }
+            if mode & 0o004 != 0 {
+                warnings.append(
+                    "\(file) is readable by others (mode \(String(mode, radix: 8))): it may hold secrets; "
+                        + "chmod o-rwx \(file)")
+            } else if mode & 0o040 != 0 && config.secretFiles.contains(file) {
+                warnings.append(
+                    "\(file) holds a secret and is readable by its group (mode \(String(mode, radix: 8))); "
+                        + "chmod 600 \(file) unless the group is the agent's")
+            }
+        }
         return warnings
     }
 }

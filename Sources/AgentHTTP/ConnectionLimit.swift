@@ -11,6 +11,8 @@ public struct HTTPLimits: Sendable {
     public var idleTimeout: Duration = .seconds(10)
     /// Request line plus headers of one request.
     public var maxHeaderBytes = 16 << 10
+    /// Request body (`max_body_bytes`).
+    public var maxBodyBytes = 64 << 10
     /// Called for each connection closed to make room.
     public var onEvict: @Sendable () -> Void = {}
 

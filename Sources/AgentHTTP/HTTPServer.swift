@@ -33,8 +33,12 @@ public struct HTTPHandlers: Sendable {
 public enum AgentHTTPServer {
     static let prometheusType = "text/plain; version=0.0.4; charset=utf-8"
 
-    public static func router(_ handlers: HTTPHandlers) -> Router<BasicRequestContext> {
+    /// The routes; `security` (basic auth, headers) runs before every one of them.
+    public static func router(
+        _ handlers: HTTPHandlers, security: WebSecurity = WebSecurity()
+    ) -> Router<BasicRequestContext> {
         let router = Router()
+        router.middlewares.add(WebSecurityMiddleware(security: security))
         router.get("/metrics") { _, _ in
             body(handlers.metrics(), type: prometheusType)
         }
@@ -64,18 +68,26 @@ public enum AgentHTTPServer {
 
     public static func application(
         host: String, port: Int, handlers: HTTPHandlers, logger: Logger, limits: HTTPLimits = HTTPLimits(),
-        onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+        security: WebSecurity = WebSecurity(), onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         let connections = ConnectionLimiter(maximum: limits.maxConnections, onEvict: limits.onEvict)
+        let maxBody = limits.maxBodyBytes
         var channel = HTTP1Channel.Configuration(
-            additionalChannelHandlers: [ConnectionLimitHandler(limiter: connections)],
+            additionalChannelHandlers: [
+                ConnectionLimitHandler(limiter: connections), RequestBodyGuard(maxBody: maxBody),
+            ],
             idleTimeout: .nanoseconds(limits.idleTimeout.nanoseconds))
         // The request line counts against both limits (NIO's decoder counts the URL as a header field).
         channel.httpDecoder = .init(
             maxHeaderFieldSize: limits.maxHeaderBytes, maxHeaderListSize: limits.maxHeaderBytes,
             maxHeaderFieldCount: 100)
+        let configured = channel
+        let router = router(handlers, security: security)
         return Application(
-            router: router(handlers), server: .http1(configuration: channel),
+            router: router,
+            server: HTTPServerBuilder { responder in
+                SecuredChannel(base: HTTP1Channel(responder: responder, configuration: configured), security: security)
+            },
             configuration: .init(address: .hostname(host, port: port), serverName: "netpoller"),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) },
             logger: logger)

@@ -46,6 +46,8 @@ public final class Agent: Service {
     let discovery: (any DiscoveryRunner)?
     /// systemd's notification socket (`Type=notify`); inactive without `$NOTIFY_SOCKET`.
     let notifier: SystemdNotifier
+    /// `[http] web_config_file` in force: TLS, basic auth, headers (replaced on reload).
+    let webSecurity = WebSecurity()
 
     public var config: AgentConfiguration { live.withLock { $0.config } }
 
@@ -157,9 +159,12 @@ public final class Agent: Service {
         limits.maxConnections = config.http.maxConnections
         limits.idleTimeout = config.http.idleTimeout
         limits.maxHeaderBytes = config.http.maxHeaderBytes
+        limits.maxBodyBytes = config.http.maxBodyBytes
+        try webSecurity.apply(config.http.web)
         limits.onEvict = { [metrics] in metrics.httpEvictions.increment() }
         let app = AgentHTTPServer.application(
             host: listen.host, port: listen.port, handlers: endpoints.handlers(), logger: logger, limits: limits,
+            security: webSecurity,
             onRunning: { port in started.continuation.yield(port) })
         // The HTTP server runs in its own service group, outside this service's graceful-shutdown context, so it keeps
         // answering (/ready says 503) while the agent drains; it is stopped last.
@@ -332,6 +337,15 @@ public final class Agent: Service {
                 "config reload: this setting changes only on restart", metadata: .keys([.config: "\(key)"]))
         }
         let applied = plan.applied
+        // The web config is re-read with every reload (a rotated certificate too); one that does not load keeps the
+        // running one.
+        do {
+            try webSecurity.apply(applied.http.web)
+        } catch {
+            logger.error(
+                "config reload: web_config_file not applied; the running TLS and users stay",
+                metadata: .keys([.config: "\(applied.http.web?.file ?? "")", .error: "\(error)"]))
+        }
         for collector in collectors.values { collector.configure(applied) }
         let byName = Dictionary(applied.devices.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         live.withLock { l in

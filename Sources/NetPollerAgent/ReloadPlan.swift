@@ -20,11 +20,21 @@ public struct ReloadPlan: Sendable, Equatable {
     public var sinksReplaced: [String] = []
     public var sinksRemoved: [String] = []
 
+    /// `[http]` without `web_config_file`: what needs a restart.
+    static func limits(_ http: HTTPSettings) -> HTTPSettings {
+        var copy = http
+        copy.web = nil
+        return copy
+    }
+
     public init(from current: AgentConfiguration, to next: AgentConfiguration) {
         var applied = next
         for (key, changed) in [
             ("http.listen", current.http.listen != next.http.listen),
-            ("http limits", current.http != next.http && current.http.listen == next.http.listen),
+            (
+                "http limits",
+                Self.limits(current.http) != Self.limits(next.http) && current.http.listen == next.http.listen
+            ),
             ("agent.state_dir", current.agent.stateDir != next.agent.stateDir),
             ("agent.queue_capacity", current.agent.queueCapacity != next.agent.queueCapacity),
             ("log", current.log != next.log),
@@ -33,6 +43,8 @@ public struct ReloadPlan: Sendable, Equatable {
             restartOnly.append(key)
         }
         applied.http = current.http
+        // web_config_file (TLS, users, headers) applies at once: each new connection takes it.
+        applied.http.web = next.http.web
         applied.agent.stateDir = current.agent.stateDir
         applied.agent.queueCapacity = current.agent.queueCapacity
         applied.log = current.log

@@ -163,6 +163,11 @@ public struct HTTPSettings: Sendable, Equatable {
     public var idleTimeout: Duration = .seconds(10)
     /// Cap on the request line plus headers of one request (`max_header_bytes`); beyond it the connection is closed.
     public var maxHeaderBytes = 16 << 10
+    /// Cap on a request body (`max_body_bytes`); every endpoint is a GET, so a GET with a body is refused whatever its
+    /// size, and any other request beyond this is answered 413 and closed before it is read.
+    public var maxBodyBytes = 64 << 10
+    /// `web_config_file`: TLS, basic auth and headers in the Prometheus exporter-toolkit format; nil: plain HTTP.
+    public var web: WebSettings?
 
     public init(listen: HostAddress) {
         self.listen = listen
@@ -329,6 +334,8 @@ public struct AgentConfiguration: Sendable, Equatable {
     public var ssh = SSHSettings()
     /// `[discovery]`; nil when the section is absent.
     public var discovery: DiscoverySettings?
+    /// The files secrets were read from (`*_file` keys).
+    public var secretFiles: [String] = []
     public var devices: [DeviceConfig]
     /// User-defined profiles (the built-in ones are in `BuiltinProfiles`).
     public var profiles: [Profile]
@@ -389,4 +396,39 @@ public struct ConfigError: Error, Sendable, CustomStringConvertible {
     public init(problems: [ConfigProblem]) { self.problems = problems }
 
     public var description: String { problems.map(\.description).joined(separator: "\n") }
+}
+
+/// A Prometheus exporter-toolkit web-config file (`[http] web_config_file`), as read; re-read on SIGHUP.
+public struct WebSettings: Sendable, Equatable {
+    public enum ClientAuth: String, Sendable, Equatable, CaseIterable {
+        case noClientCert = "NoClientCert"
+        case requestClientCert = "RequestClientCert"
+        case requireAnyClientCert = "RequireAnyClientCert"
+        case verifyClientCertIfGiven = "VerifyClientCertIfGiven"
+        case requireAndVerifyClientCert = "RequireAndVerifyClientCert"
+    }
+
+    public struct TLS: Sendable, Equatable {
+        public var certFile: String
+        public var keyFile: String
+        public var clientCAFile: String?
+        public var clientAuth: ClientAuth = .noClientCert
+        /// `TLS10` … `TLS13`; default TLS12.
+        public var minVersion = "TLS12"
+        public var maxVersion: String?
+
+        public init(certFile: String, keyFile: String) {
+            self.certFile = certFile
+            self.keyFile = keyFile
+        }
+    }
+
+    public var file: String
+    public var tls: TLS?
+    /// User name → bcrypt hash. Treated as a secret: never printed.
+    public var basicAuthUsers: [String: Secret] = [:]
+    /// `http_server_config.headers`, added to every response.
+    public var headers: [String: String] = [:]
+
+    public init(file: String) { self.file = file }
 }

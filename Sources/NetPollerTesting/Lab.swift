@@ -190,26 +190,31 @@ public enum Lab {
     }
 
     /// A throwaway Prometheus server scraping `targets` (host:port) every second.
-    public static func startPrometheus(scraping targets: [String], metricsPath: String = "/metrics") async throws
+    /// `scrapeConfigs`: the `scrape_configs:` entries to use instead of the two plain jobs (TLS, basic auth …).
+    public static func startPrometheus(
+        scraping targets: [String], metricsPath: String = "/metrics", scrapeConfigs: String? = nil
+    ) async throws
         -> LabProcess
     {
         guard let prometheus = which("prometheus") else { throw LabError.notFound("prometheus") }
         let dir = try temporaryDirectory("prometheus")
         let port = freePort()
         let quoted = targets.map { "\"\($0)\"" }.joined(separator: ", ")
-        let config = """
-            global:
-              scrape_interval: 1s
-              scrape_timeout: 1s
-            scrape_configs:
-              - job_name: netpoller
-                static_configs:
-                  - targets: [\(quoted)]
-              - job_name: netpoller_devices
-                metrics_path: /metrics/devices
-                static_configs:
-                  - targets: [\(quoted)]
-            """
+        let config =
+            scrapeConfigs.map { "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n\($0)\n" }
+                ?? """
+                global:
+                  scrape_interval: 1s
+                  scrape_timeout: 1s
+                scrape_configs:
+                  - job_name: netpoller
+                    static_configs:
+                      - targets: [\(quoted)]
+                  - job_name: netpoller_devices
+                    metrics_path: /metrics/devices
+                    static_configs:
+                      - targets: [\(quoted)]
+                """
         try config.write(to: dir.appendingPathComponent("prometheus.yml"), atomically: true, encoding: .utf8)
         let process = try launch(
             prometheus,

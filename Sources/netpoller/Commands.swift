@@ -35,7 +35,16 @@ struct ConfigOptions: ParsableArguments {
     func loadOrThrow() throws(ConfigError) -> AgentConfiguration {
         let fallback = (config == nil && configDir == nil) ? "/etc/netpoller/agent.conf" : config
         let files = try ConfigLoader.files(config: fallback, configDirectory: configDir)
-        return try ConfigLoader.load(files: files)
+        let config = try ConfigLoader.load(files: files)
+        // A certificate or key that does not load is a config error too (check, start and reload).
+        let problems = WebSecurity.problems(config.http.web)
+        if !problems.isEmpty {
+            throw ConfigError(
+                problems: problems.map {
+                    ConfigProblem(file: config.files.first ?? "", path: "http.web_config_file", message: $0)
+                })
+        }
+        return config
     }
 }
 
