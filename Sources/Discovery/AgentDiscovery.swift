@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NetPollerCore
+import NetPollerRuntime
 import Prometheus
 import Synchronization
 
@@ -116,28 +117,15 @@ public final class AgentDiscovery: DiscoveryRunner {
         }
         var fileChanged = false
         if let path {
-            // Devices already configured elsewhere (by hand) are left out, matched by address or name.
-            let existing = FileManager.default.contents(atPath: path).map { String(decoding: $0, as: UTF8.self) }
-            let ours = existing.map(DiscoveryRender.names(inConf:)) ?? []
-            let byHand = config.devices.filter { !ours.contains($0.name) }
-            let handAddresses = Set(byHand.compactMap { IPv4($0.address.host) })
-            let handNames = Set(byHand.map(\.name))
-            let exclude = Set(
-                result.devices.filter { d in
-                    handNames.contains(d.name) || d.addresses.contains { handAddresses.contains($0) }
-                }.map(\.name))
-            let text = DiscoveryRender.conf(result, excluding: exclude)
-            fileChanged = existing.map { Self.devicesPart($0) != Self.devicesPart(text) } ?? true
-            if existing != text {
-                do {
-                    try writeAtomically(Data(text.utf8), to: path)
-                } catch {
-                    metrics.error("conf_write").increment()
-                    let message = "cannot write \(path): \(error)"
-                    logger.error("discovery: \(message)", metadata: .keys([.phase: "discovery"]))
-                    lastError = message
-                    fileChanged = false
-                }
+            // Reading and writing discovered.conf is blocking file I/O: off the cooperative pool.
+            let (changed, writeError) = await DispatchQueue.global().run {
+                Self.writeConf(result, config: config, path: path)
+            }
+            fileChanged = changed
+            if let writeError {
+                metrics.error("conf_write").increment()
+                logger.error("discovery: \(writeError)", metadata: .keys([.phase: "discovery"]))
+                lastError = writeError
             }
         }
         for writer in inventoryWriters(config) {
@@ -190,6 +178,29 @@ public final class AgentDiscovery: DiscoveryRunner {
             status = s
         }
         return reload
+    }
+
+    /// Rewrites `path` when its text changes, leaving out devices configured elsewhere (by address or name). Returns
+    /// whether its devices changed, and the write error if any.
+    static func writeConf(_ result: DiscoveryResult, config: AgentConfiguration, path: String) -> (Bool, String?) {
+        let existing = FileManager.default.contents(atPath: path).map { String(decoding: $0, as: UTF8.self) }
+        let ours = existing.map(DiscoveryRender.names(inConf:)) ?? []
+        let byHand = config.devices.filter { !ours.contains($0.name) }
+        let handAddresses = Set(byHand.compactMap { IPv4($0.address.host) })
+        let handNames = Set(byHand.map(\.name))
+        let exclude = Set(
+            result.devices.filter { d in
+                handNames.contains(d.name) || d.addresses.contains { handAddresses.contains($0) }
+            }.map(\.name))
+        let text = DiscoveryRender.conf(result, excluding: exclude)
+        let changed = existing.map { devicesPart($0) != devicesPart(text) } ?? true
+        guard existing != text else { return (changed, nil) }
+        do {
+            try writeAtomically(Data(text.utf8), to: path)
+            return (changed, nil)
+        } catch {
+            return (false, "cannot write \(path): \(error)")
+        }
     }
 
     /// The lines that make devices (comments aside): what decides whether a reload is worth it.

@@ -48,6 +48,19 @@ public struct DiscoveryRun: Sendable {
         discoverer.userProfiles = config.profiles
         discoverer.defaultProfiles = config.agent.defaultProfiles
         let observations = await discoverer.observe()
+        // The state file and the output file: blocking file I/O, so off the cooperative pool.
+        let config = self.config
+        let settings = self.settings
+        return await DispatchQueue.global().run {
+            Self.remember(observations, config: config, settings: settings, ownFile: ownFile)
+        }
+    }
+
+    /// Merges against the inventory and saves it (blocking).
+    static func remember(
+        _ observations: DiscoveryObservations, config: AgentConfiguration, settings: DiscoverySettings,
+        ownFile: String?
+    ) -> Outcome {
         let stateDir = config.agent.stateDir
         var stateWarning: String?
         do {
@@ -58,7 +71,7 @@ public struct DiscoveryRun: Sendable {
         var inventory = DiscoveryInventory.load(stateDir: stateDir)
         let now = Date()
         var own = Set<String>()
-        for file in [ownFile, settings.outputDir.map { ($0 as NSString).appendingPathComponent(Self.fileName) }] {
+        for file in [ownFile, settings.outputDir.map { ($0 as NSString).appendingPathComponent(fileName) }] {
             if let file, let data = FileManager.default.contents(atPath: file) {
                 own.formUnion(DiscoveryRender.names(inConf: String(decoding: data, as: UTF8.self)))
             }
@@ -77,7 +90,7 @@ public struct DiscoveryRun: Sendable {
         }
         return Outcome(
             result: result, observations: observations, changes: changes, stateWarning: stateWarning,
-            peakRSSBytes: Self.peakRSS())
+            peakRSSBytes: peakRSS())
     }
 
     /// What the agent writes into `output_dir`.

@@ -87,10 +87,9 @@ import Testing
             "--cacert", dir.path + "/ca.crt", "--cert", dir.path + "/client.crt", "--key", dir.path + "/client.key",
         ]
         var ok = (code: "", headers: "")
-        for _ in 0..<100 {
-            ok = try await Self.curl(tls + ["-u", "prometheus:scrape-pw", url])
-            if ok.code == "200" { break }
-            try await Task.sleep(for: .milliseconds(100))
+        _ = await eventually {
+            ok = (try? await Self.curl(tls + ["-u", "prometheus:scrape-pw", url])) ?? ok
+            return ok.code == "200"
         }
         #expect(ok.code == "200", "\(ok.headers)")
         #expect(ok.headers.lowercased().contains("x-frame-options: deny"))
@@ -124,10 +123,9 @@ import Testing
         try text.replacingOccurrences(of: hash, with: newHash).write(to: web, atomically: true, encoding: .utf8)
         kill(agent.child.pid, SIGHUP)
         var rotated = ""
-        for _ in 0..<100 {
-            rotated = try await Self.curl(tls + ["-u", "prometheus:rotated-pw", url]).code
-            if rotated == "200" { break }
-            try await Task.sleep(for: .milliseconds(100))
+        _ = await eventually {
+            rotated = (try? await Self.curl(tls + ["-u", "prometheus:rotated-pw", url]).code) ?? ""
+            return rotated == "200"
         }
         #expect(rotated == "200")
         #expect(try await Self.curl(tls + ["-u", "prometheus:scrape-pw", url]).code == "401")
