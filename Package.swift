@@ -72,6 +72,7 @@ let package = Package(
                 "NetPollerCore", "NetPollerRuntime", "LineProtocol", "CZlib",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "HeapModule", package: "swift-collections"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swift6
@@ -82,6 +83,7 @@ let package = Package(
             name: "SNMPPolling",
             dependencies: [
                 "NetPollerCore", "NetPollerRuntime", "CNetSNMP", .product(name: "Logging", package: "swift-log"),
+                .product(name: "HeapModule", package: "swift-collections"),
             ],
             path: "Sources/Inputs/SNMP",
             exclude: ["README.md"],

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <unistd.h>
+#include <string.h>
+#include <sys/epoll.h>
 #include <net-snmp/net-snmp-config.h>
 #include <net-snmp/net-snmp-includes.h>
 #include <net-snmp/library/large_fd_set.h>
@@ -73,6 +75,49 @@ static inline void np_pdu_set_bulk(netsnmp_pdu *pdu, long non_repeaters, long ma
 static inline int np_sess_socket(void *sessp) {
     netsnmp_transport *t = snmp_sess_transport(sessp);
     return t ? t->sock : -1;
+}
+
+/// Microseconds until this one session's earliest request expires (0 when already due), or -1 when none waits.
+/// select_info over ONE session (its own request list), never over all of them; `scratch` gets its bit cleared again.
+static inline long np_sess_next_timeout_us(void *sessp, netsnmp_large_fd_set *scratch) {
+    int numfds = 0, block = 1;
+    struct timeval tv = { 0, 0 };
+    snmp_sess_select_info2_flags(sessp, &numfds, scratch, &tv, &block, NETSNMP_SELECT_NOALARMS);
+    int fd = np_sess_socket(sessp);
+    if (fd >= 0) netsnmp_large_fd_clr(fd, scratch);
+    if (block) return -1;
+    return (long)tv.tv_sec * 1000000L + (long)tv.tv_usec;
+}
+
+/// Reads what waits on one session's socket (`scratch` holds only that bit while the read runs).
+static inline void np_sess_read_one(void *sessp, int fd, netsnmp_large_fd_set *scratch) {
+    netsnmp_large_fd_setfd(fd, scratch);
+    snmp_sess_read2(sessp, scratch);
+    netsnmp_large_fd_clr(fd, scratch);
+}
+
+/// epoll, wrapped so Swift never lays out `struct epoll_event` (packed on x86_64): watch a descriptor for input
+/// (level-triggered), stop watching it, and wait, writing the ready descriptors into `fds`.
+static inline int np_epoll_watch(int epfd, int fd) {
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.events = EPOLLIN;
+    ev.data.fd = fd;
+    return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
+}
+
+static inline int np_epoll_unwatch(int epfd, int fd) {
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof ev);
+    return epoll_ctl(epfd, EPOLL_CTL_DEL, fd, &ev);
+}
+
+static inline int np_epoll_wait(int epfd, int *fds, int max, int timeout_ms) {
+    struct epoll_event events[256];
+    if (max > 256) max = 256;
+    int n = epoll_wait(epfd, events, max, timeout_ms);
+    for (int i = 0; i < n; i++) fds[i] = events[i].data.fd;
+    return n;
 }
 
 /// The last error of a single session as text (caller frees).

@@ -22,7 +22,7 @@ public final class Agent: Service {
 
     public let metrics: SelfMetrics
     let logger: Logger
-    let status = StatusBoard()
+    let status: StatusBoard
     let queue: SampleQueue
     let cache = LatestValueCache()
     /// The collectors by `kind`.
@@ -71,10 +71,13 @@ public final class Agent: Service {
         self.clock = clock
         self.reloadSource = reloadSource
         self.metrics = metrics
+        status = StatusBoard(onCounts: { [metrics] in metrics.setDevices($0) })
         self.collectors = Dictionary(collectors.map { ($0.kind, $0) }, uniquingKeysWith: { first, _ in first })
         sinks = SinkFactory(metrics: metrics, logger: logger, plugins: outputs, extraSinks: extraSinks)
         queue = SampleQueue(capacity: config.agent.queueCapacity, metrics: metrics)
-        scheduler = DeviceScheduler(maxInFlight: config.agent.maxInFlight)
+        scheduler = DeviceScheduler(
+            maxInFlight: config.agent.maxInFlight,
+            started: { [metrics] in metrics.pollStartDelay.recordNanoseconds($0.nanoseconds) })
         recorder = PollRecorder(metrics: metrics, status: status, queue: queue, logger: logger)
         live = Mutex(Live(config: config, devices: [:]))
         let cache = self.cache
@@ -91,7 +94,6 @@ public final class Agent: Service {
             register(device)
         }
         live.withLock { $0.devices = devices }
-        metrics.setDevices(status.counts())
     }
 
     /// A new or changed device in `/status` and the cache's time to live.
@@ -402,7 +404,6 @@ public final class Agent: Service {
         }
         metrics.reloadsOK.increment()
         metrics.lastReloadSuccessful.set(1.0)
-        metrics.setDevices(status.counts())
         reloadState.withLock { r in
             r.reloads += 1
             r.lastReloadTime = now

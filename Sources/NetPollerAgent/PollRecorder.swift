@@ -79,7 +79,6 @@ struct PollRecorder: Sendable {
             } else {
                 logger.warning("device \(after.rawValue)", metadata: metadata)
             }
-            metrics.setDevices(status.counts())
         }
     }
 

@@ -15,8 +15,10 @@ public final class SelfMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
 
     public let pollOverruns: Counter
+    public let pollStartDelay: DurationHistogram
     public let snmpVarbinds: Counter
     public let snmpRequests: Counter
+    public let snmpLoopWakes: Counter
     public let snmpTimeouts: Counter
     public let snmpTooBig: Counter
     public let snmpTypeMismatches: Counter
@@ -54,12 +56,26 @@ public final class SelfMetrics: Sendable {
                 "netpoller_poll_overruns_total",
                 "Polls skipped because the previous poll of the same device was still running when the next was due."),
         )
+        pollStartDelay = registry.makeDurationHistogram(
+            descriptor: metricDescriptor(
+                "netpoller_poll_start_delay_seconds",
+                "How late each poll started after its slot (waiting for a max_in_flight permit included)."),
+            buckets: [
+                .milliseconds(1), .milliseconds(5), .milliseconds(10), .milliseconds(50), .milliseconds(100),
+                .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(5), .seconds(10),
+                .seconds(30),
+            ])
         snmpVarbinds = registry.makeCounter(
             descriptor: metricDescriptor(
                 "netpoller_snmp_varbinds_total", "Variable bindings received from SNMP agents."), )
         snmpRequests = registry.makeCounter(
             descriptor: metricDescriptor(
                 "netpoller_snmp_requests_total", "SNMP request PDUs sent (retries by timeout not included)."), )
+        snmpLoopWakes = registry.makeCounter(
+            descriptor: metricDescriptor(
+                "netpoller_snmp_io_wakeups_total",
+                "Writes to the SNMP I/O thread's wake pipe: one per hand-off that found the thread asleep (a busy "
+                    + "thread takes hand-offs without one)."), )
         snmpTimeouts = registry.makeCounter(
             descriptor: metricDescriptor(
                 "netpoller_snmp_timeouts_total", "SNMP requests that got no answer after all retries."),

@@ -87,40 +87,66 @@ public struct DeviceStatus: Sendable, Codable, Equatable {
 }
 
 /// Shared, thread-safe table of device status. Written by pollers, read by `/status` and the metrics gauges.
+///
+/// The count of devices per state is kept beside the table and published (`onCounts`, the `netpoller_devices` gauge)
+/// under the same lock as every change of a state: the gauge can never show an older count than the table.
 public final class StatusBoard: Sendable {
-    private let devices = Mutex<[String: DeviceStatus]>([:])
+    private struct Table {
+        var devices: [String: DeviceStatus] = [:]
+        var counts: [DeviceState: Int] = [:]
 
-    public init() {}
+        mutating func count(_ state: DeviceState, _ delta: Int) {
+            counts[state, default: 0] += delta
+        }
+    }
+
+    private let table = Mutex<Table>(Table())
+    private let onCounts: (@Sendable ([DeviceState: Int]) -> Void)?
+
+    /// - Parameter onCounts: called with the counts per state after every change of them, inside the board's lock
+    ///   (it must be quick and must not call back into the board).
+    public init(onCounts: (@Sendable ([DeviceState: Int]) -> Void)? = nil) {
+        self.onCounts = onCounts
+    }
 
     public func register(_ status: DeviceStatus) {
-        devices.withLock { $0[status.name] = status }
+        table.withLock { t in
+            if let old = t.devices.updateValue(status, forKey: status.name) { t.count(old.state, -1) }
+            t.count(status.state, 1)
+            onCounts?(t.counts)
+        }
     }
 
     public func remove(_ name: String) {
-        _ = devices.withLock { $0.removeValue(forKey: name) }
+        table.withLock { t in
+            guard let old = t.devices.removeValue(forKey: name) else { return }
+            t.count(old.state, -1)
+            onCounts?(t.counts)
+        }
     }
 
-    /// Applies `change` and returns the state before and after it.
+    /// Applies `change` in place (nothing else in the entry is copied) and returns the state before and after it.
     @discardableResult
     public func update(_ name: String, _ change: (inout DeviceStatus) -> Void) -> (DeviceState, DeviceState)? {
-        devices.withLock { table in
-            guard var status = table[name] else { return nil }
-            let before = status.state
-            change(&status)
-            table[name] = status
-            return (before, status.state)
+        table.withLock { t in
+            guard let index = t.devices.index(forKey: name) else { return nil }
+            let before = t.devices.values[index].state
+            change(&t.devices.values[index])
+            let after = t.devices.values[index].state
+            if before != after {
+                t.count(before, -1)
+                t.count(after, 1)
+                onCounts?(t.counts)
+            }
+            return (before, after)
         }
     }
 
     public func snapshot() -> [DeviceStatus] {
-        devices.withLock { Array($0.values) }.sorted { $0.name < $1.name }
+        table.withLock { Array($0.devices.values) }.sorted { $0.name < $1.name }
     }
 
     public func counts() -> [DeviceState: Int] {
-        devices.withLock { table in
-            var counts: [DeviceState: Int] = [:]
-            for status in table.values { counts[status.state, default: 0] += 1 }
-            return counts
-        }
+        table.withLock { $0.counts.filter { $0.value != 0 } }
     }
 }

@@ -1,3 +1,4 @@
+import HeapModule
 import NetPollerRuntime
 import Synchronization
 
@@ -56,12 +57,16 @@ public final class AsyncLimiter: Sendable {
 
 }
 
-/// Runs one loop per device: wait for its slot, take a poll permit, poll, repeat. A slow or dead device only delays
-/// itself; a device still being polled when its next slot comes is not polled twice (the missed slots are reported).
+/// Polls every device in its slot, with ONE driver task for all of them: the slots wait in a heap, the driver sleeps
+/// until the earliest, and each poll is a task of its own for as long as it runs (a sleeping device costs an entry in
+/// a dictionary and one in the heap, not a suspended task and a timer). Polls whose slots fall within `batchWindow` of
+/// the driver's last wake start together, so a large fleet wakes the driver (and hands work to the I/O threads) in
+/// batches instead of once per device; no poll starts later than `batchWindow` after its slot for that reason.
 ///
-/// Devices can be added, changed and removed while it runs (config reload): only those loops start or stop; the
-/// others keep their phase. Cancelling the task that runs `run` stops scheduling: sleeping devices stop at once,
-/// polls in flight finish (the transport bounds them with its own timeouts, and the engine abandons them at shutdown).
+/// A slow or dead device only delays itself; a device still being polled when its next slot comes is not polled twice
+/// (the missed slots are reported). Devices can be added, changed and removed while it runs (config reload): only
+/// those devices start or stop; the others keep their phase. `stopAll` stops scheduling: polls in flight are cancelled
+/// and awaited (the transport bounds them with its own timeouts, and the engine abandons them at shutdown).
 public final class DeviceScheduler: Sendable {
     public struct Entry: Sendable, Equatable {
         public var name: String
@@ -73,28 +78,75 @@ public final class DeviceScheduler: Sendable {
         }
     }
 
-    private struct Loop {
+    private struct Device {
         var entry: Entry
-        var task: Task<Void, Never>
+        var schedule: Schedule
+        /// Tells this device's slots in the heap from those of a device of the same name removed before.
+        var generation: UInt64
+        var poll: @Sendable (String) async -> Void
+        var overrun: @Sendable (String, Int) -> Void
+        /// The poll in flight, if any.
+        var task: Task<Void, Never>?
+    }
+
+    private struct Slot: Comparable {
+        var at: Duration
+        var name: String
+        var generation: UInt64
+
+        static func < (a: Slot, b: Slot) -> Bool { a.at < b.at }
+        static func == (a: Slot, b: Slot) -> Bool { a.at == b.at && a.generation == b.generation }
+    }
+
+    private struct State {
+        var devices: [String: Device] = [:]
+        var slots = Heap<Slot>()
+        var generation: UInt64 = 0
+        var driver: Task<Void, Never>?
+        /// The driver's current sleep (cancelled to wake it early) and until when it sleeps.
+        var sleeper: Task<Void, any Error>?
+        var sleepingUntil: Duration?
+        /// When the driver last started polls.
+        var lastWake: Duration?
+
+        /// A slot was added: the sleeper to cancel if the driver must wake before it planned to.
+        mutating func wakeFor(_ at: Duration, window: Duration) -> Task<Void, any Error>? {
+            guard let until = sleepingUntil else { return nil }
+            let effective = lastWake.map { max(at, $0 + window) } ?? at
+            guard effective < until else { return nil }
+            sleepingUntil = nil
+            return sleeper
+        }
     }
 
     public let startSpread: Duration
+    public let batchWindow: Duration
     private let limiter: AsyncLimiter
     private let maxInFlight: Mutex<Int>
-    private let loops = Mutex<[String: Loop]>([:])
+    private let state = Mutex(State())
     private let clock: any DeliveryClock
+    private let origin: Duration
+    private let started: (@Sendable (Duration) -> Void)?
 
-    /// - Parameter clock: the time slots are kept on (a manual clock in tests).
-    public init(maxInFlight: Int, startSpread: Duration = .seconds(5), clock: any DeliveryClock = SystemDeliveryClock())
-    {
+    /// - Parameters:
+    ///   - clock: the time slots are kept on (a manual clock in tests).
+    ///   - batchWindow: polls due within it of the driver's last wake start with the next batch.
+    ///   - started: told how late each poll starts after its slot (the permit's wait included).
+    public init(
+        maxInFlight: Int, startSpread: Duration = .seconds(5), clock: any DeliveryClock = SystemDeliveryClock(),
+        batchWindow: Duration = .milliseconds(50), started: (@Sendable (Duration) -> Void)? = nil
+    ) {
         self.startSpread = startSpread
+        self.batchWindow = batchWindow
         self.clock = clock
+        self.origin = clock.now
+        self.started = started
         self.maxInFlight = Mutex(maxInFlight)
         limiter = AsyncLimiter(limit: maxInFlight)
     }
 
     /// Names of the devices being scheduled.
-    public var scheduled: [String] { loops.withLock { Array($0.keys) } }
+    public var scheduled: [String] { state.withLock { Array($0.devices.keys) } }
 
     public func setMaxInFlight(_ value: Int) {
         let old = maxInFlight.withLock { m -> Int in
@@ -104,7 +156,7 @@ public final class DeviceScheduler: Sendable {
         if old != value { limiter.setLimit(from: old, to: value) }
     }
 
-    /// Starts, restarts and stops loops so exactly `devices` run; unchanged devices keep running untouched.
+    /// Starts, restarts and stops devices so exactly `devices` are scheduled; unchanged devices keep their slots.
     /// Returns the names started (new or changed) and stopped (removed or changed).
     @discardableResult
     public func apply(
@@ -113,65 +165,123 @@ public final class DeviceScheduler: Sendable {
         overrun: @escaping @Sendable (String, Int) -> Void
     ) -> (started: [String], stopped: [String]) {
         let wanted = Dictionary(devices.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-        return loops.withLock { loops in
+        let now = clock.now - origin
+        let window = batchWindow
+        let spread = startSpread
+        let (started, stopped, wake) = state.withLock { s -> ([String], [String], Task<Void, any Error>?) in
             var started: [String] = []
             var stopped: [String] = []
-            for (name, loop) in loops where wanted[name] != loop.entry {
-                loop.task.cancel()
-                loops.removeValue(forKey: name)
+            for (name, device) in s.devices where wanted[name] != device.entry {
+                device.task?.cancel()
+                s.devices.removeValue(forKey: name)
                 stopped.append(name)
             }
-            for entry in devices where loops[entry.name] == nil {
-                loops[entry.name] = Loop(entry: entry, task: startLoop(entry, poll: poll, overrun: overrun))
+            var wake: Task<Void, any Error>?
+            for entry in devices where s.devices[entry.name] == nil {
+                s.generation += 1
+                let schedule = Schedule(name: entry.name, interval: entry.interval)
+                let due = schedule.firstDue(start: now, startSpread: spread)
+                s.devices[entry.name] = Device(
+                    entry: entry, schedule: schedule, generation: s.generation, poll: poll, overrun: overrun)
+                s.slots.insert(Slot(at: due, name: entry.name, generation: s.generation))
+                wake = wake ?? s.wakeFor(due, window: window)
                 started.append(entry.name)
             }
-            return (started.sorted(), stopped.sorted())
+            if s.driver == nil && !s.devices.isEmpty {
+                s.driver = Task { await self.drive() }
+            }
+            return (started.sorted(), stopped.sorted(), wake)
         }
+        wake?.cancel()
+        return (started, stopped)
     }
 
-    private func startLoop(
-        _ device: Entry, poll: @escaping @Sendable (String) async -> Void,
-        overrun: @escaping @Sendable (String, Int) -> Void
-    ) -> Task<Void, Never> {
-        let limiter = self.limiter
-        let clock = self.clock
-        let spread = startSpread
-        return Task {
-            let origin = clock.now
-            let schedule = Schedule(name: device.name, interval: device.interval)
-            var due = schedule.firstDue(start: .zero, startSpread: spread)
-            while !Task.isCancelled {
-                do {
-                    try await clock.sleep(until: origin + due)
-                } catch {
-                    return
+    /// The driver: starts what is due, sleeps until the next slot (or until woken for an earlier one).
+    private func drive() async {
+        while !Task.isCancelled {
+            let now = clock.now - origin
+            let (next, lastWake) = state.withLock { s -> (Duration?, Duration?) in
+                while let top = s.slots.min, top.at <= now {
+                    s.slots.removeMin()
+                    guard let device = s.devices[top.name], device.generation == top.generation, device.task == nil
+                    else { continue }
+                    // Made under the lock, so `stopAll` always finds it (it takes the lock only when it ends).
+                    s.devices[top.name]?.task = Task { await self.run(top, device) }
+                    s.lastWake = now
                 }
-                await limiter.acquire()
-                if Task.isCancelled {
-                    limiter.release()
-                    return
-                }
-                await poll(device.name)
-                limiter.release()
-                let finished = clock.now - origin
-                let missed = schedule.missedSlots(due: due, finished: finished)
-                if missed > 0 { overrun(device.name, missed) }
-                due = schedule.nextDue(after: max(finished, due))
+                return (s.slots.min?.at, s.lastWake)
+            }
+            // Nothing scheduled: sleep long (a new device or a finished poll wakes the driver).
+            // After a wake that started polls, the next one waits for the batch window: a busy fleet is started in
+            // batches. An idle driver wakes exactly at the next slot.
+            let window = batchWindow
+            let target = next.map { next in lastWake.map { max(next, $0 + window) } ?? next } ?? (now + .seconds(3600))
+            let sleeper = Task { [clock, origin] in try await clock.sleep(until: origin + target) }
+            let sleep = state.withLock { s -> Bool in
+                // A slot added since `next` was read: go round again instead.
+                guard s.slots.min?.at == next else { return false }
+                s.sleeper = sleeper
+                s.sleepingUntil = target
+                return true
+            }
+            guard sleep else {
+                sleeper.cancel()
+                continue
+            }
+            await withTaskCancellationHandler {
+                _ = try? await sleeper.value
+            } onCancel: {
+                sleeper.cancel()
+            }
+            state.withLock { s in
+                s.sleeper = nil
+                s.sleepingUntil = nil
             }
         }
     }
 
-    /// Stops every loop and waits until polls in flight have finished.
-    public func stopAll() async {
-        let all = loops.withLock { l -> [Loop] in
-            defer { l.removeAll() }
-            return Array(l.values)
+    /// One poll: a permit, the poll, the overrun count, and the device's next slot.
+    private func run(_ slot: Slot, _ device: Device) async {
+        await limiter.acquire()
+        if Task.isCancelled {
+            limiter.release()
+            return
         }
-        for loop in all { loop.task.cancel() }
-        for loop in all { await loop.task.value }
+        if let started { started(max(.zero, clock.now - origin - slot.at)) }
+        await device.poll(slot.name)
+        limiter.release()
+        let finished = clock.now - origin
+        let missed = device.schedule.missedSlots(due: slot.at, finished: finished)
+        if missed > 0 { device.overrun(slot.name, missed) }
+        let next = device.schedule.nextDue(after: max(finished, slot.at))
+        let window = batchWindow
+        let wake = state.withLock { s -> Task<Void, any Error>? in
+            guard s.devices[slot.name]?.generation == slot.generation else { return nil }
+            s.devices[slot.name]?.task = nil
+            if Task.isCancelled { return nil }
+            s.slots.insert(Slot(at: next, name: slot.name, generation: slot.generation))
+            return s.wakeFor(next, window: window)
+        }
+        wake?.cancel()
     }
 
-    /// Schedules `devices` until the calling task is cancelled, then stops every loop and waits for polls in flight.
+    /// Stops scheduling and waits until polls in flight have finished (they are cancelled).
+    public func stopAll() async {
+        let (driver, polls) = state.withLock { s -> (Task<Void, Never>?, [Task<Void, Never>]) in
+            let driver = s.driver
+            let polls = s.devices.values.compactMap(\.task)
+            s.driver = nil
+            s.devices.removeAll()
+            s.slots = Heap()
+            return (driver, polls)
+        }
+        driver?.cancel()
+        for poll in polls { poll.cancel() }
+        await driver?.value
+        for poll in polls { await poll.value }
+    }
+
+    /// Schedules `devices` until the calling task is cancelled, then stops every device and waits for polls in flight.
     public func run(
         devices: [Entry],
         poll: @escaping @Sendable (String) async -> Void,

@@ -87,8 +87,12 @@ import Testing
         let junosData = await Lab.httpGet("\(base)/metrics/devices/junos1")?.1 ?? ""
         #expect(junosData.contains("hrSystemUptime{device=\"junos1\"} 99999"))
         #expect(junosData.contains("hrProcessorLoad{device=\"junos1\",hrDeviceIndex=\"2\"} 23"))
-        let remembered = try String(contentsOf: dir.appendingPathComponent("state/snmp-profiles.json"), encoding: .utf8)
-        #expect(remembered.contains("junos1"))
+        // Written within the state files' 2 s coalescing window.
+        let profilesFile = dir.appendingPathComponent("state/snmp-profiles.json")
+        #expect(
+            await eventually {
+                ((try? String(contentsOf: profilesFile, encoding: .utf8)) ?? "").contains("junos1")
+            })
 
         let metrics = await Lab.httpGet("\(base)/metrics")?.1 ?? ""
         #expect((metric(metrics, "netpoller_snmp_type_mismatches_total") ?? 0) >= 6, "\(metrics)")

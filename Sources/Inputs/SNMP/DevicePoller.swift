@@ -116,69 +116,55 @@ public final class DevicePoller: Sendable {
         let plan = plan(for: names)
         var scalars: [SNMPValue]?
         var answered = false
-        if !plan.scalarOIDs.isEmpty {
-            do {
-                let result: GetResult
-                if let size = learner?.get.current ?? options.getSize {
-                    result = try await transport.get(target, oids: plan.scalarOIDs, maxPerPDU: size)
-                } else {
-                    result = try await transport.get(target, oids: plan.scalarOIDs)
-                }
-                learner?.observe(get: result, at: options.now)
-                scalars = result.values
-                requests += result.requests
-                varbinds += result.values.count
-                answered = true
-                if let index = plan.scalarOIDs.firstIndex(of: Self.sysObjectID),
-                    case .oid(let oid) = result.values[index]
-                {
-                    sysObjectID = oid
-                }
-            } catch {
-                errors.append(error)
-                if error.code == .timeout || error.code == .sendFailed || error.code == .sessionFailed {
-                    return (
-                        PollOutcome(
-                            samples: [], errors: errors, state: .down, varbinds: varbinds, requests: requests + 1,
-                            sysObjectID: sysObjectID, profiles: names), TypeMismatches()
-                    )
-                }
+        var limits = WalkLimits(maxRepetitions: maxRepetitions, maxVarbinds: maxWalkVarbinds, deadline: deadline)
+        limits.bulk = options.bulk
+        limits.tolerateUnordered = options.tolerateUnordered
+        var request = RequestPlan(
+            target: target, scalars: plan.scalarOIDs, getSize: options.getSize, walkRoots: plan.walkRoots,
+            lastColumns: plan.lastColumns, limits: limits, learner: learner)
+        request.now = options.now
+        // The whole plan in one hand-off to the transport (the SNMP engine runs it on its I/O thread).
+        let result = await transport.run(request)
+        learner = result.learner
+        switch result.scalars {
+        case .success(let answer):
+            scalars = answer.values
+            requests += answer.requests
+            varbinds += answer.values.count
+            answered = true
+            if let index = plan.scalarOIDs.firstIndex(of: Self.sysObjectID), case .oid(let oid) = answer.values[index] {
+                sysObjectID = oid
             }
+        case .failure(let error):
+            errors.append(error)
+            if error.code == .timeout || error.code == .sendFailed || error.code == .sessionFailed {
+                return (
+                    PollOutcome(
+                        samples: [], errors: errors, state: .down, varbinds: varbinds, requests: requests + 1,
+                        sysObjectID: sysObjectID, profiles: names), TypeMismatches()
+                )
+            }
+        case nil:
+            break
         }
         var walkErrors: [PollError] = []
-        var walks: [WalkResult?] = []
-        walks.reserveCapacity(plan.walkRoots.count)
-        var skipped: [OID] = []
-        for (w, root) in plan.walkRoots.enumerated() {
-            if let last = errors.last, last.code == .timeout || last.code == .cancelled {
-                walks.append(nil)
-                continue
-            }
-            if let deadline, ContinuousClock.now >= deadline {
-                skipped.append(root)
-                walks.append(nil)
-                continue
-            }
-            var limits = WalkLimits(
-                maxRepetitions: learner?.repetitions.current ?? maxRepetitions, maxVarbinds: maxWalkVarbinds,
-                lastColumn: plan.lastColumns[w], deadline: deadline)
-            limits.bulk = learner?.bulk ?? options.bulk
-            limits.adaptOnTimeout = learner != nil
-            limits.tolerateUnordered = options.tolerateUnordered
-            let result = await transport.walk(target, root: root, limits: limits)
-            learner?.observe(walk: result, at: options.now)
-            varbinds += result.count
-            requests += result.requests
-            if result.count > 0 { answered = true }
-            if var error = result.error {
-                if error.code == .walkTruncated, let column = result.truncatedAfterColumn {
-                    error.message = Self.truncation(plan.missingColumns(walk: w, after: column), root: root)
+        let walks = result.walks
+        for walk in walks {
+            guard let walk else { continue }
+            varbinds += walk.count
+            requests += walk.requests
+            if walk.count > 0 { answered = true }
+            if var error = walk.error {
+                if error.code == .walkTruncated, let column = walk.truncatedAfterColumn,
+                    let w = plan.walkRoots.firstIndex(of: walk.root)
+                {
+                    error.message = Self.truncation(plan.missingColumns(walk: w, after: column), root: walk.root)
                 }
                 errors.append(error)
                 walkErrors.append(error)
             }
-            walks.append(result)
         }
+        let skipped = result.skipped
         if !skipped.isEmpty {
             let error = PollError(
                 .walkCapped,

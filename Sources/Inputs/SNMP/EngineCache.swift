@@ -37,7 +37,7 @@ public final class EngineCache: Sendable {
     }
 
     private let state = Mutex(State())
-    private let writes = DispatchQueue(label: "netpoller.snmp-engines")
+    private let writer = CoalescedWriter(label: "netpoller.snmp-engines")
     /// Engine discoveries and time resynchronisations (`netpoller_snmp_engine_discoveries_total`, …).
     let metrics: SelfMetrics?
 
@@ -92,21 +92,16 @@ public final class EngineCache: Sendable {
         _ = state.withLock { $0.duplicates.remove(peer) }
     }
 
-    private func save() {
-        writes.async { [self] in
-            let (snapshot, path) = state.withLock { ($0.entries, $0.path) }
-            guard let path else { return }
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            guard let data = try? encoder.encode(snapshot) else { return }
-            // Not fatal: without the file the next start discovers again.
-            try? data.write(to: URL(fileURLWithPath: path), options: .atomic)
-            _ = chmod(path, 0o600)
-        }
+    private func save() { writer.changed(encode) }
+
+    private func encode() -> (path: String, data: Data)? {
+        let (snapshot, path) = state.withLock { ($0.entries, $0.path) }
+        guard let path else { return nil }
+        return CoalescedWriter.json(snapshot).map { (path, $0) }
     }
 
-    /// Waits for writes in flight (tests).
-    public func flush() { writes.sync {} }
+    /// Writes what is waiting now, and waits for it (shutdown, tests).
+    public func flush() { writer.flush(encode) }
 
     static func hex(_ bytes: some Sequence<UInt8>) -> String {
         let digits = Array("0123456789abcdef".utf8)

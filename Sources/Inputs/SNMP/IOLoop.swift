@@ -11,8 +11,10 @@ final class Session {
     let socket: Int32
     /// Operations waiting for an answer, by request id.
     var pending: [Int32: Operation] = [:]
-    /// Position in `IOLoop.active`, or -1.
-    var activeIndex = -1
+    /// The generation of this session's entry in `IOLoop.timers`, or 0 when it has none (nothing in flight).
+    var timerGeneration: UInt64 = 0
+    /// Closed by the loop: stale timer entries and late events are ignored.
+    var closed = false
     /// Answers delivered to an operation (counted by the callback): a read that delivers none was unusable.
     var delivered = 0
 
@@ -91,11 +93,21 @@ private let snmpCallback: netsnmp_callback = { operation, raw, requestID, pdu, m
 }
 
 /// The poll loop. Lives and dies on the engine's I/O thread.
+///
+/// Each session's socket is watched with epoll (added when the session opens, removed when it closes), and each
+/// session with a request in flight has one entry in `timers`: a pass costs what is ready and what is due, never a
+/// walk over every session (net-snmp's `snmp_sess_select_info2` is asked about ONE session at a time, after its
+/// timeout pass). The loop sleeps in `epoll_wait` until the earliest timer, at most 250 ms (the heartbeat); callers
+/// write to the wake pipe only while it sleeps (`SNMPEngine.prepareToSleep`).
 final class IOLoop {
     unowned let engine: SNMPEngine
     private var sessions: [SNMPTarget: Session] = [:]
-    /// Sessions with requests in flight: the only ones the loop selects on.
-    private var active: [Session] = []
+    /// Open sessions by socket descriptor (descriptors are small integers: an array, not a hash).
+    private var byDescriptor: [Session?] = []
+    private var timers = SessionTimers()
+    private var epoll: Int32 = -1
+    /// A large fd set holding at most one bit at a time, for net-snmp's read and select-info calls.
+    private let scratch: UnsafeMutablePointer<netsnmp_large_fd_set>
     private(set) var stopping = false
     var counters: EngineCounters { engine.counters }
     /// Ku (RFC 3414 A.2) per (auth protocol, password): ~4.5 ms each, so derived once per credential.
@@ -105,9 +117,18 @@ final class IOLoop {
     private var engineSessions: [String: [Session]] = [:]
     /// Why the last `session(for:)` returned nil, when known.
     private var openError: PollError?
+    /// Slack added to a request's timeout: net-snmp stamps its expiry a moment after we read the clock.
+    private static let timerSlack: Int64 = 1_000_000
 
     init(engine: SNMPEngine) {
         self.engine = engine
+        scratch = UnsafeMutablePointer<netsnmp_large_fd_set>.allocate(capacity: 1)
+        netsnmp_large_fd_set_init(scratch, Int32(FD_SETSIZE))
+    }
+
+    deinit {
+        netsnmp_large_fd_set_cleanup(scratch)
+        scratch.deallocate()
     }
 
     /// The I/O thread's body: library set-up, then the loop until shutdown.
@@ -117,13 +138,15 @@ final class IOLoop {
     }
 
     func run() {
-        let fdset = UnsafeMutablePointer<netsnmp_large_fd_set>.allocate(capacity: 1)
-        netsnmp_large_fd_set_init(fdset, Int32(FD_SETSIZE))
+        epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
+        precondition(epoll >= 0, "epoll_create1 failed: the agent cannot run without file descriptors")
+        _ = np_epoll_watch(epoll, engine.wakeDescriptor)
+        let capacity = 256
+        let ready = UnsafeMutablePointer<Int32>.allocate(capacity: capacity)
         defer {
-            netsnmp_large_fd_set_cleanup(fdset)
-            fdset.deallocate()
+            ready.deallocate()
+            close(epoll)
         }
-        var timeoutDeadline: Int64 = .max
         while true {
             engine.beat()
             let inbox = engine.takeInbox()
@@ -134,49 +157,66 @@ final class IOLoop {
                 for target in Array(sessions.keys) { closeSession(target) }
                 break
             }
-
-            np_large_fd_zero(fdset)
-            var numfds = engine.wakeDescriptor + 1
-            netsnmp_large_fd_setfd(engine.wakeDescriptor, fdset)
-            var tv = timeval(tv_sec: 0, tv_usec: 250_000)
-            var block: Int32 = 1
-            for session in active {
-                snmp_sess_select_info2(session.handle, &numfds, fdset, &tv, &block)
+            runDueTimers()
+            // Sleep until the next timer (at most 250 ms, the heartbeat), unless work arrived meanwhile.
+            var waitMillis: Int32 = 250
+            if let next = timers.earliest {
+                let left = (next - SNMPEngine.monotonicNanos() + 999_999) / 1_000_000
+                waitMillis = Int32(clamping: max(0, min(250, left)))
             }
-            if block == 0 {
-                let now = SNMPEngine.monotonicNanos()
-                timeoutDeadline = now + Int64(tv.tv_sec) * 1_000_000_000 + Int64(tv.tv_usec) * 1000
-                if tv.tv_sec > 0 || tv.tv_usec > 250_000 { tv = timeval(tv_sec: 0, tv_usec: 250_000) }
-            }
-            let ready = netsnmp_large_fd_set_select(numfds, fdset, nil, nil, &tv)
-            if ready > 0 {
-                if netsnmp_large_fd_is_set(engine.wakeDescriptor, fdset) != 0 { engine.drainWakePipe() }
-                // Reading may fire callbacks that change `active`: iterate over a snapshot.
-                for session in active where session.socket >= 0 && netsnmp_large_fd_is_set(session.socket, fdset) != 0 {
-                    let delivered = session.delivered
-                    if session.duplicate { swapInTime(session) }
-                    snmp_sess_read2(session.handle, fdset)
-                    if session.duplicate { captureTime(session) }
-                    // One datagram read and no answer delivered: net-snmp dropped it (not SNMP, another version, a
-                    // wrong request id). Counted against what waits on this session. (SNMPv3 Reports are delivered to
-                    // the operation by the callback, so they count as delivered.)
-                    if session.delivered == delivered {
-                        for operation in session.pending.values { operation.unusableAnswers += 1 }
-                    }
-                }
-            }
-            if SNMPEngine.monotonicNanos() >= timeoutDeadline {
-                timeoutDeadline = .max
-                for session in active {
-                    if session.duplicate { swapInTime(session) }
-                    snmp_sess_timeout(session.handle)
+            if waitMillis > 0, !engine.prepareToSleep() { waitMillis = 0 }
+            let count = np_epoll_wait(epoll, ready, Int32(capacity), waitMillis)
+            for i in 0..<max(0, Int(count)) {
+                let fd = ready[i]
+                if fd == engine.wakeDescriptor {
+                    engine.drainWakePipe()
+                } else if fd >= 0, fd < byDescriptor.count, let session = byDescriptor[Int(fd)] {
+                    read(session)
                 }
             }
         }
         engine.loopFinished()
     }
 
-    private func start(_ operation: Operation) {
+    /// One datagram waits on the session's socket.
+    private func read(_ session: Session) {
+        let delivered = session.delivered
+        if session.duplicate { swapInTime(session) }
+        np_sess_read_one(session.handle, session.socket, scratch)
+        if session.duplicate { captureTime(session) }
+        // One datagram read and no answer delivered: net-snmp dropped it (not SNMP, another version, a wrong request
+        // id). Counted against what waits on this session. (SNMPv3 Reports are delivered to the operation by the
+        // callback, so they count as delivered.)
+        if session.delivered == delivered {
+            for operation in session.pending.values { operation.unusableAnswers += 1 }
+        }
+    }
+
+    /// net-snmp's timeout pass for each session whose timer is due: it resends (retries) or ends the request.
+    private func runDueTimers() {
+        guard timers.earliest != nil else { return }
+        let now = SNMPEngine.monotonicNanos()
+        while let entry = timers.popDue(now: now) {
+            guard entry.fd >= 0, Int(entry.fd) < byDescriptor.count, let session = byDescriptor[Int(entry.fd)],
+                session.timerGeneration == entry.generation
+            else { continue }
+            session.timerGeneration = 0
+            if session.duplicate { swapInTime(session) }
+            snmp_sess_timeout(session.handle)
+            rearm(session)
+        }
+    }
+
+    /// After a timeout pass: the session's next expiry as net-snmp keeps it (a resent request), if none is set yet.
+    private func rearm(_ session: Session) {
+        guard !session.closed, session.timerGeneration == 0, !session.pending.isEmpty else { return }
+        let micros = np_sess_next_timeout_us(session.handle, scratch)
+        guard micros >= 0 else { return }
+        session.timerGeneration = timers.schedule(
+            fd: session.socket, at: SNMPEngine.monotonicNanos() + Int64(micros) * 1000 + Self.timerSlack)
+    }
+
+    func start(_ operation: Operation) {
         operation.loop = self
         openError = nil
         guard let session = session(for: operation.target) else {
@@ -224,6 +264,17 @@ final class IOLoop {
         }
         guard let handle else { return nil }
         let session = Session(target: target, handle: handle)
+        guard session.socket >= 0, np_epoll_watch(epoll, session.socket) == 0 else {
+            snmp_sess_close(handle)
+            openError = PollError(.sessionFailed, "cannot watch the SNMP socket to \(target.peer)")
+            return nil
+        }
+        let fd = Int(session.socket)
+        if fd >= byDescriptor.count {
+            byDescriptor.append(
+                contentsOf: repeatElement(nil, count: max(fd + 1, byDescriptor.count * 2) - byDescriptor.count))
+        }
+        byDescriptor[fd] = session
         sessions[target] = session
         if let known {
             if let conflict = adopt(session, engineID: known) {
@@ -438,6 +489,10 @@ final class IOLoop {
         if let id = session.engineID { leaveEngine(session, hex: EngineCache.hex(id)) }
         for operation in session.waiting { operation.fail(PollError(.cancelled, "the session was closed")) }
         session.waiting.removeAll()
+        session.closed = true
+        session.timerGeneration = 0
+        _ = np_epoll_unwatch(epoll, session.socket)
+        byDescriptor[Int(session.socket)] = nil
         // Closing fires timed-out callbacks for pending requests: the session object is still retained here.
         snmp_sess_close(session.handle)
         for (_, operation) in session.pending {
@@ -457,23 +512,20 @@ final class IOLoop {
             return false
         }
         session.pending[requestID] = operation
-        if session.activeIndex < 0 {
-            session.activeIndex = active.count
-            active.append(session)
+        if session.timerGeneration == 0 {
+            // Every request of a session has the same timeout: the first one in flight sets the timer.
+            session.timerGeneration = timers.schedule(
+                fd: session.socket,
+                at: SNMPEngine.monotonicNanos() + Int64(session.target.timeout.nanoseconds) + Self.timerSlack)
         }
         counters.requestSent()
         return true
     }
 
+    /// Nothing in flight any more: its timer entry goes stale (dropped when it reaches the heap's top).
     func sessionBecameIdleIfNeeded(_ session: Session) {
-        guard session.pending.isEmpty, session.activeIndex >= 0 else { return }
-        let index = session.activeIndex
-        let last = active.removeLast()
-        if index < active.count {
-            active[index] = last
-            last.activeIndex = index
-        }
-        session.activeIndex = -1
+        guard session.pending.isEmpty else { return }
+        session.timerGeneration = 0
     }
 }
 

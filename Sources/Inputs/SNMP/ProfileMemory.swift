@@ -2,9 +2,9 @@ import Foundation
 import NetPollerCore
 import Synchronization
 
-/// What the SNMP collector remembers per device in one JSON file of `state_dir`: written on a queue of its own,
-/// whole and atomically (rename), after each change; read once when opened. Each entry carries the device's address:
-/// a device that moved starts afresh.
+/// What the SNMP collector remembers per device in one JSON file of `state_dir`: written whole and atomically
+/// (rename) by a `CoalescedWriter` (at most one write per 2 s however many devices changed); read once when opened.
+/// Each entry carries the device's address: a device that moved starts afresh.
 final class DeviceMemory<Value: Codable & Equatable & Sendable>: Sendable {
     struct Entry: Codable, Equatable, Sendable {
         var address: String
@@ -13,11 +13,11 @@ final class DeviceMemory<Value: Codable & Equatable & Sendable>: Sendable {
 
     let path: String
     private let entries: Mutex<[String: Entry]>
-    private let writes: DispatchQueue
+    private let writer: CoalescedWriter
 
     init(stateDir: String, file: String) {
         path = (stateDir as NSString).appendingPathComponent(file)
-        writes = DispatchQueue(label: "netpoller.\(file)")
+        writer = CoalescedWriter(label: "netpoller.\(file)")
         var loaded: [String: Entry] = [:]
         if let data = FileManager.default.contents(atPath: path),
             let decoded = try? JSONDecoder().decode([String: Entry].self, from: data)
@@ -39,27 +39,19 @@ final class DeviceMemory<Value: Codable & Equatable & Sendable>: Sendable {
             entries[device] = entry
             return true
         }
-        if changed { save() }
+        if changed { writer.changed(encode) }
     }
 
     func forget(_ device: String) {
-        if entries.withLock({ $0.removeValue(forKey: device) }) != nil { save() }
+        if entries.withLock({ $0.removeValue(forKey: device) }) != nil { writer.changed(encode) }
     }
 
-    private func save() {
-        writes.async { [self] in
-            let snapshot = entries.withLock { $0 }
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            guard let data = try? encoder.encode(snapshot) else { return }
-            // Not fatal: without the file the next start learns again.
-            try? data.write(to: URL(fileURLWithPath: path), options: .atomic)
-            _ = chmod(path, 0o600)
-        }
+    private func encode() -> (path: String, data: Data)? {
+        CoalescedWriter.json(entries.withLock { $0 }).map { (path, $0) }
     }
 
-    /// Waits for writes in flight (tests).
-    func flush() { writes.sync {} }
+    /// Writes what is waiting now, and waits for it (shutdown, tests).
+    func flush() { writer.flush(encode) }
 }
 
 /// The profile choice of every device (`BuiltinProfiles.choose`) and when it was probed, kept in

@@ -308,7 +308,11 @@ public final class SNMPCollector: Collector {
         }
     }
 
-    public func shutdown() async { await engine?.shutdown() }
+    public func shutdown() async {
+        await engine?.shutdown()
+        // What was learned since the last (coalesced) write is kept for the next start.
+        await DispatchQueue.global().run { [self] in flushProfileMemory() }
+    }
 
     public var heartbeatAge: Double? { engine?.heartbeatAge }
 

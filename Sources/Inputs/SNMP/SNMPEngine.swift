@@ -24,6 +24,16 @@ public final class SNMPEngine: SNMPTransport {
         var operations: [Operation] = []
         var stopping = false
         var closed: [SNMPTarget] = []
+        /// The loop is in (or about to enter) `epoll_wait` with an empty inbox: the next hand-off writes the wake pipe.
+        var sleeping = false
+
+        var isEmpty: Bool { operations.isEmpty && closed.isEmpty && !stopping }
+
+        /// Whether the loop sleeps, and it will not any more (the caller writes the wake pipe).
+        mutating func takeSleeping() -> Bool {
+            defer { sleeping = false }
+            return sleeping
+        }
     }
 
     public init(metrics: SelfMetrics? = nil, persistentDirectory: String? = nil, maxGetOIDs: Int = 32) {
@@ -75,6 +85,13 @@ public final class SNMPEngine: SNMPTransport {
         }
     }
 
+    /// A whole poll's requests on the I/O thread: one hand-off in, one result back.
+    public func run(_ plan: RequestPlan) async -> PlanResult {
+        await withCheckedContinuation { continuation in
+            submit(PlanOperation(plan: plan) { continuation.resume(returning: $0) })
+        }
+    }
+
     /// One GETNEXT (v1, or `maxRepetitions` 0) or GETBULK PDU for `oids`: one request per call (with `retries` 0 on
     /// the target), so a caller that paces its packets (discovery) knows what it sends. The varbinds come back as
     /// they were answered.
@@ -103,14 +120,22 @@ public final class SNMPEngine: SNMPTransport {
 
     /// Closes the sessions of a target no longer polled (device removed).
     public func release(_ target: SNMPTarget) {
-        inbox.withLock { $0.closed.append(target) }
-        wake()
+        if inbox.withLock({ inbox in
+            inbox.closed.append(target)
+            return inbox.takeSleeping()
+        }) {
+            wake()
+        }
     }
 
     /// Stops the loop: pending operations end with `cancelled`; later ones fail at once.
     public func shutdown() async {
-        inbox.withLock { $0.stopping = true }
-        wake()
+        if inbox.withLock({ inbox in
+            inbox.stopping = true
+            return inbox.takeSleeping()
+        }) {
+            wake()
+        }
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let alreadyDone = finished.withLock { waiting -> Bool in
                 if done.load(ordering: .acquiring) { return true }
@@ -128,16 +153,29 @@ public final class SNMPEngine: SNMPTransport {
 
     // MARK: Used by the I/O thread
 
-    private func submit(_ operation: Operation) {
-        let accepted = inbox.withLock { inbox -> Bool in
-            if inbox.stopping { return false }
+    /// Hands an operation to the I/O thread: one lock, and a wake-pipe write only when the loop sleeps (an awake loop
+    /// takes its inbox before it sleeps again).
+    func submit(_ operation: Operation) {
+        let (accepted, sleeping) = inbox.withLock { inbox -> (Bool, Bool) in
+            if inbox.stopping { return (false, false) }
             inbox.operations.append(operation)
-            return true
+            return (true, inbox.takeSleeping())
         }
-        if accepted {
-            wake()
-        } else {
+        if !accepted {
             operation.fail(PollError(.cancelled, "the SNMP engine is shutting down"))
+        } else if sleeping {
+            counters.wake()
+            wake()
+        }
+    }
+
+    /// The loop is about to sleep: true if the inbox is empty (the next hand-off will wake it), false if work came
+    /// in since it last looked (it must not sleep).
+    func prepareToSleep() -> Bool {
+        inbox.withLock { inbox in
+            guard inbox.isEmpty else { return false }
+            inbox.sleeping = true
+            return true
         }
     }
 
@@ -155,6 +193,8 @@ public final class SNMPEngine: SNMPTransport {
 
     func takeInbox() -> Inbox {
         inbox.withLock { inbox in
+            inbox.sleeping = false
+            if inbox.isEmpty { return Inbox() }
             let taken = inbox
             inbox.operations.removeAll()
             inbox.closed.removeAll()
@@ -185,6 +225,7 @@ struct EngineCounters: Sendable {
     let metrics: SelfMetrics?
 
     func requestSent() { metrics?.snmpRequests.increment() }
+    func wake() { metrics?.snmpLoopWakes.increment() }
     func varbinds(_ n: Int) { metrics?.snmpVarbinds.increment(by: Int64(n)) }
     func timeout() { metrics?.snmpTimeouts.increment() }
     func tooBig() { metrics?.snmpTooBig.increment() }

@@ -153,6 +153,8 @@ public protocol SNMPTransport: Sendable {
     /// Walks `root` within `limits`; never throws: an error ends the walk and is reported in the result with the rows
     /// so far.
     func walk(_ target: SNMPTarget, root: OID, limits: WalkLimits) async -> WalkResult
+    /// A poll's requests in order (`PlanSequence`); by default one `get` and `walk` call at a time.
+    func run(_ plan: RequestPlan) async -> PlanResult
 }
 
 extension SNMPTransport {
