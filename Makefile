@@ -2,7 +2,8 @@
 SWIFT ?= swift
 SHELL := /bin/bash
 
-.PHONY: deps build release run test lint unit bench bench-postgres bench-influx bench-textfsm bench-ssh fuzz clean deb
+.PHONY: deps build release run test lint unit bench bench-postgres bench-influx bench-textfsm bench-ssh bench-scale \
+	bench-heavy fuzz clean deb
 
 deps:
 	@bash scripts/install-deps.sh
@@ -58,6 +59,14 @@ bench-ssh: release
 ## The InfluxDB sink against curl posting the same line protocol in the same batch size (needs root, like bench).
 bench-influx: release
 	@MODE=influx bash scripts/bench.sh
+
+## The agent as a whole at N light devices (1,000, 10,000, 50,000) against collectd's snmp plugin, same run (root).
+bench-scale: release
+	@NP_BIN=$$($(SWIFT) build -c release --show-bin-path)/netpoller bash scripts/bench-scale.sh
+
+## make bench's heavy fleet (64 devices x 48 interfaces): the agent as a whole against collectd, same run (root).
+bench-heavy: release
+	@MODE=heavy NP_BIN=$$($(SWIFT) build -c release --show-bin-path)/netpoller bash scripts/bench-scale.sh
 
 clean:
 	rm -rf .build .lab

@@ -47,6 +47,33 @@ def memory(pid):
     return rss, hwm
 
 
+def switches(pid, by_thread=None):
+    """Context switches of every thread of the process so far (voluntary and not); by thread name into by_thread."""
+    count = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            status = open(f"/proc/{pid}/task/{tid}/status").read()
+        except OSError:
+            continue
+        n = sum(int(v) for v in re.findall(r"ctxt_switches:\s+(\d+)", status))
+        count += n
+        if by_thread is not None:
+            name = re.search(r"Name:\s+(.*)", status).group(1)
+            by_thread[name] = by_thread.get(name, 0) + n
+    return count
+
+
+def served(args):
+    """Variable bindings the snmpd instances have answered so far (SNMPv2-MIB snmpInTotalReqVars): the same count
+    of work for both pollers, whatever each counts itself."""
+    total = 0
+    for i in range(args.instances):
+        out = subprocess.run(["snmpget", "-v2c", "-c", "public", "-Oqv", "-t", "2", f"127.16.0.1:{30201 + i}",
+                              "1.3.6.1.2.1.11.13.0"], capture_output=True, text=True).stdout.strip()
+        total += int(out or 0)
+    return total
+
+
 def scrape(port):
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
         text = r.read().decode()
@@ -107,14 +134,23 @@ def netpoller_config(args, n, port, state):
         'name = "out"',
         'path = "/dev/null"',
     ]
-    for i in range(n):
-        lines += [
-            "[[devices]]",
-            f'name = "d{i + 1}"',
-            f'address = "{address(i)}:{30201 + i % args.instances}"',
-            'profiles = ["system", "if-mib"]',
-        ]
     return "\n".join(lines) + "\n"
+
+
+def device_files(args, n, directory):
+    """The devices, 10,000 per file in a --config-dir (a config file may hold at most 4 MiB)."""
+    os.makedirs(directory, exist_ok=True)
+    for first in range(0, n, 10_000):
+        lines = []
+        for i in range(first, min(n, first + 10_000)):
+            lines += [
+                "[[devices]]",
+                f'name = "d{i + 1}"',
+                f'address = "{address(i)}:{30201 + i % args.instances}"',
+                'profiles = ["system", "if-mib"]',
+            ]
+        with open(os.path.join(directory, f"devices-{first // 10_000:02d}.conf"), "w") as f:
+            f.write("\n".join(lines) + "\n")
 
 
 def collectd_config(args, n, directory):
@@ -167,9 +203,12 @@ def run_netpoller(args, n):
     conf = os.path.join(directory, "agent.conf")
     with open(conf, "w") as f:
         f.write(netpoller_config(args, n, port, os.path.join(directory, "state")))
+    devices = os.path.join(directory, "conf.d")
+    device_files(args, n, devices)
     log = open(os.path.join(directory, "agent.log"), "w")
     start = time.monotonic()
-    agent = subprocess.Popen([args.bin, "run", "--config", conf], stdout=log, stderr=subprocess.STDOUT)
+    agent = subprocess.Popen([args.bin, "run", "--config", conf, "--config-dir", devices], stdout=log,
+                             stderr=subprocess.STDOUT)
     try:
         all_polled = None
         while time.monotonic() - start < args.interval * 2:
@@ -185,9 +224,20 @@ def run_netpoller(args, n):
                 break
             time.sleep(0.25)
         wait_until(start + args.interval + 1)
-        cpu0, m0 = cpu_seconds(agent.pid), scrape(port)
+        threads0, threads1 = {}, {}
+        cpu0, m0, sw0 = cpu_seconds(agent.pid), scrape(port), switches(agent.pid, threads0)
+        vars0 = served(args)
+        profile = None
+        if os.environ.get("PROFILE"):
+            # PROFILE=file: perf over the measured intervals only (perf report -i file --sort comm,sym).
+            profile = subprocess.Popen(["perf", "record", "-F", "1999", "-g", "-p", str(agent.pid), "-o",
+                                        os.environ["PROFILE"], "--", "sleep", str(args.interval * args.measure)],
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_until(start + args.interval * (1 + args.measure) + 1)
-        cpu1, m1 = cpu_seconds(agent.pid), scrape(port)
+        cpu1, m1, sw1 = cpu_seconds(agent.pid), scrape(port), switches(agent.pid, threads1)
+        vars1 = served(args)
+        if profile:
+            profile.wait()
         rss, hwm = memory(agent.pid)
     finally:
         agent.send_signal(signal.SIGINT if False else signal.SIGTERM)
@@ -209,7 +259,11 @@ def run_netpoller(args, n):
         "varbinds_per_poll": varbinds / polls if polls else None,
         "requests_per_poll": requests / polls if polls else None,
         "wakes_per_poll": wakes / polls if polls else None,
+        "switches_per_poll": (sw1 - sw0) / polls if polls else None,
+        "switches_by_thread": {k: round((v - threads0.get(k, 0)) / polls, 2) for k, v in threads1.items()
+                               if polls and v - threads0.get(k, 0) > 0},
         "cpu_ms_per_1k_varbinds": cpu * 1000 / (varbinds / 1000) if varbinds else None,
+        "served_per_cpu_s": (vars1 - vars0) / cpu if cpu else None,
         "rss_kib": rss,
         "hwm_kib": hwm,
         "overruns": total(m1, "netpoller_poll_overruns_total"),
@@ -230,9 +284,9 @@ def run_collectd(args, n):
         wait_until(start + args.interval + 1)
         if daemon.poll() is not None:
             raise SystemExit(f"collectd exited ({daemon.returncode}): see {directory}/collectd.log")
-        cpu0 = cpu_seconds(daemon.pid)
+        cpu0, sw0, vars0 = cpu_seconds(daemon.pid), switches(daemon.pid), served(args)
         wait_until(start + args.interval * (1 + args.measure) + 1)
-        cpu1 = cpu_seconds(daemon.pid)
+        cpu1, sw1, vars1 = cpu_seconds(daemon.pid), switches(daemon.pid), served(args)
         rss, hwm = memory(daemon.pid)
     finally:
         daemon.terminate()
@@ -243,7 +297,8 @@ def run_collectd(args, n):
     cpu = cpu1 - cpu0
     polls = n * args.measure
     return {"n": n, "cpu_per_interval": cpu / args.measure, "cpu_ms_per_poll": cpu * 1000 / polls,
-            "rss_kib": rss, "hwm_kib": hwm}
+            "switches_per_poll": (sw1 - sw0) / polls, "rss_kib": rss, "hwm_kib": hwm,
+            "served_per_cpu_s": (vars1 - vars0) / cpu if cpu else None, "served_per_poll": (vars1 - vars0) / polls}
 
 
 def main():
@@ -276,18 +331,23 @@ def main():
         print(f"netpoller N={n}: all polled after {r['all_polled'] if r['all_polled'] is None else round(r['all_polled'], 2)} s; "
               f"CPU-s per interval {r['cpu_per_interval']:.3f} ({r['cpu_per_interval'] / args.interval * 100:.2f}% of a core); "
               f"CPU-ms per poll {r['cpu_ms_per_poll']:.3f}; CPU-ms per 1k varbinds {r['cpu_ms_per_1k_varbinds']:.2f}; "
-              f"varbinds/poll {r['varbinds_per_poll']:.1f}; requests/poll {r['requests_per_poll']:.2f}; "
-              f"wake-pipe writes/poll {r['wakes_per_poll']:.2f}; RSS {r['rss_kib'] / 1024:.1f} MiB (peak "
+              f"varbinds/poll {r['varbinds_per_poll']:.1f}; varbinds served by snmpd per CPU-s "
+              f"{r['served_per_cpu_s']:.0f}; requests/poll {r['requests_per_poll']:.2f}; "
+              f"wake-pipe writes/poll {r['wakes_per_poll']:.2f}; context switches/poll "
+              f"{r['switches_per_poll']:.2f}; RSS {r['rss_kib'] / 1024:.1f} MiB (peak "
               f"{r['hwm_kib'] / 1024:.1f}); overruns {r['overruns']:.0f}; p99 start delay "
               f"{r['p99_start_delay'] if r['p99_start_delay'] is None else round(r['p99_start_delay'], 4)} s; "
-              f"devices up {r['up']:.0f}, unknown {r['unknown']:.0f}", flush=True)
+              f"devices up {r['up']:.0f}, unknown {r['unknown']:.0f}; switches/poll by thread "
+              f"{r['switches_by_thread']}", flush=True)
         if n in csizes:
             theirs[n] = c = run_collectd(args, n)
             print(f"collectd  N={n}: CPU-s per interval {c['cpu_per_interval']:.3f}; CPU-ms per poll "
-                  f"{c['cpu_ms_per_poll']:.3f}; RSS {c['rss_kib'] / 1024:.1f} MiB (peak {c['hwm_kib'] / 1024:.1f})",
+                  f"{c['cpu_ms_per_poll']:.3f}; varbinds served by snmpd per poll {c['served_per_poll']:.1f}, per CPU-s "
+                  f"{c['served_per_cpu_s']:.0f}; context switches/poll {c['switches_per_poll']:.2f}; RSS {c['rss_kib'] / 1024:.1f} MiB (peak {c['hwm_kib'] / 1024:.1f})",
                   flush=True)
-            print(f"RESULT N={n} CPU per poll netpoller / collectd: {r['cpu_ms_per_poll'] / c['cpu_ms_per_poll']:.2f}",
-                  flush=True)
+            print(f"RESULT N={n} CPU per poll netpoller / collectd: {r['cpu_ms_per_poll'] / c['cpu_ms_per_poll']:.2f}; "
+                  f"varbinds (served by snmpd) per CPU-s netpoller / collectd: "
+                  f"{r['served_per_cpu_s'] / c['served_per_cpu_s']:.2f}", flush=True)
     ordered = sorted(ours)
     for a, b in zip(ordered, ordered[1:]):
         per = (ours[b]["rss_kib"] - ours[a]["rss_kib"]) * 1024 / (b - a)

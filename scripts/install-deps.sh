@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 APT_PACKAGES=(libsnmp-dev libssh2-1-dev libpq-dev libcurl4-openssl-dev zlib1g-dev pkg-config snmpd snmp prometheus
   python3-pip python3-venv curl postgresql influxdb victoria-metrics openssl openssh-server openssh-client systemd
-  lintian debootstrap buildah dpkg-dev)
+  lintian debootstrap buildah dpkg-dev collectd-core)
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 missing=()

@@ -19,6 +19,7 @@ public final class SelfMetrics: Sendable {
     public let snmpVarbinds: Counter
     public let snmpRequests: Counter
     public let snmpLoopWakes: Counter
+    public let snmpSessionEvictions: Counter
     public let snmpTimeouts: Counter
     public let snmpTooBig: Counter
     public let snmpTypeMismatches: Counter
@@ -76,6 +77,11 @@ public final class SelfMetrics: Sendable {
                 "netpoller_snmp_io_wakeups_total",
                 "Writes to the SNMP I/O thread's wake pipe: one per hand-off that found the thread asleep (a busy "
                     + "thread takes hand-offs without one)."), )
+        snmpSessionEvictions = registry.makeCounter(
+            descriptor: metricDescriptor(
+                "netpoller_snmp_session_evictions_total",
+                "Idle SNMP sessions closed because the session cap (from the open-file limit) was reached; each is "
+                    + "opened again at its device's next poll."), )
         snmpTimeouts = registry.makeCounter(
             descriptor: metricDescriptor(
                 "netpoller_snmp_timeouts_total", "SNMP requests that got no answer after all retries."),

@@ -15,6 +15,9 @@ final class Session {
     var timerGeneration: UInt64 = 0
     /// Closed by the loop: stale timer entries and late events are ignored.
     var closed = false
+    /// The sessions in order of use (`IOLoop`'s LRU list, for the session cap): the next newer and older one.
+    var newer: Session?
+    weak var older: Session?
     /// Answers delivered to an operation (counted by the callback): a read that delivers none was unusable.
     var delivered = 0
 
@@ -106,6 +109,9 @@ final class IOLoop {
     private var byDescriptor: [Session?] = []
     private var timers = SessionTimers()
     private var epoll: Int32 = -1
+    /// The sessions from least to most recently used (closed first when the cap is reached).
+    private var oldest: Session?
+    private weak var newest: Session?
     /// A large fd set holding at most one bit at a time, for net-snmp's read and select-info calls.
     private let scratch: UnsafeMutablePointer<netsnmp_large_fd_set>
     private(set) var stopping = false
@@ -224,6 +230,7 @@ final class IOLoop {
                 openError ?? PollError(.sessionFailed, "cannot open an SNMP session to \(operation.target.peer)"))
             return
         }
+        touch(session)
         if session.isV3 && session.engineID == nil && !(operation is EngineProbeOperation) {
             // The engine ID first, as an ordinary asynchronous request: a dead device delays only itself.
             session.waiting.append(operation)
@@ -241,6 +248,13 @@ final class IOLoop {
 
     private func session(for target: SNMPTarget) -> Session? {
         if let session = sessions[target] { return session }
+        if sessions.count >= engine.maxSessions && !evictIdleSession() {
+            openError = PollError(
+                .sessionFailed,
+                "cannot open an SNMP session to \(target.peer): \(engine.maxSessions) sessions are open and busy "
+                    + "(the cap comes from the open-file limit; raise LimitNOFILE)")
+            return nil
+        }
         let timeoutMicros = Int(target.timeout.nanoseconds / 1000)
         let handle: UnsafeMutableRawPointer?
         var known: [UInt8]?
@@ -484,8 +498,44 @@ final class IOLoop {
         op.report(type, pdu: pdu, session: session)
     }
 
+    /// Moves a session to the newest end of the LRU list.
+    private func touch(_ session: Session) {
+        guard newest !== session else { return }
+        unlink(session)
+        session.older = newest
+        newest?.newer = session
+        newest = session
+        if oldest == nil { oldest = session }
+    }
+
+    private func unlink(_ session: Session) {
+        let older = session.older
+        let newer = session.newer
+        if let older { older.newer = newer } else if oldest === session { oldest = newer }
+        if let newer { newer.older = older } else if newest === session { newest = older }
+        session.older = nil
+        session.newer = nil
+    }
+
+    /// Closes the least recently used session with nothing in flight (looking at the 64 oldest): false if none is idle.
+    private func evictIdleSession() -> Bool {
+        var candidate = oldest
+        var looked = 0
+        while let session = candidate, looked < 64 {
+            if session.pending.isEmpty && session.waiting.isEmpty && !session.discovering {
+                closeSession(session.target)
+                engine.counters.sessionEvicted()
+                return true
+            }
+            candidate = session.newer
+            looked += 1
+        }
+        return false
+    }
+
     private func closeSession(_ target: SNMPTarget) {
         guard let session = sessions.removeValue(forKey: target) else { return }
+        unlink(session)
         if let id = session.engineID { leaveEngine(session, hex: EngineCache.hex(id)) }
         for operation in session.waiting { operation.fail(PollError(.cancelled, "the session was closed")) }
         session.waiting.removeAll()

@@ -36,7 +36,22 @@ public final class SNMPEngine: SNMPTransport {
         }
     }
 
-    public init(metrics: SelfMetrics? = nil, persistentDirectory: String? = nil, maxGetOIDs: Int = 32) {
+    /// Most net-snmp sessions (one socket each) open at once: beyond it the least recently used idle session is closed
+    /// (and opened again at its next poll). Running out of descriptors is not survivable on Linux (libdispatch's
+    /// worker monitor traps when it cannot open /proc), so the sessions leave a quarter of the limit, at least 512
+    /// descriptors, to files, sinks and HTTP connections.
+    public let maxSessions: Int
+
+    /// The session cap for a descriptor limit (see `maxSessions`).
+    public static func sessionCap(descriptorLimit: Int) -> Int {
+        max(64, descriptorLimit - max(512, descriptorLimit / 4))
+    }
+
+    public init(
+        metrics: SelfMetrics? = nil, persistentDirectory: String? = nil, maxGetOIDs: Int = 32, maxSessions: Int? = nil
+    ) {
+        self.maxSessions =
+            maxSessions ?? Self.sessionCap(descriptorLimit: Int(clamping: FileLimits.raiseToHardMaximum()))
         var fds: [Int32] = [0, 0]
         let rc = pipe(&fds)
         precondition(rc == 0, "pipe() failed: the agent cannot run without file descriptors")
@@ -226,6 +241,7 @@ struct EngineCounters: Sendable {
 
     func requestSent() { metrics?.snmpRequests.increment() }
     func wake() { metrics?.snmpLoopWakes.increment() }
+    func sessionEvicted() { metrics?.snmpSessionEvictions.increment() }
     func varbinds(_ n: Int) { metrics?.snmpVarbinds.increment(by: Int64(n)) }
     func timeout() { metrics?.snmpTimeouts.increment() }
     func tooBig() { metrics?.snmpTooBig.increment() }

@@ -1,0 +1,239 @@
+import Foundation
+import NetPollerCore
+import NetPollerRuntime
+import NetPollerTesting
+import Pipeline
+import Synchronization
+import Testing
+
+@testable import SNMPPolling
+
+/// What makes a poll cheap, tested without I/O (timers, plan order, batched scheduling, counts under the status
+/// lock) and against a real snmpd (one hand-off into the I/O thread per poll).
+@Suite(.serialized) struct PollCostTests {
+    // MARK: The I/O loop's timers
+
+    @Test func sessionTimersPopInDeadlineOrderAndDropNothingThemselves() {
+        var timers = SessionTimers()
+        let a = timers.schedule(fd: 5, at: 300)
+        let b = timers.schedule(fd: 6, at: 100)
+        let c = timers.schedule(fd: 5, at: 200)  // session 5 rescheduled: `a` is stale for it now
+        #expect(Set([a, b, c]).count == 3 && !([a, b, c].contains(0)))
+        #expect(timers.earliest == 100)
+        #expect(timers.popDue(now: 99) == nil)
+        var popped: [SessionTimers.Entry] = []
+        while let entry = timers.popDue(now: 1_000) { popped.append(entry) }
+        #expect(popped.map(\.deadline) == [100, 200, 300])
+        #expect(popped.map(\.generation) == [b, c, a])
+        #expect(timers.count == 0 && timers.earliest == nil)
+    }
+
+    // MARK: The order of a poll's requests
+
+    func plan(
+        scalars: Int = 2, walks: Int = 3, deadline: ContinuousClock.Instant? = nil, learner: LearnedRequests? = nil
+    )
+        -> RequestPlan
+    {
+        let target = SNMPTarget(
+            peer: "udp:127.0.0.1:1", version: .v2c, community: "c", timeout: .seconds(1), retries: 0)
+        return RequestPlan(
+            target: target, scalars: (0..<scalars).map { OID([1, 3, 6, UInt32($0), 0]) }, getSize: 16,
+            walkRoots: (0..<walks).map { OID([1, 3, 7, UInt32($0)]) }, lastColumns: Array(repeating: nil, count: walks),
+            limits: WalkLimits(maxRepetitions: 10, deadline: deadline), learner: learner)
+    }
+
+    @Test func aPlanStopsAtAGetTimeoutAndSkipsWalksAfterAWalkTimeout() {
+        var dead = PlanSequence(plan())
+        guard case .get(let oids, let size) = dead.next(now: .now) else {
+            Issue.record("the GET comes first")
+            return
+        }
+        #expect(oids.count == 2 && size == 16)
+        dead.record(get: .failure(PollError(.timeout, "no answer")))
+        guard case .done = dead.next(now: .now) else {
+            Issue.record("a GET timeout ends the plan")
+            return
+        }
+        #expect(dead.result.walks.isEmpty)
+
+        var partial = PlanSequence(plan())
+        _ = partial.next(now: .now)
+        partial.record(get: .success(GetResult(values: [.integer(1), .integer(2)])))
+        guard case .walk(let first, let limits) = partial.next(now: .now) else {
+            Issue.record("walks follow the GET")
+            return
+        }
+        #expect(first == OID([1, 3, 7, 0]) && limits.maxRepetitions == 10 && !limits.adaptOnTimeout)
+        var timedOut = WalkResult(root: first)
+        timedOut.error = PollError(.timeout, "no answer")
+        partial.record(walk: timedOut)
+        guard case .done = partial.next(now: .now) else {
+            Issue.record("after a walk timeout nothing more is sent")
+            return
+        }
+        #expect(partial.result.walks.count == 3)
+        #expect(partial.result.walks[0] != nil && partial.result.walks[1] == nil && partial.result.walks[2] == nil)
+    }
+
+    @Test func aPlanPastItsDeadlineSkipsTheRestAndALearnerSizesEachRequest() {
+        var late = PlanSequence(plan(scalars: 0, deadline: .now - .seconds(1)))
+        guard case .done = late.next(now: .now) else {
+            Issue.record("past the deadline no walk is sent")
+            return
+        }
+        #expect(late.result.skipped.count == 3 && late.result.scalars == nil)
+
+        var learner = LearnedRequests(getSize: 8, maxRepetitions: 4, getCeiling: 64, repetitionsCeiling: 50)
+        learner.bulk = false
+        var learning = PlanSequence(plan(learner: learner))
+        guard case .get(_, let size) = learning.next(now: .now) else {
+            Issue.record("the GET comes first")
+            return
+        }
+        #expect(size == 8)
+        learning.record(get: .failure(PollError(.errorStatus, "genErr")))
+        guard case .walk(_, let limits) = learning.next(now: .now) else {
+            Issue.record("a GET error that is not a timeout still walks")
+            return
+        }
+        #expect(limits.maxRepetitions == 4 && limits.bulk == false && limits.adaptOnTimeout)
+    }
+
+    // MARK: Scheduling
+
+    @Test func oneDriverSleepsForAThousandDevicesAndStartsThemInBatches() async {
+        let clock = ManualClock()
+        let polled = Mutex<[String]>([])
+        let scheduler = DeviceScheduler(
+            maxInFlight: 2_000, startSpread: .seconds(1), clock: clock, batchWindow: .milliseconds(100))
+        let devices = (0..<1_000).map { DeviceScheduler.Entry(name: "d\($0)", interval: .seconds(60)) }
+        scheduler.apply(devices, poll: { name in polled.withLock { $0.append(name) } }, overrun: { _, _ in })
+        // A thousand sleeping devices: one timer (the driver's), not a thousand.
+        #expect(await eventually { clock.sleepers == 1 })
+        let before = clock.sleepsStarted
+        // Ten 100 ms steps through the one-second start spread: every device polled, in about ten wakes (one
+        // per device without batching).
+        for _ in 0..<10 {
+            clock.advance(by: .milliseconds(100))
+            #expect(await eventually { clock.sleepers == 1 })
+        }
+        #expect(await eventually { polled.withLock { $0.count } == 1_000 })
+        #expect(Set(polled.withLock { $0 }).count == 1_000)
+        #expect(clock.sleepsStarted - before <= 30, "the driver woke \(clock.sleepsStarted - before) times")
+        await scheduler.stopAll()
+        #expect(clock.sleepers == 0)
+    }
+
+    // MARK: Status counts
+
+    @Test func deviceCountsArePublishedUnderTheSameLockAsTheStates() async {
+        let published = Mutex<[DeviceState: Int]>([:])
+        let board = StatusBoard(onCounts: { counts in published.withLock { $0 = counts } })
+        let names = (0..<200).map { "d\($0)" }
+        for name in names { board.register(DeviceStatus(name: name, address: "192.0.2.1", profiles: [])) }
+        #expect(published.withLock { $0[.unknown] } == 200)
+        // Many tasks flip states at once: whatever the interleaving, the last count published is the true one.
+        await withTaskGroup(of: Void.self) { group in
+            for (i, name) in names.enumerated() {
+                group.addTask {
+                    for round in 0..<50 {
+                        board.update(name) { $0.state = (i + round) % 3 == 0 ? .down : .up }
+                    }
+                }
+            }
+        }
+        let truth = Dictionary(grouping: board.snapshot(), by: \.state).mapValues(\.count)
+        #expect(published.withLock { $0.filter { $0.value != 0 } } == truth)
+        #expect(board.counts() == truth)
+        board.remove("d0")
+        #expect(published.withLock { $0.values.reduce(0, +) } == 199)
+    }
+
+    // MARK: One hand-off per poll (real snmpd)
+
+    static func counter(_ metrics: SelfMetrics, _ name: String) -> Double {
+        let text = String(decoding: metrics.exposition(), as: UTF8.self)
+        let line = text.split(separator: "\n").first { $0.hasPrefix(name + " ") }
+        return line.flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0
+    }
+
+    @Test func aWholePollCrossesIntoTheIOThreadOnce() async throws {
+        let snmpd = try await Lab.startSnmpd()
+        defer { snmpd.stop() }
+        let metrics = TestEngine.metrics
+        let poller = DevicePoller(
+            transport: TestEngine.shared, profiles: SNMPIntegrationTests.allProfiles, userProfiles: [],
+            defaultSet: BuiltinProfiles.defaultSet)
+        let target = SNMPTarget(
+            peer: "udp:127.0.0.1:\(snmpd.port)", version: .v2c, community: "public", timeout: .seconds(2), retries: 1)
+        let wakes = Self.counter(metrics, "netpoller_snmp_io_wakeups_total")
+        let requests = Self.counter(metrics, "netpoller_snmp_requests_total")
+        let polls = 5
+        for _ in 0..<polls {
+            // GET of the scalars, then ifTable and ifXTable walks: several requests, one hand-off.
+            let outcome = await poller.poll(
+                target, explicitProfiles: ["system", "if-mib"], known: nil, maxRepetitions: 10)
+            #expect(outcome.state == .up, "\(outcome.errors)")
+            #expect(outcome.requests >= 3)
+        }
+        let sent = Self.counter(metrics, "netpoller_snmp_requests_total") - requests
+        let woken = Self.counter(metrics, "netpoller_snmp_io_wakeups_total") - wakes
+        #expect(sent >= Double(3 * polls), "\(sent) requests")
+        // At most one wake-pipe write per poll (none when the loop was awake anyway), not one per request.
+        #expect(woken <= Double(polls), "\(woken) wake-pipe writes for \(polls) polls and \(sent) requests")
+    }
+
+    // MARK: The session cap
+
+    @Test func aLowOpenFileLimitCapsTheSessionsInsteadOfRunningOutOfDescriptors() async throws {
+        #expect(SNMPEngine.sessionCap(descriptorLimit: 700) == 188)
+        #expect(SNMPEngine.sessionCap(descriptorLimit: 20_000) == 15_000)
+        #expect(SNMPEngine.sessionCap(descriptorLimit: 100) == 64)
+        let snmpd = try await Lab.startSnmpd()
+        defer { snmpd.stop() }
+        // 300 silent devices (each its own port: its own session) and one real one, with 700 descriptors: 188
+        // sessions at most. Running out of descriptors would end the process (libdispatch traps).
+        let silent = Lab.freePort()
+        var config = """
+            [agent]
+            state_dir = "DIR/state"
+            interval = "2s"
+            timeout = "200ms"
+            retries = 0
+            max_in_flight = 400
+            [http]
+            listen = "127.0.0.1:HTTPPORT"
+            [credentials.snmp.default]
+            version = "2c"
+            community = "public"
+            [[devices]]
+            name = "real"
+            address = "127.0.0.1:\(snmpd.port)"
+            profiles = ["system"]
+
+            """
+        for i in 0..<300 {
+            config += "[[devices]]\nname = \"silent\(i)\"\naddress = \"127.0.0.1:\(silent + 1 + i)\"\n"
+            config += "profiles = [\"system\"]\n"
+        }
+        let agent = try AgentProcess.start(
+            config, name: "session-cap", launcher: ["/usr/bin/prlimit", "--nofile=700:700"])
+        defer { agent.child.signal(SIGTERM) }
+        let real = await StatusJSON.waitForDevice(agent.base, "real") { ($0["polls"] as? Int ?? 0) >= 3 }
+        #expect(real?["state"] as? String == "up", "\(String(describing: real))")
+        var evictions = 0.0
+        #expect(
+            await eventually(30) {
+                let metrics = await Lab.httpGet("\(agent.base)/metrics")?.1 ?? ""
+                evictions = StatusJSON.metric(metrics, "netpoller_snmp_session_evictions_total") ?? 0
+                return evictions > 0
+            })
+        #expect(agent.child.isRunning)
+        #expect(await Lab.httpGet("\(agent.base)/health")?.0 == 200)
+        agent.child.signal(SIGTERM)
+        #expect(await agent.child.wait(timeout: .seconds(20)) == 0)
+        let log = (try? String(contentsOfFile: agent.logPath, encoding: .utf8)) ?? ""
+        #expect(!log.contains("Too many open files"), "\(log.suffix(2000))")
+    }
+}
