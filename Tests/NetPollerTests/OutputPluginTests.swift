@@ -77,7 +77,7 @@ struct EchoPlugin: OutputPlugin {
             url = "http://127.0.0.1:8086"
             databse = "x"
             [[outputs.file]]
-            path = "/tmp/x"
+            path = "/tmp/netpoller-plugins-test-no-such-dir/x"
             fromat = "json"
             [outputs.file.spool]
             max_byte = "1MiB"
