@@ -128,11 +128,6 @@ static inline char *np_sess_error_string(void *sessp) {
     return msg;
 }
 
-/// NETSNMP_LARGE_FD_ZERO is a macro (and names a glibc member that depends on feature macros): zero the bits directly.
-static inline void np_large_fd_zero(netsnmp_large_fd_set *fdset) {
-    memset(fdset->lfs_setptr, 0, ((fdset->lfs_setsize + NFDBITS - 1) / NFDBITS) * sizeof(fd_mask));
-}
-
 // MARK: SNMPv3 (USM)
 
 /// Opens an SNMPv3 session WITHOUT net-snmp's synchronous engine-ID probe (SNMP_FLAGS_DONT_PROBE): discovery is an
