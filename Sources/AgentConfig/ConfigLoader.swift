@@ -76,6 +76,10 @@ public enum ConfigLoader {
             do {
                 let table = try TOMLTable(string: text)
                 let node = Node(table, file: file, path: "", locator: SourceLocator(text: text))
+                // TOMLKit never frees a parsed document (no deinit: LebJe/TOMLKit#26), so every load and reload would
+                // keep the whole tree (about 0.9 KiB per device). The node tree above is a copy: free the document's
+                // values now (only the empty top-level table, a few dozen bytes, stays).
+                table.clear()
                 merged = merged.map { $0.merged(with: node) } ?? node
             } catch let error as TOMLParseError {
                 problems.append(

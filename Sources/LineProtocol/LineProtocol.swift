@@ -53,6 +53,10 @@ public enum LineProtocol {
     /// coming is forgotten after a while (see `evict`), so the cache holds the active fleet's series, no more.
     public struct Encoder: Sendable {
         private var devices: [String: DeviceSeries] = [:]
+        /// Every shape in use, by measurement and field names: one per profile table, not one per device.
+        private var shapes: [[String]: Shape] = [:]
+        /// Past this many shapes, the ones no device uses any more are dropped (see `purgeShapes`).
+        private var shapeLimit = 256
         private var builder = KeyBuilder()
         /// Batches encoded: the cache's clock.
         private var uses = 0
@@ -62,14 +66,34 @@ public enum LineProtocol {
         /// Devices with remembered series (for tests).
         public var cachedDevices: Int { devices.count }
 
+        /// Distinct measurement and field-name lists remembered (for tests).
+        public var cachedShapes: Int { shapes.count }
+
         /// Appends one line per sample of `batch`; returns the number of lines.
         @discardableResult
         public mutating func encode(_ batch: SampleBatch, precision: Precision, into out: OutputBytes) -> Int {
             uses &+= 1
             if uses % 1024 == 0 { evict() }
             builder.begin(batch, timestamp: batch.timestampNanos / precision.divisor)
-            return Self.encode(
-                batch, cache: &devices[batch.device, default: DeviceSeries()], builder: &builder, use: uses, into: out)
+            let (lines, added) = Self.encode(
+                batch, cache: &devices[batch.device, default: DeviceSeries()], shapes: &shapes, builder: &builder,
+                use: uses, into: out)
+            if added && shapes.count > shapeLimit { purgeShapes() }
+            return lines
+        }
+
+        /// Drops the shapes no device refers to (a device whose field set changes from poll to poll makes a new one
+        /// each time), so the table stays the size of what is in use.
+        private mutating func purgeShapes() {
+            var unused: [[String]] = []
+            // Not `shapes.indices`: that holds the dictionary, and the in-place access below would copy it.
+            var index = shapes.startIndex
+            while index != shapes.endIndex {
+                if isKnownUniquelyReferenced(&shapes.values[index]) { unused.append(shapes.keys[index]) }
+                shapes.formIndex(after: &index)
+            }
+            for key in unused { shapes.removeValue(forKey: key) }
+            shapeLimit = max(256, 2 * shapes.count)
         }
 
         /// Appends one line per sample of `batch` to an array (for callers that are not on a hot path).
@@ -87,11 +111,13 @@ public enum LineProtocol {
             let horizon = uses - max(4 * devices.count, 4096)
             guard devices.values.contains(where: { $0.lastUse < horizon }) else { return }
             devices = devices.filter { $0.value.lastUse >= horizon }
+            purgeShapes()
         }
 
         private static func encode(
-            _ batch: SampleBatch, cache: inout DeviceSeries, builder: inout KeyBuilder, use: Int, into out: OutputBytes
-        ) -> Int {
+            _ batch: SampleBatch, cache: inout DeviceSeries, shapes: inout [[String]: Shape], builder: inout KeyBuilder,
+            use: Int, into out: OutputBytes
+        ) -> (lines: Int, added: Bool) {
             if cache.deviceTags != batch.deviceTags {
                 cache.deviceTags = batch.deviceTags
                 cache.forget(from: 0)
@@ -108,113 +134,120 @@ public enum LineProtocol {
             }
             cursor.reserve(estimate)
             var lines = 0
+            var added = false
             builder.stamp.withUnsafeBufferPointer { stamp in
                 for index in batch.samples.indices {
                     // From the first sample that differs from what is remembered, the rest is remembered anew.
                     if index < cache.entries.count && !cache.matches(index, batch.samples[index]) {
                         cache.forget(from: index)
                     }
-                    if index == cache.entries.count { cache.add(batch.samples[index], builder: &builder) }
+                    if index == cache.entries.count {
+                        let sample = batch.samples[index]
+                        let fresh = Shape(sample)
+                        let shape = shapes[fresh.names] ?? fresh
+                        if shape === fresh { shapes[fresh.names] = fresh }
+                        cache.add(sample, shape: shape, builder: &builder)
+                        added = true
+                    }
                     if cache.write(index, batch.samples[index].fields, stamp: stamp, to: &cursor) { lines += 1 }
                 }
             }
+            if added { cache.compact() }
             cursor.commit()
-            return lines
+            return (lines, added)
         }
     }
 
-    /// What the encoder keeps of one device, flat (a few arrays per device, read front to back, rather than a few
-    /// per sample): per sample position the strings its key was made from and the escaped bytes.
-    struct DeviceSeries: Sendable {
-        struct Entry: Sendable {
-            /// Index in `names` of the measurement, followed by the field names.
-            var names: Int
-            /// Index in `tagStrings` of the first tag's key (then its value, the next key…).
-            var tags: Int
-            var tagCount: Int
-            var fieldCount: Int
-            /// `bytes[prefix..<keys]`: escaped measurement and `,key=value` tags (empty: the line is not written);
-            /// `bytes[keys..<end]`: each field's escaped key and `=` (empty for a name the protocol cannot carry).
-            var prefix: Int
-            var keys: Int
-            var end: Int
-            /// Index in `keyEnds` of the first field's key end (relative to `keys`).
-            var keyEnds: Int
+    /// The part of a line that many devices share: a measurement and its field names in order, with every field's
+    /// escaped `key=`. Interned by the encoder, so a fleet of devices with the same profiles holds one of each
+    /// (at 10,000 devices a per-device copy was 2.9 KiB each, the largest item of the agent's memory per device).
+    final class Shape: Sendable {
+        /// The measurement, then the field names: what a sample is compared with.
+        let names: [String]
+        /// Each field's escaped key and `=` (empty for a name the protocol cannot carry), back to back.
+        let keyBytes: [UInt8]
+        /// End of each field's key in `keyBytes`.
+        let keyEnds: [UInt32]
+
+        init(_ sample: Sample) {
+            var names: [String] = []
+            names.reserveCapacity(sample.fields.count + 1)
+            names.append(sample.measurement)
+            var bytes: [UInt8] = []
+            var ends: [UInt32] = []
+            ends.reserveCapacity(sample.fields.count)
+            for field in sample.fields {
+                names.append(field.name)
+                let mark = bytes.count
+                escape(field.name, into: &bytes, special: .key)
+                if bytes.count > mark { bytes.append(UInt8(ascii: "=")) }
+                ends.append(UInt32(bytes.count))
+            }
+            self.names = names
+            self.keyBytes = bytes.exactCopy()
+            self.keyEnds = ends
         }
 
-        var deviceTags: [Tag] = []
-        var lastUse = 0
-        /// By position in the device's batches.
-        var entries: [Entry] = []
-        /// What the hot path compares, densely: measurements and field names.
-        var names: [String] = []
-        /// Tag keys and values, read only when a sample brings a tags array other than the one remembered.
-        var tagStrings: [String] = []
-        var bytes: [UInt8] = []
-        var keyEnds: [Int] = []
-        /// Each position's tags array as remembered.
-        var tagArrays: [[Tag]] = []
-
+        /// Whether `sample` has this measurement and these field names.
         @inline(__always)
-        func matches(_ index: Int, _ sample: Sample) -> Bool {
-            let entry = entries[index]
-            guard entry.fieldCount == sample.fields.count, names[entry.names] == sample.measurement else {
-                return false
-            }
-            // The very tags array remembered (the poller hands the same one while a row's tags do not change): equal
-            // without reading it. `tagArrays` holds a reference, so storage at that address is that array.
-            if unsafeBitCast(sample.tags, to: UInt.self) != unsafeBitCast(tagArrays[index], to: UInt.self) {
-                guard entry.tagCount == sample.tags.count else { return false }
-                var at = entry.tags
-                for tag in sample.tags.indices {
-                    guard tagStrings[at] == sample.tags[tag].key && tagStrings[at + 1] == sample.tags[tag].value
-                    else { return false }
-                    at += 2
-                }
-            }
-            var at = entry.names + 1
+        func matches(_ sample: Sample) -> Bool {
+            guard names.count == sample.fields.count + 1, names[0] == sample.measurement else { return false }
+            var at = 1
             for field in sample.fields.indices {
                 guard names[at] == sample.fields[field].name else { return false }
                 at += 1
             }
             return true
         }
+    }
+
+    /// What the encoder keeps of one device: per sample position its shape (shared), its tags as remembered and its
+    /// escaped series key (measurement and tags) in one byte array.
+    struct DeviceSeries: Sendable {
+        struct Entry: Sendable {
+            var shape: Shape
+            /// The tags array as remembered (compared by identity first: the poller hands an unchanged row the very
+            /// same array).
+            var tags: [Tag]
+            /// `bytes[prefix..<end]`: escaped measurement and `,key=value` tags (empty: the line is not written).
+            var prefix: UInt32
+            var end: UInt32
+        }
+
+        var deviceTags: [Tag] = []
+        var lastUse = 0
+        /// By position in the device's batches.
+        var entries: [Entry] = []
+        var bytes: [UInt8] = []
+
+        @inline(__always)
+        func matches(_ index: Int, _ sample: Sample) -> Bool {
+            let entry = entries[index]
+            // The very tags array remembered: equal without reading it.
+            if unsafeBitCast(sample.tags, to: UInt.self) != unsafeBitCast(entry.tags, to: UInt.self) {
+                guard entry.tags == sample.tags else { return false }
+            }
+            return entry.shape.matches(sample)
+        }
 
         /// Remembers `sample` as the next position.
-        mutating func add(_ sample: Sample, builder: inout KeyBuilder) {
-            var entry = Entry(
-                names: names.count, tags: tagStrings.count, tagCount: sample.tags.count,
-                fieldCount: sample.fields.count,
-                prefix: bytes.count, keys: 0, end: 0, keyEnds: keyEnds.count)
-            names.append(sample.measurement)
-            for field in sample.fields { names.append(field.name) }
-            for tag in sample.tags {
-                tagStrings.append(tag.key)
-                tagStrings.append(tag.value)
-            }
+        mutating func add(_ sample: Sample, shape: Shape, builder: inout KeyBuilder) {
+            let prefix = UInt32(bytes.count)
             builder.appendPrefix(for: sample, into: &bytes)
-            entry.keys = bytes.count
-            for field in sample.fields {
-                let mark = bytes.count
-                escape(field.name, into: &bytes, special: .key)
-                if bytes.count > mark { bytes.append(UInt8(ascii: "=")) }
-                keyEnds.append(bytes.count - entry.keys)
-            }
-            entry.end = bytes.count
-            entries.append(entry)
-            tagArrays.append(sample.tags)
+            entries.append(Entry(shape: shape, tags: sample.tags, prefix: prefix, end: UInt32(bytes.count)))
         }
 
         /// Forgets positions `index...`.
         mutating func forget(from index: Int) {
             guard index < entries.count else { return }
-            let entry = entries[index]
+            bytes.removeSubrange(Int(entries[index].prefix)...)
             entries.removeSubrange(index...)
-            tagArrays.removeSubrange(index...)
-            names.removeSubrange(entry.names...)
-            tagStrings.removeSubrange(entry.tags...)
-            bytes.removeSubrange(entry.prefix...)
-            keyEnds.removeSubrange(entry.keyEnds...)
+        }
+
+        /// Drops the spare capacity the arrays grew while positions were added (they are kept for many polls).
+        mutating func compact() {
+            if entries.capacity > entries.count { entries = entries.exactCopy() }
+            if bytes.capacity > bytes.count { bytes = bytes.exactCopy() }
         }
 
         /// Writes the line of position `index`: prefix, ` key=value,…`, the timestamp part; false (nothing written)
@@ -224,9 +257,10 @@ public enum LineProtocol {
             -> Bool
         {
             let entry = entries[index]
-            guard entry.keys > entry.prefix else { return false }
+            guard entry.end > entry.prefix else { return false }
+            let shape = entry.shape
             // The most the line can take: a value is at most 24 characters (a double) plus its separator and suffix.
-            var bound = entry.end - entry.prefix + stamp.count + 26 * fields.count
+            var bound = Int(entry.end - entry.prefix) + shape.keyBytes.count + stamp.count + 26 * fields.count
             for field in fields.indices {
                 if case .text(let text) = fields[field].value { bound += 2 * text.utf8.count + 2 }
             }
@@ -234,16 +268,18 @@ public enum LineProtocol {
             let start = cursor.position
             var first = true
             bytes.withUnsafeBufferPointer { bytes in
-                cursor.put(UnsafeBufferPointer(rebasing: bytes[entry.prefix..<entry.keys]))
-                var keyStart = entry.keys
+                cursor.put(UnsafeBufferPointer(rebasing: bytes[Int(entry.prefix)..<Int(entry.end)]))
+            }
+            shape.keyBytes.withUnsafeBufferPointer { keys in
+                var keyStart = 0
                 for field in fields.indices {
-                    let keyEnd = entry.keys + keyEnds[entry.keyEnds + field]
+                    let keyEnd = Int(shape.keyEnds[field])
                     defer { keyStart = keyEnd }
                     if keyStart == keyEnd { continue }
                     if case .double(let d) = fields[field].value, !d.isFinite { continue }
                     cursor.put(first ? UInt8(ascii: " ") : UInt8(ascii: ","))
                     first = false
-                    cursor.put(UnsafeBufferPointer(rebasing: bytes[keyStart..<keyEnd]))
+                    cursor.put(UnsafeBufferPointer(rebasing: keys[keyStart..<keyEnd]))
                     switch fields[field].value {
                     case .int(let v):
                         cursor.putDecimal(v)
@@ -495,6 +531,17 @@ public enum LineProtocol {
                 magnitude /= 10
             }
             out.append(contentsOf: UnsafeBufferPointer(rebasing: digits[n...]))
+        }
+    }
+}
+
+extension Array {
+    /// A copy whose storage holds exactly its elements (appending grows capacity geometrically, and `Array(slice)`
+    /// may hand back the same storage).
+    func exactCopy() -> [Element] {
+        [Element](unsafeUninitializedCapacity: count) { buffer, initialized in
+            _ = buffer.initialize(fromContentsOf: self)
+            initialized = count
         }
     }
 }

@@ -328,6 +328,32 @@ enum ReferenceDecoder {
         #expect(encoder.cachedDevices == 1)
     }
 
+    @Test func devicesWithTheSameFieldsShareOneShapeAndUnusedShapesAreDropped() {
+        var encoder = LineProtocol.Encoder()
+        let bytes = OutputBytes()
+        func batch(_ device: String, fields: [String]) -> SampleBatch {
+            SampleBatch(
+                id: 1, device: device, deviceTags: [], timestampNanos: 1,
+                samples: [
+                    Sample(
+                        measurement: "interface", tags: [NetPollerCore.Tag("ifIndex", "1")],
+                        fields: fields.map { Field(name: $0, value: .int(1), kind: .gauge) })
+                ])
+        }
+        // 1,000 devices with the same profile: one measurement and field list remembered, not 1,000.
+        for n in 0..<1000 { encoder.encode(batch("d\(n)", fields: ["in", "out"]), precision: .ns, into: bytes) }
+        #expect(encoder.cachedDevices == 1000)
+        #expect(encoder.cachedShapes == 1)
+        // A device whose field set changes every poll makes a new shape each time; the ones nobody uses are dropped.
+        for poll in 0..<5000 {
+            encoder.encode(batch("flappy", fields: ["in", "x\(poll)"]), precision: .ns, into: bytes)
+        }
+        #expect(encoder.cachedShapes <= 300)
+        bytes.removeAll()
+        encoder.encode(batch("d7", fields: ["in", "out"]), precision: .ns, into: bytes)
+        #expect(String(decoding: bytes.array, as: UTF8.self) == "interface,device=d7,ifIndex=1 in=1i,out=1i 1\n")
+    }
+
     @Test func unchangedTagsKeepThePreviousPollsArray() {
         var reuse = TagReuse()
         func poll(_ alias: String) -> [Sample] {

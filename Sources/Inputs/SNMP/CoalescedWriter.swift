@@ -36,10 +36,21 @@ final class CoalescedWriter: Sendable {
         _ = chmod(path, 0o600)
     }
 
-    /// JSON with sorted keys, as every state file is written.
-    static func json(_ value: some Encodable) -> Data? {
+    /// JSON with sorted keys, as every state file is written: the object of every device's entry, encoded one entry
+    /// at a time. (JSONEncoder on the whole dictionary builds a tree of every entry first: 20 MB that lived for the
+    /// write at 10,000 devices, the heap's peak, and the arena kept it.)
+    static func json<Value: Encodable>(_ entries: [String: Value]) -> Data? {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        return try? encoder.encode(value)
+        var out = Data("{".utf8)
+        for (index, key) in entries.keys.sorted().enumerated() {
+            guard let name = try? encoder.encode(key), let value = try? encoder.encode(entries[key]) else { return nil }
+            if index > 0 { out.append(UInt8(ascii: ",")) }
+            out.append(name)
+            out.append(UInt8(ascii: ":"))
+            out.append(value)
+        }
+        out.append(UInt8(ascii: "}"))
+        return out
     }
 }
