@@ -189,12 +189,14 @@ public final class Agent: Service {
 
         let discovering = Task { [self] in await discoverPeriodically() }
         let systemd = Task { [self] in await notifySystemd() }
+        let housekeeping = Task { await Self.trimHeapPeriodically() }
 
         try? await gracefulShutdown()
 
         notifier.stopping()
         systemd.cancel()
         discovering.cancel()
+        housekeeping.cancel()
         hangups.cancel()
         let shutdownStarted = clock.now
         readyFlag.store(false, ordering: .releasing)
@@ -263,6 +265,19 @@ public final class Agent: Service {
                 }
             }
             try? await Task.sleep(for: settings.interval)
+        }
+    }
+
+    /// The heap's free pages go back to the system 30 s after start and then once a minute (`MallocTuning.trim`): what the
+    /// start-up and each reload freed (the parsed config, the first round's transients) would otherwise stay in RSS,
+    /// held by glibc's arenas. At 10,000 devices this is 20-40 MiB of RSS.
+    private static func trimHeapPeriodically() async {
+        var wait: Duration = .seconds(30)
+        while !Task.isCancelled {
+            try? await Task.sleep(for: wait)
+            if Task.isCancelled { return }
+            await DispatchQueue.global().run { _ = MallocTuning.trim() }
+            wait = .seconds(60)
         }
     }
 

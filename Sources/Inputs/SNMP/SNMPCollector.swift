@@ -7,8 +7,10 @@ import Synchronization
 /// a fake in tests). It resolves each device's address to a numeric `SNMPTarget`, remembers each device's
 /// sysObjectID, and closes a device's session when the device goes away.
 public final class SNMPCollector: Collector {
-    /// What this collector learned about one device; dropped by `release`.
-    private struct DeviceState {
+    /// What this collector learned about one device; dropped by `release`. A class: the table holds a reference per
+    /// device, not ~450 bytes inline in every bucket of a dictionary that keeps a quarter or more of them empty.
+    /// Only ever reached under `devices`' lock, and never handed out of it.
+    private final class DeviceState {
         var target: SNMPTarget?
         var resolvedAt: ContinuousClock.Instant?
         var credential: SNMPCredential
@@ -26,6 +28,11 @@ public final class SNMPCollector: Collector {
         var learned: LearnedRequests?
         /// Counter semantics for `rates`.
         var counters = CounterTracker()
+
+        init(credential: SNMPCredential, address: HostAddress) {
+            self.credential = credential
+            self.address = address
+        }
     }
 
     private struct Configured {
@@ -45,6 +52,9 @@ public final class SNMPCollector: Collector {
     private let engine: SNMPEngine?
     private let configured: Mutex<Configured?> = Mutex(nil)
     private let devices = Mutex<[String: DeviceState]>([:])
+    /// `/status`'s reasons for configured profiles, one dictionary per distinct profile list (shared by every device
+    /// that names the same list, instead of one copy each); emptied at every reload, so it holds the config's lists.
+    private let configuredReasons = Mutex<[[String]: [String: String]]>([:])
     private let metrics: SelfMetrics?
     private let logger: Logger
     /// Wall time in Unix seconds (a manual clock in tests: counter rates and probe ages are computed from it).
@@ -95,6 +105,7 @@ public final class SNMPCollector: Collector {
             }
             return configured != nil
         }
+        configuredReasons.withLock { $0.removeAll() }
         if reload {
             devices.withLock { devices in
                 for name in devices.keys {
@@ -122,7 +133,7 @@ public final class SNMPCollector: Collector {
         let memory = profileMemory()
         let reprobe = device.reprobe.seconds
         let (known, report) = devices.withLock { devices -> (ProfileChoice?, [String: String]?) in
-            guard var state = devices[device.name] else { return (nil, nil) }
+            guard let state = devices[device.name] else { return (nil, nil) }
             if state.choice == nil, state.choiceAt == nil, !state.reasonsReported,
                 let remembered = memory?.value(device.name, address: address)
             {
@@ -205,7 +216,13 @@ public final class SNMPCollector: Collector {
         if let report, outcome.profileReasons.isEmpty { outcome.profileReasons = report }
         if device.profiles != nil {
             if !devices.withLock({ $0[device.name]?.reasonsReported ?? true }) {
-                outcome.profileReasons = ProfileChoice.configured(outcome.profiles).reasons
+                let profiles = outcome.profiles
+                outcome.profileReasons = configuredReasons.withLock { shared in
+                    if let reasons = shared[profiles] { return reasons }
+                    let reasons = ProfileChoice.configured(profiles).reasons
+                    shared[profiles] = reasons
+                    return reasons
+                }
                 devices.withLock { $0[device.name]?.reasonsReported = true }
             }
         } else if known == nil && !outcome.profileReasons.isEmpty {
@@ -264,7 +281,7 @@ public final class SNMPCollector: Collector {
     private func learned(_ name: String, mismatches: TypeMismatches) {
         metrics?.snmpTypeMismatches.increment(by: Int64(mismatches.total))
         let toLog = devices.withLock { devices -> [(String, TypeMismatches.Entry)] in
-            guard var state = devices[name] else { return [] }
+            guard let state = devices[name] else { return [] }
             var fresh: [(String, TypeMismatches.Entry)] = []
             for (field, entry) in mismatches.byField where state.loggedMismatches.insert(field).inserted {
                 fresh.append((field, entry))
@@ -348,7 +365,7 @@ public final class SNMPCollector: Collector {
                 peer: peer, version: credential.version == .v1 ? .v1 : .v2c, community: credential.community.value,
                 timeout: device.timeout, retries: device.retries)
         devices.withLock { devices in
-            var state = devices[device.name] ?? DeviceState(credential: credential, address: address)
+            let state = devices[device.name] ?? DeviceState(credential: credential, address: address)
             state.credential = credential
             state.address = address
             state.target = target
