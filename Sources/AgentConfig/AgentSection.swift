@@ -36,6 +36,9 @@ extension ConfigDecoder {
         if let v = t.int("get_size", range: 1...128) { settings.getSize = v }
         if let v = t.int("max_get_size", range: 1...128) { settings.maxGetSize = v }
         if let v = t.int("max_repetitions_limit", range: 1...200) { settings.maxRepetitionsLimit = v }
+        if let v = t.duration("poll_start_window", minimum: .zero, maximum: (.seconds(5), "5s")) {
+            settings.pollStartWindow = v
+        }
         return settings
     }
 

@@ -76,7 +76,7 @@ public final class Agent: Service {
         sinks = SinkFactory(metrics: metrics, logger: logger, plugins: outputs, extraSinks: extraSinks)
         queue = SampleQueue(capacity: config.agent.queueCapacity, metrics: metrics)
         scheduler = DeviceScheduler(
-            maxInFlight: config.agent.maxInFlight,
+            maxInFlight: config.agent.maxInFlight, batchWindow: config.agent.pollStartWindow,
             started: { [metrics] in metrics.pollStartDelay.recordNanoseconds($0.nanoseconds) })
         recorder = PollRecorder(metrics: metrics, status: status, queue: queue, logger: logger)
         live = Mutex(Live(config: config, devices: [:]))
@@ -389,6 +389,7 @@ public final class Agent: Service {
             poll: { [self] name in await pollDevice(name) },
             overrun: { [recorder] name, missed in recorder.recordOverrun(name, missed) })
         scheduler.setMaxInFlight(applied.agent.maxInFlight)
+        scheduler.setBatchWindow(applied.agent.pollStartWindow)
         let now = Double(clock.wallNanos) / 1e9
         for name in started { status.update(name) { $0.scheduledSince = now } }
         // Sinks: kept → new settings in place; replaced or removed → stopped (spool kept); new → started.

@@ -135,6 +135,9 @@ public struct AgentSettings: Sendable, Equatable {
     /// `max_repetitions_limit`: the largest max-repetitions learning may reach.
     public var maxRepetitionsLimit = AgentSettings.defaultMaxRepetitionsLimit
     public static let defaultMaxRepetitionsLimit = 128
+    /// `poll_start_window`: polls due within this of the scheduler's last wake start with it (at most 1/20 of a
+    /// device's interval), so a fleet is polled, queued and written in batches rather than one device at a time.
+    public var pollStartWindow: Duration = .milliseconds(250)
 
     public init(
         name: String, interval: Duration, timeout: Duration, retries: Int, maxInFlight: Int, maxRepetitions: Int,
@@ -224,7 +227,12 @@ public struct DeviceConfig: Sendable, Equatable {
     /// Whether the device is polled over SNMP: it names `snmp`, or it has no `ssh` (then the `default` credential).
     public var snmpEnabled = true
     /// The device's SSH side (`ssh = "CRED"`); nil: not polled over SSH.
-    public var ssh: SSHDeviceConfig?
+    public var ssh: SSHDeviceConfig? {
+        get { sshBox?.value }
+        set { sshBox = newValue.map(Indirect.init) }
+    }
+    /// Boxed: 112 bytes inline in every copy of every device's config otherwise, for the devices polled over SSH.
+    private var sshBox: Indirect<SSHDeviceConfig>?
 
     /// Where the device is polled, as `/status` and logs show it: the SNMP address, or for a device polled over SSH
     /// only, its host and SSH port.

@@ -13,7 +13,9 @@ public enum FieldValue: Sendable, Equatable, Codable {
     case int(Int64)
     case uint(UInt64)
     case double(Double)
-    case text(String)
+    /// Indirect: a number is 8 bytes, a string 16; boxing the (rare) text keeps every field of every cached and queued
+    /// sample 8 bytes smaller (a `Field` is 32 bytes instead of 40).
+    indirect case text(String)
 
     /// The value as a double for Prometheus exposition; `nil` for text.
     @inlinable

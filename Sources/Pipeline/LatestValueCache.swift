@@ -12,14 +12,16 @@ import Synchronization
 /// device's last values do not look current. While a device's poll is in progress its last complete data is served
 /// whatever its age: a slow device stays visible.
 public final class LatestValueCache: Sendable {
+    /// One device: its last batch, when it was stored, its time-to-live and whether a poll is running. One table
+    /// keyed by device, not four (each would hold every device's name and its own half-empty buckets).
     private struct Entry {
-        var batches: [String: SampleBatch] = [:]
-        var storedAt: [String: Int64] = [:]
-        var ttlNanos: [String: Int64] = [:]
-        var polling: Set<String> = []
+        var batch: SampleBatch?
+        var storedAt: Int64 = 0
+        var ttlNanos: Int64?
+        var polling = false
     }
 
-    private let state = Mutex(Entry())
+    private let state = Mutex<[String: Entry]>([:])
     private let now: @Sendable () -> Int64
 
     public init(now: @escaping @Sendable () -> Int64 = { WallClock.nanos() }) {
@@ -27,47 +29,43 @@ public final class LatestValueCache: Sendable {
     }
 
     public func setTimeToLive(device: String, _ ttl: Duration) {
-        state.withLock { $0.ttlNanos[device] = ttl.nanoseconds }
+        state.withLock { $0[device, default: Entry()].ttlNanos = ttl.nanoseconds }
     }
 
     public func remove(device: String) {
-        state.withLock {
-            $0.batches.removeValue(forKey: device)
-            $0.storedAt.removeValue(forKey: device)
-            $0.ttlNanos.removeValue(forKey: device)
-            $0.polling.remove(device)
-        }
+        _ = state.withLock { $0.removeValue(forKey: device) }
     }
 
     public func store(_ batch: SampleBatch) {
         let t = now()
         state.withLock {
-            $0.batches[batch.device] = batch
-            $0.storedAt[batch.device] = t
+            $0[batch.device, default: Entry()].batch = batch
+            $0[batch.device, default: Entry()].storedAt = t
         }
     }
 
     /// A poll of the device started (true) or ended (false): while it runs, the last data does not expire.
     public func setPolling(device: String, _ polling: Bool) {
-        state.withLock { s in
-            if polling { s.polling.insert(device) } else { s.polling.remove(device) }
+        state.withLock { entries in
+            if polling {
+                entries[device, default: Entry()].polling = true
+            } else if let index = entries.index(forKey: device) {
+                entries.values[index].polling = false
+            }
         }
     }
 
     /// The fresh batches, for one device or all, sorted by device name.
     public func latest(device: String? = nil) -> [SampleBatch] {
         let t = now()
-        return state.withLock { s in
-            let names = device.map { [$0] } ?? Array(s.batches.keys)
-            return names.compactMap { name -> SampleBatch? in
-                guard let batch = s.batches[name] else { return nil }
-                if let ttl = s.ttlNanos[name], !s.polling.contains(name),
-                    t - (s.storedAt[name] ?? batch.timestampNanos) > ttl
-                {
-                    return nil
-                }
-                return batch
-            }
+        func fresh(_ entry: Entry) -> SampleBatch? {
+            guard let batch = entry.batch else { return nil }
+            if let ttl = entry.ttlNanos, !entry.polling, t - entry.storedAt > ttl { return nil }
+            return batch
+        }
+        return state.withLock { entries in
+            if let device { return entries[device].flatMap(fresh).map { [$0] } ?? [] }
+            return entries.values.compactMap(fresh)
         }.sorted { $0.device < $1.device }
     }
 }

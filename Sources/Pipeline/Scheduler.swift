@@ -59,9 +59,10 @@ public final class AsyncLimiter: Sendable {
 
 /// Polls every device in its slot, with ONE driver task for all of them: the slots wait in a heap, the driver sleeps
 /// until the earliest, and each poll is a task of its own for as long as it runs (a sleeping device costs an entry in
-/// a dictionary and one in the heap, not a suspended task and a timer). Polls whose slots fall within `batchWindow` of
-/// the driver's last wake start together, so a large fleet wakes the driver (and hands work to the I/O threads) in
-/// batches instead of once per device; no poll starts later than `batchWindow` after its slot for that reason.
+/// a dictionary and one in the heap, not a suspended task and a timer). Polls whose slots fall within the batch window
+/// of the driver's last wake start together, so a fleet wakes the driver (and hands work to the I/O threads, the queue
+/// and the sinks) in batches instead of once per device; no poll starts later than its window after its slot for that
+/// reason. A slot's window is `batchWindow` (`poll_start_window`), at most 1/20 of its device's interval.
 ///
 /// A slow or dead device only delays itself; a device still being polled when its next slot comes is not polled twice
 /// (the missed slots are reported). Devices can be added, changed and removed while it runs (config reload): only
@@ -93,6 +94,8 @@ public final class DeviceScheduler: Sendable {
         var at: Duration
         var name: String
         var generation: UInt64
+        /// How much later than `at` this slot may start to go with a batch.
+        var window: Duration
 
         static func < (a: Slot, b: Slot) -> Bool { a.at < b.at }
         static func == (a: Slot, b: Slot) -> Bool { a.at == b.at && a.generation == b.generation }
@@ -120,7 +123,7 @@ public final class DeviceScheduler: Sendable {
     }
 
     public let startSpread: Duration
-    public let batchWindow: Duration
+    private let window: Mutex<Duration>
     private let limiter: AsyncLimiter
     private let maxInFlight: Mutex<Int>
     private let state = Mutex(State())
@@ -130,19 +133,31 @@ public final class DeviceScheduler: Sendable {
 
     /// - Parameters:
     ///   - clock: the time slots are kept on (a manual clock in tests).
-    ///   - batchWindow: polls due within it of the driver's last wake start with the next batch.
+    ///   - batchWindow: polls due within it of the driver's last wake start with the next batch (at most 1/20 of a
+    ///     device's interval).
     ///   - started: told how late each poll starts after its slot (the permit's wait included).
     public init(
         maxInFlight: Int, startSpread: Duration = .seconds(5), clock: any DeliveryClock = SystemDeliveryClock(),
         batchWindow: Duration = .milliseconds(50), started: (@Sendable (Duration) -> Void)? = nil
     ) {
         self.startSpread = startSpread
-        self.batchWindow = batchWindow
+        self.window = Mutex(batchWindow)
         self.clock = clock
         self.origin = clock.now
         self.started = started
         self.maxInFlight = Mutex(maxInFlight)
         limiter = AsyncLimiter(limit: maxInFlight)
+    }
+
+    /// Polls due within this of the driver's last wake start together (`poll_start_window`).
+    public var batchWindow: Duration { window.withLock { $0 } }
+
+    /// Changes the batch window (config reload): each device's next slot takes it.
+    public func setBatchWindow(_ value: Duration) { window.withLock { $0 = value } }
+
+    /// The window of a device's slots: the batch window, at most 1/20 of its interval.
+    public static func slotWindow(_ batchWindow: Duration, interval: Duration) -> Duration {
+        min(batchWindow, interval / 20)
     }
 
     /// Names of the devices being scheduled.
@@ -183,8 +198,9 @@ public final class DeviceScheduler: Sendable {
                 let due = schedule.firstDue(start: now, startSpread: spread)
                 s.devices[entry.name] = Device(
                     entry: entry, schedule: schedule, generation: s.generation, poll: poll, overrun: overrun)
-                s.slots.insert(Slot(at: due, name: entry.name, generation: s.generation))
-                wake = wake ?? s.wakeFor(due, window: window)
+                let slotWindow = Self.slotWindow(window, interval: entry.interval)
+                s.slots.insert(Slot(at: due, name: entry.name, generation: s.generation, window: slotWindow))
+                wake = wake ?? s.wakeFor(due, window: slotWindow)
                 started.append(entry.name)
             }
             if s.driver == nil && !s.devices.isEmpty {
@@ -200,7 +216,7 @@ public final class DeviceScheduler: Sendable {
     private func drive() async {
         while !Task.isCancelled {
             let now = clock.now - origin
-            let (next, lastWake) = state.withLock { s -> (Duration?, Duration?) in
+            let (top, lastWake) = state.withLock { s -> (Slot?, Duration?) in
                 while let top = s.slots.min, top.at <= now {
                     s.slots.removeMin()
                     guard let device = s.devices[top.name], device.generation == top.generation, device.task == nil
@@ -209,13 +225,14 @@ public final class DeviceScheduler: Sendable {
                     s.devices[top.name]?.task = Task { await self.run(top, device) }
                     s.lastWake = now
                 }
-                return (s.slots.min?.at, s.lastWake)
+                return (s.slots.min, s.lastWake)
             }
+            let next = top?.at
             // Nothing scheduled: sleep long (a new device or a finished poll wakes the driver).
             // After a wake that started polls, the next one waits for the batch window: a busy fleet is started in
             // batches. An idle driver wakes exactly at the next slot.
-            let window = batchWindow
-            let target = next.map { next in lastWake.map { max(next, $0 + window) } ?? next } ?? (now + .seconds(3600))
+            let target =
+                top.map { top in lastWake.map { max(top.at, $0 + top.window) } ?? top.at } ?? (now + .seconds(3600))
             let sleeper = Task { [clock, origin] in try await clock.sleep(until: origin + target) }
             let sleep = state.withLock { s -> Bool in
                 // A slot added since `next` was read: go round again instead.
@@ -254,12 +271,12 @@ public final class DeviceScheduler: Sendable {
         let missed = device.schedule.missedSlots(due: slot.at, finished: finished)
         if missed > 0 { device.overrun(slot.name, missed) }
         let next = device.schedule.nextDue(after: max(finished, slot.at))
-        let window = batchWindow
+        let window = Self.slotWindow(batchWindow, interval: device.entry.interval)
         let wake = state.withLock { s -> Task<Void, any Error>? in
             guard s.devices[slot.name]?.generation == slot.generation else { return nil }
             s.devices[slot.name]?.task = nil
             if Task.isCancelled { return nil }
-            s.slots.insert(Slot(at: next, name: slot.name, generation: slot.generation))
+            s.slots.insert(Slot(at: next, name: slot.name, generation: slot.generation, window: window))
             return s.wakeFor(next, window: window)
         }
         wake?.cancel()

@@ -125,6 +125,14 @@ import Testing
         #expect(clock.sleepers == 0)
     }
 
+    @Test func aShortIntervalNarrowsTheStartWindow() {
+        // A 60 s device may start up to the whole window late to go with a batch; a 1 s device at most 1/20 of its
+        // interval; a window of zero starts every poll on its own.
+        #expect(DeviceScheduler.slotWindow(.milliseconds(250), interval: .seconds(60)) == .milliseconds(250))
+        #expect(DeviceScheduler.slotWindow(.milliseconds(250), interval: .seconds(1)) == .milliseconds(50))
+        #expect(DeviceScheduler.slotWindow(.zero, interval: .seconds(60)) == .zero)
+    }
+
     // MARK: Status counts
 
     @Test func deviceCountsArePublishedUnderTheSameLockAsTheStates() async {

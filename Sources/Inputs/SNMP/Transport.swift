@@ -29,7 +29,13 @@ public struct SNMPTarget: Sendable, Hashable, CustomStringConvertible, CustomDeb
     public var timeout: Duration
     public var retries: Int
     /// The SNMPv3 user (v3 only).
-    public var usm: USMCredential?
+    public var usm: USMCredential? {
+        get { usmBox?.value }
+        set { usmBox = newValue.map(Indirect.init) }
+    }
+    /// Boxed: a target is kept per device three times (collector, session table key, session), and 88 bytes of
+    /// credentials inline in each for v1/v2c devices too.
+    private var usmBox: Indirect<USMCredential>?
 
     public init(peer: String, version: Version, community: String, timeout: Duration, retries: Int) {
         self.peer = peer

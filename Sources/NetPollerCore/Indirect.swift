@@ -1,0 +1,14 @@
+/// A value kept behind a reference: a struct that embeds a large, rarely present part (an SSH config in a device's
+/// config, SNMPv3 credentials in a target) holds 8 bytes for it instead of its whole size, in every copy and in every
+/// bucket of the tables that keep one per device. Immutable: a change makes a new box.
+public final class Indirect<Value: Sendable & Equatable>: Sendable, Equatable {
+    public let value: Value
+
+    public init(_ value: Value) { self.value = value }
+
+    public static func == (a: Indirect, b: Indirect) -> Bool { a === b || a.value == b.value }
+}
+
+extension Indirect: Hashable where Value: Hashable {
+    public func hash(into hasher: inout Hasher) { hasher.combine(value) }
+}
