@@ -153,6 +153,19 @@ struct EchoPlugin: OutputPlugin {
         #expect(text.contains("devices[0].interval: \"8d\" is too long (maximum 7d)"))
     }
 
+    @Test func thePollStartWindowIsBoundedAndZeroTurnsBatchingOff() {
+        let text = problems(
+            """
+            [agent]
+            poll_start_window = "6s"
+            [[devices]]
+            name = "a"
+            address = "127.0.0.1"
+            """)
+        #expect(text.contains("agent.conf:2: agent.poll_start_window: \"6s\" is too long (maximum 5s)"), "\(text)")
+        #expect(!problems("[agent]\npoll_start_window = \"0s\"\n").contains("poll_start_window"))
+    }
+
     @Test func keysAreBoundedInPartsAndLengthBeforeTheFileIsParsed() {
         let started = ContinuousClock.now
         let deep = problems("[agent]\n" + "a" + String(repeating: ".a", count: 10_000) + " = 1\n")
