@@ -73,11 +73,7 @@ public final class SinkBuffer: @unchecked Sendable {
     private var nextSeq: UInt64 = 1
     private var writeSeq: UInt64 = 1
     private var cursor: SpoolLocation?
-    /// The worker waiting in `take`. `gathering`: it waits with a deadline to fill a batch it has begun, so it is woken
-    /// when `max` samples have come (counted in `gathered`) or at the deadline, not by every offer: a sparse fleet
-    /// costs the worker one wake per flush interval instead of one (and a deadline timer) per poll.
-    private var waiter: (id: Int, max: Int, continuation: CheckedContinuation<[Entry], Never>, gathering: Bool)?
-    private var gathered = 0
+    private var waiter: (id: Int, max: Int, continuation: CheckedContinuation<[Entry], Never>)?
     private var closed = false
     private var syncScheduled = false
     private var unsyncedSamples = 0
@@ -148,7 +144,6 @@ public final class SinkBuffer: @unchecked Sendable {
             for (batch, payload) in accepted {
                 let n = batch.count
                 pending.subtract(n, ordering: .relaxed)
-                gathered += n
                 if files != nil {
                     appendToSpool(batch, payload: payload ?? BatchCodec.encode(batch), enqueuedAt: enqueuedAt)
                 } else {
@@ -260,13 +255,12 @@ public final class SinkBuffer: @unchecked Sendable {
                         return
                     }
                     waiter?.continuation.resume(returning: [])
-                    waiter = (id, maxSamples, continuation, deadline != nil)
-                    gathered = 0
+                    waiter = (id, maxSamples, continuation)
                     if let deadline {
                         let clock = self.clock
                         Task {
                             try? await clock.sleep(until: deadline)
-                            self.queue.async { self.deadlinePassed(id) }
+                            self.queue.async { self.releaseWaiter(id) }
                         }
                     }
                 }
@@ -290,16 +284,8 @@ public final class SinkBuffer: @unchecked Sendable {
         current.continuation.resume(returning: [])
     }
 
-    /// The deadline of a gathering take: what came meanwhile (possibly nothing).
-    private func deadlinePassed(_ id: Int) {
-        guard let current = waiter, current.id == id else { return }
-        waiter = nil
-        current.continuation.resume(returning: takeNow(current.max))
-    }
-
     private func serveWaiter() {
         guard let current = waiter else { return }
-        if current.gathering && gathered < current.max && !closed { return }
         let ready = takeNow(current.max)
         guard !ready.isEmpty || closed else { return }
         waiter = nil
