@@ -133,6 +133,17 @@ import Testing
         #expect(DeviceScheduler.slotWindow(.zero, interval: .seconds(60)) == .zero)
     }
 
+    @Test func mallocArenasAreCappedFromTheCoreCountAndTrimmingIsAvailable() {
+        #expect(MallocTuning.arenaLimit(cores: 1) == 2)
+        #expect(MallocTuning.arenaLimit(cores: 2) == 2)
+        #expect(MallocTuning.arenaLimit(cores: 3) == 3)
+        #expect(MallocTuning.arenaLimit(cores: 64) == 4)
+        // glibc has both calls: the cap is applied (the test process sets no MALLOC_ARENA_MAX), and a trim runs.
+        if getenv("MALLOC_ARENA_MAX") == nil { #expect(MallocTuning.limitArenas(cores: 2) == 2) }
+        // Whether pages come back depends on the heap; the call is found and runs (false only without malloc_trim).
+        _ = MallocTuning.trim()
+    }
+
     // MARK: Status counts
 
     @Test func deviceCountsArePublishedUnderTheSameLockAsTheStates() async {
