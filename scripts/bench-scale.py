@@ -122,6 +122,7 @@ def netpoller_config(args, n, port, state):
         'timeout = "2s"',
         "retries = 1",
         f"max_in_flight = {args.in_flight}",
+    ] + ([f'poll_start_window = "{args.window}"'] if args.window else []) + [
         f'state_dir = "{state}"',
         "[http]",
         f'listen = "127.0.0.1:{port}"',
@@ -311,6 +312,7 @@ def main():
     p.add_argument("--interval", type=int, default=60)
     p.add_argument("--measure", type=int, default=2)
     p.add_argument("--in-flight", type=int, default=64)
+    p.add_argument("--window", default=os.environ.get("WINDOW"), help="poll_start_window (default: the agent's)")
     args = p.parse_args()
     for i in range(args.instances):
         for _ in range(100):

@@ -4,6 +4,7 @@
 # at N = 1,000, 10,000 and 50,000, and collectd's snmp plugin on the same devices, OIDs, concurrency and interval at
 # 1,000 and 10,000, in the same run. The figures: scripts/bench-scale.py.
 #   SIZES="1000 10000 50000"  COLLECTD_SIZES="1000 10000"  INTERVAL=60  MEASURE=2 (intervals measured after the first)
+#   WINDOW=500ms (the agent's poll_start_window; default: its own default)
 # MODE=heavy (make bench-heavy): make bench's fleet, 64 devices x 48 interfaces, at INTERVAL=5, max_in_flight 16.
 # PROFILE=file: perf record of the agent over the measured intervals. KEEP=1: leave the work folder (logs, configs).
 set -euo pipefail

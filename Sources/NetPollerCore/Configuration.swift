@@ -135,9 +135,10 @@ public struct AgentSettings: Sendable, Equatable {
     /// `max_repetitions_limit`: the largest max-repetitions learning may reach.
     public var maxRepetitionsLimit = AgentSettings.defaultMaxRepetitionsLimit
     public static let defaultMaxRepetitionsLimit = 128
-    /// `poll_start_window`: polls due within this of the scheduler's last wake start with it (at most 1/20 of a
-    /// device's interval), so a fleet is polled, queued and written in batches rather than one device at a time.
-    public var pollStartWindow: Duration = .milliseconds(250)
+    /// `poll_start_window`: the scheduler wakes at most once per window and starts every poll due within half of it
+    /// (at most 1/20 of a device's interval), so a fleet is polled, queued and written in batches rather than one
+    /// device at a time; no poll starts more than half the window before or after its slot.
+    public var pollStartWindow: Duration = .seconds(1)
 
     public init(
         name: String, interval: Duration, timeout: Duration, retries: Int, maxInFlight: Int, maxRepetitions: Int,

@@ -59,10 +59,11 @@ public final class AsyncLimiter: Sendable {
 
 /// Polls every device in its slot, with ONE driver task for all of them: the slots wait in a heap, the driver sleeps
 /// until the earliest, and each poll is a task of its own for as long as it runs (a sleeping device costs an entry in
-/// a dictionary and one in the heap, not a suspended task and a timer). Polls whose slots fall within the batch window
-/// of the driver's last wake start together, so a fleet wakes the driver (and hands work to the I/O threads, the queue
-/// and the sinks) in batches instead of once per device; no poll starts later than its window after its slot for that
-/// reason. A slot's window is `batchWindow` (`poll_start_window`), at most 1/20 of its device's interval.
+/// a dictionary and one in the heap, not a suspended task and a timer). The driver wakes at most once per batch window,
+/// and each wake starts every poll whose slot is within half the window of it, so a fleet wakes the driver (and hands
+/// work to the I/O threads, the queue and the sinks) in batches instead of once per device; no poll starts more than
+/// half its window before or after its slot for that reason. A slot's window is `batchWindow` (`poll_start_window`),
+/// at most 1/20 of its device's interval.
 ///
 /// A slow or dead device only delays itself; a device still being polled when its next slot comes is not polled twice
 /// (the missed slots are reported). Devices can be added, changed and removed while it runs (config reload): only
@@ -94,7 +95,7 @@ public final class DeviceScheduler: Sendable {
         var at: Duration
         var name: String
         var generation: UInt64
-        /// How much later than `at` this slot may start to go with a batch.
+        /// This slot may start up to half of it before or after `at` to go with a batch.
         var window: Duration
 
         static func < (a: Slot, b: Slot) -> Bool { a.at < b.at }
@@ -133,9 +134,9 @@ public final class DeviceScheduler: Sendable {
 
     /// - Parameters:
     ///   - clock: the time slots are kept on (a manual clock in tests).
-    ///   - batchWindow: polls due within it of the driver's last wake start with the next batch (at most 1/20 of a
-    ///     device's interval).
-    ///   - started: told how late each poll starts after its slot (the permit's wait included).
+    ///   - batchWindow: the driver wakes at most once per window, and polls due within half of it of a wake start
+    ///     with it (at most 1/20 of a device's interval).
+    ///   - started: told how far from its slot each poll starts, early or late (the permit's wait included).
     public init(
         maxInFlight: Int, startSpread: Duration = .seconds(5), clock: any DeliveryClock = SystemDeliveryClock(),
         batchWindow: Duration = .milliseconds(50), started: (@Sendable (Duration) -> Void)? = nil
@@ -149,7 +150,8 @@ public final class DeviceScheduler: Sendable {
         limiter = AsyncLimiter(limit: maxInFlight)
     }
 
-    /// Polls due within this of the driver's last wake start together (`poll_start_window`).
+    /// The driver wakes at most once per this; polls due within half of it of a wake start together
+    /// (`poll_start_window`).
     public var batchWindow: Duration { window.withLock { $0 } }
 
     /// Changes the batch window (config reload): each device's next slot takes it.
@@ -217,7 +219,9 @@ public final class DeviceScheduler: Sendable {
         while !Task.isCancelled {
             let now = clock.now - origin
             let (top, lastWake) = state.withLock { s -> (Slot?, Duration?) in
-                while let top = s.slots.min, top.at <= now {
+                // A slot starts with this wake if it is due within half its window: a poll starts at most half the
+                // window before or after its slot, so a batch gathers the slots of a whole window around the wake.
+                while let top = s.slots.min, top.at <= now + top.window / 2 {
                     s.slots.removeMin()
                     guard let device = s.devices[top.name], device.generation == top.generation, device.task == nil
                     else { continue }
@@ -264,7 +268,11 @@ public final class DeviceScheduler: Sendable {
             limiter.release()
             return
         }
-        if let started { started(max(.zero, clock.now - origin - slot.at)) }
+        if let started {
+            // How far from its slot the poll started, early (with a batch) or late.
+            let deviation = clock.now - origin - slot.at
+            started(deviation < .zero ? .zero - deviation : deviation)
+        }
         await device.poll(slot.name)
         limiter.release()
         let finished = clock.now - origin

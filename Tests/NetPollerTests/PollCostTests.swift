@@ -125,6 +125,29 @@ import Testing
         #expect(clock.sleepers == 0)
     }
 
+    @Test func aBatchGathersTheSlotsAroundItsWakeAndNoPollStartsMoreThanHalfTheWindowOff() async {
+        let clock = ManualClock()
+        let deviations = Mutex<[Duration]>([])
+        let scheduler = DeviceScheduler(
+            maxInFlight: 2_000, startSpread: .seconds(10), clock: clock, batchWindow: .seconds(1),
+            started: { d in deviations.withLock { $0.append(d) } })
+        let devices = (0..<1_000).map { DeviceScheduler.Entry(name: "d\($0)", interval: .seconds(60)) }
+        scheduler.apply(devices, poll: { _ in }, overrun: { _, _ in })
+        #expect(await eventually { clock.sleepers == 1 })
+        let before = clock.sleepsStarted
+        // 10 s of start spread in 50 ms steps: a 1 s window wakes the driver about once a second (not 200 times),
+        // and each wake starts what is due up to 0.5 s after it, so no poll is more than 0.5 s early or late.
+        for _ in 0..<220 {
+            clock.advance(by: .milliseconds(50))
+            #expect(await eventually { clock.sleepers == 1 })
+        }
+        #expect(await eventually { deviations.withLock { $0.count } == 1_000 })
+        let worst = deviations.withLock { $0.max() } ?? .zero
+        #expect(worst <= .milliseconds(500), "a poll started \(worst) off its slot")
+        #expect(clock.sleepsStarted - before <= 14, "the driver woke \(clock.sleepsStarted - before) times")
+        await scheduler.stopAll()
+    }
+
     @Test func aShortIntervalNarrowsTheStartWindow() {
         // A 60 s device may start up to the whole window late to go with a batch; a 1 s device at most 1/20 of its
         // interval; a window of zero starts every poll on its own.
