@@ -100,7 +100,7 @@ private let snmpCallback: netsnmp_callback = { operation, raw, requestID, pdu, m
 /// Each session's socket is watched with epoll (added when the session opens, removed when it closes), and each
 /// session with a request in flight has one entry in `timers`: a pass costs what is ready and what is due, never a
 /// walk over every session (net-snmp's `snmp_sess_select_info2` is asked about ONE session at a time, after its
-/// timeout pass). The loop sleeps in `epoll_wait` until the earliest timer, at most 250 ms (the heartbeat); callers
+/// timeout pass). The loop sleeps in `epoll_wait` until the earliest timer, at most 1 s (the heartbeat); callers
 /// write to the wake pipe only while it sleeps (`SNMPEngine.prepareToSleep`).
 final class IOLoop {
     unowned let engine: SNMPEngine
@@ -125,6 +125,8 @@ final class IOLoop {
     private var openError: PollError?
     /// Slack added to a request's timeout: net-snmp stamps its expiry a moment after we read the clock.
     private static let timerSlack: Int64 = 1_000_000
+    /// The longest sleep of the loop: how often an idle loop stamps its heartbeat.
+    private static let heartbeatMillis: Int32 = 1000
 
     init(engine: SNMPEngine) {
         self.engine = engine
@@ -164,11 +166,13 @@ final class IOLoop {
                 break
             }
             runDueTimers()
-            // Sleep until the next timer (at most 250 ms, the heartbeat), unless work arrived meanwhile.
-            var waitMillis: Int32 = 250
+            // Sleep until the next timer (at most a second, the heartbeat `/health` reads: stale at 5 s), unless work
+            // arrived meanwhile. Work never waits for the heartbeat (the wake pipe), so it is as slow as it can be:
+            // an idle agent's I/O thread wakes once a second.
+            var waitMillis = Self.heartbeatMillis
             if let next = timers.earliest {
                 let left = (next - SNMPEngine.monotonicNanos() + 999_999) / 1_000_000
-                waitMillis = Int32(clamping: max(0, min(250, left)))
+                waitMillis = Int32(clamping: max(0, min(Int64(Self.heartbeatMillis), left)))
             }
             if waitMillis > 0, !engine.prepareToSleep() { waitMillis = 0 }
             let count = np_epoll_wait(epoll, ready, Int32(capacity), waitMillis)
