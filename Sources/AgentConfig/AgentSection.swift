@@ -39,6 +39,7 @@ extension ConfigDecoder {
         if let v = t.duration("poll_start_window", minimum: .zero, maximum: (.seconds(5), "5s")) {
             settings.pollStartWindow = v
         }
+        if let v = t.int("max_snmp_sessions", range: 16...1_000_000) { settings.maxSNMPSessions = v }
         return settings
     }
 

@@ -139,6 +139,10 @@ public struct AgentSettings: Sendable, Equatable {
     /// (at most 1/20 of a device's interval), so a fleet is polled, queued and written in batches rather than one
     /// device at a time; no poll starts more than half the window before or after its slot.
     public var pollStartWindow: Duration = .seconds(1)
+    /// `max_snmp_sessions`: net-snmp sessions (one socket and ~1.7 KiB each) kept open between polls; beyond it the
+    /// least recently used idle one is closed and opened again at its device's next poll.
+    public var maxSNMPSessions = AgentSettings.defaultMaxSNMPSessions
+    public static let defaultMaxSNMPSessions = 2_000
 
     public init(
         name: String, interval: Duration, timeout: Duration, retries: Int, maxInFlight: Int, maxRepetitions: Int,

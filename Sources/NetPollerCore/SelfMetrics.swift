@@ -80,8 +80,8 @@ public final class SelfMetrics: Sendable {
         snmpSessionEvictions = registry.makeCounter(
             descriptor: metricDescriptor(
                 "netpoller_snmp_session_evictions_total",
-                "Idle SNMP sessions closed because the session cap (from the open-file limit) was reached; each is "
-                    + "opened again at its device's next poll."), )
+                "Idle SNMP sessions closed because the session cap (max_snmp_sessions, or the open-file limit) was "
+                    + "reached; each is opened again at its device's next poll."), )
         snmpTimeouts = registry.makeCounter(
             descriptor: metricDescriptor(
                 "netpoller_snmp_timeouts_total", "SNMP requests that got no answer after all retries."),

@@ -139,6 +139,12 @@ struct EchoPlugin: OutputPlugin {
         OutputPluginTests().problems(text)
     }
 
+    @Test func maxSNMPSessionsIsBounded() {
+        let text = problems("[agent]\nmax_snmp_sessions = 8\n")
+        #expect(text.contains("agent.conf:2: agent.max_snmp_sessions"), "\(text)")
+        #expect(!problems("[agent]\nmax_snmp_sessions = 16\n").contains("max_snmp_sessions"))
+    }
+
     @Test func anIntervalLongerThanSevenDaysIsRefusedNamingTheKey() {
         let text = problems(
             """

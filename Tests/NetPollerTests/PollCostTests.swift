@@ -280,4 +280,51 @@ import Testing
         let log = (try? String(contentsOfFile: agent.logPath, encoding: .utf8)) ?? ""
         #expect(!log.contains("Too many open files"), "\(log.suffix(2000))")
     }
+
+    @Test func maxSNMPSessionsCapsTheOpenSessionsBelowTheDescriptorCap() async throws {
+        let engine = SNMPEngine(maxSessions: 50)
+        #expect(engine.maxSessions == 50)
+        engine.setMaxSessions(100_000_000)
+        #expect(engine.maxSessions == engine.descriptorCap)
+        await engine.shutdown()
+        #expect(AgentSettings.defaultMaxSNMPSessions == 2_000)
+        let snmpd = try await Lab.startSnmpd()
+        defer { snmpd.stop() }
+        // 40 silent devices (each its own port: its own session) and one real one, at most 16 sessions open: the
+        // agent closes idle ones to open others, and the real device is polled throughout.
+        let silent = Lab.freePort()
+        var config = """
+            [agent]
+            state_dir = "DIR/state"
+            interval = "2s"
+            timeout = "200ms"
+            retries = 0
+            max_snmp_sessions = 16
+            [http]
+            listen = "127.0.0.1:HTTPPORT"
+            [credentials.snmp.default]
+            version = "2c"
+            community = "public"
+            [[devices]]
+            name = "real"
+            address = "127.0.0.1:\(snmpd.port)"
+            profiles = ["system"]
+
+            """
+        for i in 0..<40 {
+            config += "[[devices]]\nname = \"silent\(i)\"\naddress = \"127.0.0.1:\(silent + 1 + i)\"\n"
+            config += "profiles = [\"system\"]\n"
+        }
+        let agent = try AgentProcess.start(config, name: "max-snmp-sessions")
+        defer { agent.child.signal(SIGTERM) }
+        #expect(
+            await eventually(30) {
+                let metrics = await Lab.httpGet("\(agent.base)/metrics")?.1 ?? ""
+                return (StatusJSON.metric(metrics, "netpoller_snmp_session_evictions_total") ?? 0) >= 10
+            })
+        let real = await StatusJSON.waitForDevice(agent.base, "real") { ($0["polls"] as? Int ?? 0) >= 3 }
+        #expect(real?["state"] as? String == "up", "\(String(describing: real))")
+        agent.child.signal(SIGTERM)
+        #expect(await agent.child.wait(timeout: .seconds(20)) == 0)
+    }
 }

@@ -91,6 +91,7 @@ public final class SNMPCollector: Collector {
     /// The first call loads the profile memory from `state_dir`; every later one (a reload) makes each device probe
     /// its profiles again on its next poll.
     public func configure(_ config: AgentConfiguration) {
+        engine?.setMaxSessions(config.agent.maxSNMPSessions)
         let poller = DevicePoller(
             transport: transport, profiles: config.allProfiles, userProfiles: config.profiles,
             defaultSet: config.agent.defaultProfiles)

@@ -37,10 +37,16 @@ public final class SNMPEngine: SNMPTransport {
     }
 
     /// Most net-snmp sessions (one socket each) open at once: beyond it the least recently used idle session is closed
-    /// (and opened again at its next poll). Running out of descriptors is not survivable on Linux (libdispatch's
-    /// worker monitor traps when it cannot open /proc), so the sessions leave a quarter of the limit, at least 512
-    /// descriptors, to files, sinks and HTTP connections.
-    public let maxSessions: Int
+    /// (and opened again at its next poll). The smaller of `max_snmp_sessions` and the descriptor cap: running out of
+    /// descriptors is not survivable on Linux (libdispatch's worker monitor traps when it cannot open /proc), so the
+    /// sessions leave a quarter of the limit, at least 512 descriptors, to files, sinks and HTTP connections.
+    public var maxSessions: Int { min(descriptorCap, configuredCap.load(ordering: .relaxed)) }
+    /// The cap from the open-file limit.
+    public let descriptorCap: Int
+    private let configuredCap: Atomic<Int>
+
+    /// `max_snmp_sessions` (config reload): sessions beyond it are closed as others open.
+    public func setMaxSessions(_ value: Int) { configuredCap.store(max(1, value), ordering: .relaxed) }
 
     /// The session cap for a descriptor limit (see `maxSessions`).
     public static func sessionCap(descriptorLimit: Int) -> Int {
@@ -50,8 +56,8 @@ public final class SNMPEngine: SNMPTransport {
     public init(
         metrics: SelfMetrics? = nil, persistentDirectory: String? = nil, maxGetOIDs: Int = 32, maxSessions: Int? = nil
     ) {
-        self.maxSessions =
-            maxSessions ?? Self.sessionCap(descriptorLimit: Int(clamping: FileLimits.raiseToHardMaximum()))
+        descriptorCap = Self.sessionCap(descriptorLimit: Int(clamping: FileLimits.raiseToHardMaximum()))
+        configuredCap = Atomic(maxSessions ?? AgentSettings.defaultMaxSNMPSessions)
         var fds: [Int32] = [0, 0]
         let rc = pipe(&fds)
         precondition(rc == 0, "pipe() failed: the agent cannot run without file descriptors")
