@@ -18,6 +18,7 @@
 #include <net-snmp/library/scapi.h>
 #include <net-snmp/library/snmpusm.h>
 #include <net-snmp/library/transform_oids.h>
+#include <net-snmp/library/snmp_impl.h>
 #include <string.h>
 
 // Constants built from three-operand macros do not import into Swift: re-export them.
@@ -49,10 +50,207 @@ enum {
     NP_SNMPERR_DECRYPTION_ERR = SNMPERR_DECRYPTION_ERR,
 };
 
-/// Opens a single-session (thread-agnostic) handle. net-snmp copies peername and community.
+// MARK: v1/v2c answers without an allocation per varbind
+
+/// Varbind structs kept for reuse (1,136 bytes each: beyond glibc's per-thread cache, so every calloc and free of one
+/// went through the arena's bins, and calloc cleared all of it). Owned by the I/O loop and used only on its thread;
+/// every varbind in it is a plain `malloc` block, so net-snmp may `free` any it is handed.
+typedef struct {
+    netsnmp_variable_list *free;
+    int count;
+    int cap;
+} np_vb_pool;
+
+static inline np_vb_pool *np_vb_pool_create(int cap) {
+    np_vb_pool *pool = (np_vb_pool *)calloc(1, sizeof(np_vb_pool));
+    if (pool) pool->cap = cap;
+    return pool;
+}
+
+static inline void np_vb_pool_destroy(np_vb_pool *pool) {
+    if (!pool) return;
+    while (pool->free) {
+        netsnmp_variable_list *next = pool->free->next_variable;
+        free(pool->free);
+        pool->free = next;
+    }
+    free(pool);
+}
+
+/// A varbind whose pointers are cleared (the OID and value buffers are not: each is written before it is read).
+static inline netsnmp_variable_list *np_vb_take(np_vb_pool *pool) {
+    netsnmp_variable_list *vp = pool->free;
+    if (vp) {
+        pool->free = vp->next_variable;
+        pool->count--;
+    } else {
+        vp = (netsnmp_variable_list *)malloc(sizeof(netsnmp_variable_list));
+        if (!vp) return NULL;
+    }
+    vp->next_variable = NULL;
+    vp->name = NULL;
+    vp->name_length = 0;
+    vp->type = ASN_NULL;
+    vp->val.string = NULL;
+    vp->val_len = 0;
+    vp->data = NULL;
+    vp->dataFreeHook = NULL;
+    vp->index = 0;
+    return vp;
+}
+
+/// Takes the answer's varbinds back into the pool (net-snmp then frees an empty list). What a varbind allocated for
+/// itself (a long OID, a long string) is freed; beyond the pool's cap the varbind itself is.
+static inline void np_vb_recycle(netsnmp_session *session, netsnmp_pdu *pdu) {
+    np_vb_pool *pool = session ? (np_vb_pool *)session->myvoid : NULL;
+    if (!pool || !pdu) return;
+    netsnmp_variable_list *vp = pdu->variables;
+    pdu->variables = NULL;
+    while (vp) {
+        netsnmp_variable_list *next = vp->next_variable;
+        vp->next_variable = NULL;
+        if (pool->count >= pool->cap) {
+            snmp_free_var(vp);
+        } else {
+            if (vp->name && vp->name != vp->name_loc) free(vp->name);
+            if (vp->val.string && vp->val.string != vp->buf) free(vp->val.string);
+            if (vp->data) {
+                if (vp->dataFreeHook) vp->dataFreeHook(vp->data);
+                else free(vp->data);
+            }
+            vp->name = NULL;
+            vp->val.string = NULL;
+            vp->data = NULL;
+            vp->next_variable = pool->free;
+            pool->free = vp;
+            pool->count++;
+        }
+        vp = next;
+    }
+}
+
+/// One varbind's value, as net-snmp's `snmp_pdu_parse` decodes it (same calls, same types), stored in the varbind's
+/// own buffer when it fits. Returns 0 on a malformed value.
+static inline int np_vb_value(netsnmp_variable_list *vp, u_char *var_val) {
+    size_t len = SNMP_MAX_PACKET_LEN;
+    switch ((short)vp->type) {
+    case ASN_INTEGER:
+        vp->val.integer = (long *)vp->buf;
+        vp->val_len = sizeof(long);
+        return asn_parse_int(var_val, &len, &vp->type, (long *)vp->val.integer, sizeof(*vp->val.integer)) != NULL;
+    case ASN_COUNTER:
+    case ASN_GAUGE:
+    case ASN_TIMETICKS:
+    case ASN_UINTEGER:
+        vp->val.integer = (long *)vp->buf;
+        vp->val_len = sizeof(u_long);
+        return asn_parse_unsigned_int(var_val, &len, &vp->type, (u_long *)vp->val.integer, vp->val_len) != NULL;
+    case ASN_OPAQUE_COUNTER64:
+    case ASN_OPAQUE_U64:
+    case ASN_COUNTER64:
+        vp->val.counter64 = (struct counter64 *)vp->buf;
+        vp->val_len = sizeof(struct counter64);
+        return asn_parse_unsigned_int64(var_val, &len, &vp->type, vp->val.counter64, vp->val_len) != NULL;
+    case ASN_OPAQUE_FLOAT:
+        vp->val.floatVal = (float *)vp->buf;
+        vp->val_len = sizeof(float);
+        return asn_parse_float(var_val, &len, &vp->type, vp->val.floatVal, vp->val_len) != NULL;
+    case ASN_OPAQUE_DOUBLE:
+        vp->val.doubleVal = (double *)vp->buf;
+        vp->val_len = sizeof(double);
+        return asn_parse_double(var_val, &len, &vp->type, vp->val.doubleVal, vp->val_len) != NULL;
+    case ASN_OPAQUE_I64:
+        vp->val.counter64 = (struct counter64 *)vp->buf;
+        vp->val_len = sizeof(struct counter64);
+        return asn_parse_signed_int64(var_val, &len, &vp->type, vp->val.counter64, sizeof(*vp->val.counter64))
+            != NULL;
+    case ASN_IPADDRESS:
+        if (vp->val_len != 4) return 0;
+        __attribute__((fallthrough));
+    case ASN_OCTET_STR:
+    case ASN_OPAQUE:
+    case ASN_NSAP:
+        vp->val.string = vp->val_len < sizeof(vp->buf) ? vp->buf : (u_char *)malloc(vp->val_len);
+        if (!vp->val.string) return 0;
+        return asn_parse_string(var_val, &len, &vp->type, vp->val.string, &vp->val_len) != NULL;
+    case ASN_OBJECT_ID: {
+        oid objid[MAX_OID_LEN];
+        size_t count = MAX_OID_LEN;
+        if (!asn_parse_objid(var_val, &len, &vp->type, objid, &count)) return 0;
+        vp->val_len = count * sizeof(oid);
+        vp->val.objid = vp->val_len <= sizeof(vp->buf) ? (oid *)vp->buf : (oid *)malloc(vp->val_len);
+        if (!vp->val.objid) return 0;
+        memmove(vp->val.objid, objid, vp->val_len);
+        return 1;
+    }
+    case SNMP_NOSUCHOBJECT:
+    case SNMP_NOSUCHINSTANCE:
+    case SNMP_ENDOFMIBVIEW:
+    case ASN_NULL:
+        return 1;
+    case ASN_BIT_STR:
+        vp->val.bitstring = (u_char *)malloc(vp->val_len);
+        if (!vp->val.bitstring) return 0;
+        return asn_parse_bitstring(var_val, &len, &vp->type, vp->val.bitstring, &vp->val_len) != NULL;
+    default:
+        return 0;
+    }
+}
+
+/// A malformed answer: no half-decoded varbind is left in the PDU (net-snmp drops it; nothing reads it).
+static inline int np_parse_failed(netsnmp_pdu *pdu) {
+    snmp_free_varbind(pdu->variables);
+    pdu->variables = NULL;
+    return -1;
+}
+
+/// The parse hook of v1/v2c sessions: a Response parsed as `snmp_parse` does, its varbinds taken from the session's
+/// pool (`myvoid`). Anything but a Response of the session's version is refused (dropped, as net-snmp drops a message
+/// it cannot parse; a client session has no use for the others).
+static inline int np_parse_community(netsnmp_session *session, netsnmp_pdu *pdu, u_char *data, size_t length) {
+    np_vb_pool *pool = (np_vb_pool *)session->myvoid;
+    u_char community[COMMUNITY_MAX_LEN];
+    size_t community_len = COMMUNITY_MAX_LEN;
+    u_char type;
+    if (!pool) return -1;
+    data = snmp_comstr_parse(data, &length, community, &community_len, &pdu->version);
+    if (!data || pdu->version != session->version) return -1;
+    pdu->securityLevel = SNMP_SEC_LEVEL_NOAUTH;
+    pdu->securityModel = pdu->version == SNMP_VERSION_1 ? SNMP_SEC_MODEL_SNMPv1 : SNMP_SEC_MODEL_SNMPv2c;
+    data = asn_parse_header(data, &length, &type);
+    if (!data || type != SNMP_MSG_RESPONSE) return -1;
+    pdu->command = type;
+    pdu->flags |= UCD_MSG_FLAG_RESPONSE_PDU;
+    data = asn_parse_int(data, &length, &type, &pdu->reqid, sizeof(pdu->reqid));
+    if (!data) return -1;
+    data = asn_parse_int(data, &length, &type, &pdu->errstat, sizeof(pdu->errstat));
+    if (!data) return -1;
+    data = asn_parse_int(data, &length, &type, &pdu->errindex, sizeof(pdu->errindex));
+    if (!data) return -1;
+    data = asn_parse_sequence(data, &length, &type, (ASN_SEQUENCE | ASN_CONSTRUCTOR), "varbinds");
+    if (!data) return -1;
+    netsnmp_variable_list *last = NULL;
+    while ((int)length > 0) {
+        netsnmp_variable_list *vp = np_vb_take(pool);
+        if (!vp) return np_parse_failed(pdu);
+        // Linked first, so a malformed one is freed with the rest.
+        if (last) last->next_variable = vp;
+        else pdu->variables = vp;
+        last = vp;
+        u_char *var_val = NULL;
+        vp->name = vp->name_loc;
+        vp->name_length = MAX_OID_LEN;
+        data = snmp_parse_var_op(data, vp->name_loc, &vp->name_length, &vp->type, &vp->val_len, &var_val, &length);
+        if (!data || !np_vb_value(vp, var_val)) return np_parse_failed(pdu);
+    }
+    return 0;
+}
+
+/// Opens a single-session (thread-agnostic) handle. net-snmp copies peername and community. With `pool`, answers are
+/// parsed by `np_parse_community` into the pool's varbinds (give them back with `np_vb_recycle`).
 static inline void *np_snmp_open(const char *peer, long version, const unsigned char *community,
                                  size_t community_len, long timeout_us, int retries,
-                                 netsnmp_callback callback, void *magic) {
+                                 netsnmp_callback callback, void *magic, np_vb_pool *pool) {
     netsnmp_session s;
     snmp_sess_init(&s);
     s.peername = (char *)peer;
@@ -63,7 +261,11 @@ static inline void *np_snmp_open(const char *peer, long version, const unsigned 
     s.retries = retries;
     s.callback = callback;
     s.callback_magic = magic;
-    return snmp_sess_open(&s);
+    if (!pool) return snmp_sess_open(&s);
+    s.myvoid = pool;
+    netsnmp_transport *transport = netsnmp_tdomain_transport_full("snmp", peer, 0, "udp,udp6", NULL);
+    if (!transport) return NULL;
+    return snmp_sess_add_ex(&s, transport, NULL, np_parse_community, NULL, NULL, NULL, NULL, NULL);
 }
 
 /// GETBULK's non-repeaters / max-repetitions are macro aliases of errstat / errindex.

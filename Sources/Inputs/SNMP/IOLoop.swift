@@ -69,6 +69,8 @@ private let snmpCallback: netsnmp_callback = { operation, raw, requestID, pdu, m
         op.loop?.sessionBecameIdleIfNeeded(session)
         if let pdu {
             op.received(pdu, session: session)
+            // v1/v2c: the varbinds go back to the loop's pool (net-snmp frees the PDU, now without them).
+            np_vb_recycle(raw, pdu)
         } else {
             op.fail(PollError(.badResponse, "empty answer"))
         }
@@ -114,6 +116,9 @@ final class IOLoop {
     private weak var newest: Session?
     /// A large fd set holding at most one bit at a time, for net-snmp's read and select-info calls.
     private let scratch: UnsafeMutablePointer<netsnmp_large_fd_set>
+    /// The varbinds v1/v2c answers are parsed into, reused (`np_parse_community`): 1,136 bytes each, one per varbind,
+    /// were a calloc and a free each through the arena's bins. At most 1,024 are kept (~1.1 MiB).
+    private let varbinds: UnsafeMutablePointer<np_vb_pool>
     private(set) var stopping = false
     var counters: EngineCounters { engine.counters }
     /// Ku (RFC 3414 A.2) per (auth protocol, password): ~4.5 ms each, so derived once per credential.
@@ -132,9 +137,15 @@ final class IOLoop {
         self.engine = engine
         scratch = UnsafeMutablePointer<netsnmp_large_fd_set>.allocate(capacity: 1)
         netsnmp_large_fd_set_init(scratch, Int32(FD_SETSIZE))
+        guard let pool = np_vb_pool_create(1024) else {
+            preconditionFailure("out of memory at the start of the SNMP I/O thread")
+        }
+        varbinds = pool
     }
 
     deinit {
+        // Every session is closed by now (`run` closes them before it returns).
+        np_vb_pool_destroy(varbinds)
         netsnmp_large_fd_set_cleanup(scratch)
         scratch.deallocate()
     }
@@ -276,7 +287,7 @@ final class IOLoop {
                 Array(target.community.utf8).withUnsafeBufferPointer { community in
                     np_snmp_open(
                         peer, target.version.rawValue, community.baseAddress, community.count, timeoutMicros,
-                        Int32(target.retries), snmpCallback, nil)
+                        Int32(target.retries), snmpCallback, nil, varbinds)
                 }
             }
         }
