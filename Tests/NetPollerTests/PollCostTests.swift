@@ -281,6 +281,14 @@ import Testing
         #expect(!log.contains("Too many open files"), "\(log.suffix(2000))")
     }
 
+    @Test func anIOThreadWithNothingInFlightParksAndCountsAsAlive() async {
+        // No heartbeat is due while nothing is in flight: the thread sleeps until work arrives, and /health reads
+        // its age as 0 (a thread that merely woke less often would show an age between 0 and a second).
+        let engine = SNMPEngine(maxSessions: 8)
+        #expect(await eventually { engine.heartbeatAge == 0 })
+        await engine.shutdown()
+    }
+
     @Test func maxSNMPSessionsCapsTheOpenSessionsBelowTheDescriptorCap() async throws {
         let engine = SNMPEngine(maxSessions: 50)
         #expect(engine.maxSessions == 50)

@@ -102,7 +102,8 @@ private let snmpCallback: netsnmp_callback = { operation, raw, requestID, pdu, m
 /// Each session's socket is watched with epoll (added when the session opens, removed when it closes), and each
 /// session with a request in flight has one entry in `timers`: a pass costs what is ready and what is due, never a
 /// walk over every session (net-snmp's `snmp_sess_select_info2` is asked about ONE session at a time, after its
-/// timeout pass). The loop sleeps in `epoll_wait` until the earliest timer, at most 1 s (the heartbeat); callers
+/// timeout pass). The loop sleeps in `epoll_wait` until the earliest timer, at most 1 s (the heartbeat), or parks
+/// until work arrives when nothing is in flight; callers
 /// write to the wake pipe only while it sleeps (`SNMPEngine.prepareToSleep`).
 final class IOLoop {
     unowned let engine: SNMPEngine
@@ -178,15 +179,18 @@ final class IOLoop {
             }
             runDueTimers()
             // Sleep until the next timer (at most a second, the heartbeat `/health` reads: stale at 5 s), unless work
-            // arrived meanwhile. Work never waits for the heartbeat (the wake pipe), so it is as slow as it can be:
-            // an idle agent's I/O thread wakes once a second.
-            var waitMillis = Self.heartbeatMillis
+            // arrived meanwhile. Nothing in flight: no timer to run and nothing that could stall, so the loop parks
+            // until work arrives on the wake pipe (between polls the I/O thread does not wake at all; `/health`
+            // counts a parked loop as alive).
+            var waitMillis: Int32 = -1
             if let next = timers.earliest {
                 let left = (next - SNMPEngine.monotonicNanos() + 999_999) / 1_000_000
                 waitMillis = Int32(clamping: max(0, min(Int64(Self.heartbeatMillis), left)))
             }
-            if waitMillis > 0, !engine.prepareToSleep() { waitMillis = 0 }
+            if waitMillis != 0, !engine.prepareToSleep() { waitMillis = 0 }
+            if waitMillis < 0 { engine.park(true) }
             let count = np_epoll_wait(epoll, ready, Int32(capacity), waitMillis)
+            if waitMillis < 0 { engine.park(false) }
             for i in 0..<max(0, Int(count)) {
                 let fd = ready[i]
                 if fd == engine.wakeDescriptor {

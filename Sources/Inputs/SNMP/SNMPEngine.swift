@@ -11,6 +11,8 @@ public final class SNMPEngine: SNMPTransport {
     private let wakeRead: Int32
     private let wakeWrite: Int32
     private let heartbeat = Atomic<Int64>(0)
+    /// The loop waits for work with nothing in flight (no heartbeat is due meanwhile).
+    private let parked = Atomic<Bool>(false)
     private let finished = Mutex<[CheckedContinuation<Void, Never>]>([])
     private let done = Atomic<Bool>(false)
     /// Requests sent, varbinds received, timeouts: read by the metrics.
@@ -168,8 +170,11 @@ public final class SNMPEngine: SNMPTransport {
     }
 
     /// Seconds since the I/O thread last went round its loop (it wakes at least every 250 ms).
+    /// Seconds since the I/O thread last went round its loop; 0 while it is parked (nothing in flight, waiting for
+    /// work on its wake pipe: there is nothing it could be stuck on).
     public var heartbeatAge: Double {
-        Double(Self.monotonicNanos() - heartbeat.load(ordering: .relaxed)) / 1e9
+        if parked.load(ordering: .acquiring) { return 0 }
+        return Double(Self.monotonicNanos() - heartbeat.load(ordering: .relaxed)) / 1e9
     }
 
     // MARK: Used by the I/O thread
@@ -224,6 +229,12 @@ public final class SNMPEngine: SNMPTransport {
     }
 
     func beat() { heartbeat.store(Self.monotonicNanos(), ordering: .relaxed) }
+
+    /// The loop is about to wait with nothing in flight (true), or has woken (false).
+    func park(_ value: Bool) {
+        if !value { beat() }
+        parked.store(value, ordering: .releasing)
+    }
 
     func loopFinished() {
         let waiting = finished.withLock { waiting -> [CheckedContinuation<Void, Never>] in

@@ -48,10 +48,12 @@ public final class SSHEngine: Sendable {
         for thread in threads { await thread.stop() }
     }
 
-    /// Seconds since the slowest I/O thread last went round its loop.
+    /// Seconds since the slowest I/O thread last went round its loop (0 for a thread parked with no connection).
     var heartbeatAge: Double {
         let now = monotonicNanos()
-        return threads.map { Double(now - $0.heartbeat.load(ordering: .relaxed)) / 1e9 }.max() ?? 0
+        return threads.map {
+            $0.parked.load(ordering: .acquiring) ? 0 : Double(now - $0.heartbeat.load(ordering: .relaxed)) / 1e9
+        }.max() ?? 0
     }
 
     /// OS threads the engine runs (for tests: fixed, whatever the number of devices).
@@ -80,6 +82,8 @@ final class SSHIOThread: Sendable {
     private let inbox = Mutex(Inbox())
     let wakeFD: Int32
     let heartbeat = Atomic<Int64>(monotonicNanos())
+    /// Waiting for a message with no connection at all (nothing to stall on; no heartbeat is due).
+    let parked = Atomic<Bool>(false)
 
     init(index: Int, counters: SSHCounters) {
         wakeFD = np_eventfd()
@@ -220,10 +224,16 @@ final class SSHLoop {
                 let d = connection.nextDeadline(now: afterAdvance)
                 if d != 0 && (nearest == 0 || d < nearest) { nearest = d }
             }
-            // Wake at least once a second: the heartbeat `/health` reads.
-            var timeout: Int32 = 1000
+            // Wake at least once a second: the heartbeat `/health` reads. With no connection at all, park until a
+            // message arrives (its eventfd write wakes the poll): an agent without SSH devices never wakes these.
+            var timeout: Int32 = connections.isEmpty ? -1 : 1000
             if nearest != 0 { timeout = Int32(max(0, min(1000, (nearest - afterAdvance + 999_999) / 1_000_000))) }
+            if timeout < 0 { thread.parked.store(true, ordering: .releasing) }
             let ready = poll(&fds, nfds_t(fds.count), timeout)
+            if timeout < 0 {
+                thread.heartbeat.store(monotonicNanos(), ordering: .relaxed)
+                thread.parked.store(false, ordering: .releasing)
+            }
             guard ready > 0 else { continue }
             if fds[0].revents != 0 { thread.drainWake() }
             for i in 1..<fds.count where fds[i].revents != 0 {
