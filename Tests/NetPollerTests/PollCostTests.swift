@@ -230,6 +230,35 @@ import Testing
 
     // MARK: The session cap
 
+    /// An agent config: one real device on snmpd and `silent` devices on ports nobody answers (each its own
+    /// session), 2 s interval, 200 ms timeout, no retries; `agent` adds lines to `[agent]`.
+    static func silentFleet(_ silent: Int, real port: Int, agent: String) -> String {
+        let base = Lab.freePort()
+        var config = """
+            [agent]
+            state_dir = "DIR/state"
+            interval = "2s"
+            timeout = "200ms"
+            retries = 0
+            \(agent)
+            [http]
+            listen = "127.0.0.1:HTTPPORT"
+            [credentials.snmp.default]
+            version = "2c"
+            community = "public"
+            [[devices]]
+            name = "real"
+            address = "127.0.0.1:\(port)"
+            profiles = ["system"]
+
+            """
+        for i in 0..<silent {
+            config += "[[devices]]\nname = \"silent\(i)\"\naddress = \"127.0.0.1:\(base + 1 + i)\"\n"
+            config += "profiles = [\"system\"]\n"
+        }
+        return config
+    }
+
     @Test func aLowOpenFileLimitCapsTheSessionsInsteadOfRunningOutOfDescriptors() async throws {
         #expect(SNMPEngine.sessionCap(descriptorLimit: 700) == 188)
         #expect(SNMPEngine.sessionCap(descriptorLimit: 20_000) == 15_000)
@@ -238,29 +267,7 @@ import Testing
         defer { snmpd.stop() }
         // 300 silent devices (each its own port: its own session) and one real one, with 700 descriptors: 188
         // sessions at most. Running out of descriptors would end the process (libdispatch traps).
-        let silent = Lab.freePort()
-        var config = """
-            [agent]
-            state_dir = "DIR/state"
-            interval = "2s"
-            timeout = "200ms"
-            retries = 0
-            max_in_flight = 400
-            [http]
-            listen = "127.0.0.1:HTTPPORT"
-            [credentials.snmp.default]
-            version = "2c"
-            community = "public"
-            [[devices]]
-            name = "real"
-            address = "127.0.0.1:\(snmpd.port)"
-            profiles = ["system"]
-
-            """
-        for i in 0..<300 {
-            config += "[[devices]]\nname = \"silent\(i)\"\naddress = \"127.0.0.1:\(silent + 1 + i)\"\n"
-            config += "profiles = [\"system\"]\n"
-        }
+        let config = Self.silentFleet(300, real: snmpd.port, agent: "max_in_flight = 400")
         let agent = try AgentProcess.start(
             config, name: "session-cap", launcher: ["/usr/bin/prlimit", "--nofile=700:700"])
         defer { agent.child.signal(SIGTERM) }
@@ -300,29 +307,7 @@ import Testing
         defer { snmpd.stop() }
         // 40 silent devices (each its own port: its own session) and one real one, at most 16 sessions open: the
         // agent closes idle ones to open others, and the real device is polled throughout.
-        let silent = Lab.freePort()
-        var config = """
-            [agent]
-            state_dir = "DIR/state"
-            interval = "2s"
-            timeout = "200ms"
-            retries = 0
-            max_snmp_sessions = 16
-            [http]
-            listen = "127.0.0.1:HTTPPORT"
-            [credentials.snmp.default]
-            version = "2c"
-            community = "public"
-            [[devices]]
-            name = "real"
-            address = "127.0.0.1:\(snmpd.port)"
-            profiles = ["system"]
-
-            """
-        for i in 0..<40 {
-            config += "[[devices]]\nname = \"silent\(i)\"\naddress = \"127.0.0.1:\(silent + 1 + i)\"\n"
-            config += "profiles = [\"system\"]\n"
-        }
+        let config = Self.silentFleet(40, real: snmpd.port, agent: "max_snmp_sessions = 16")
         let agent = try AgentProcess.start(config, name: "max-snmp-sessions")
         defer { agent.child.signal(SIGTERM) }
         #expect(
