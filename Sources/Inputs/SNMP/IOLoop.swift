@@ -103,8 +103,8 @@ private let snmpCallback: netsnmp_callback = { operation, raw, requestID, pdu, m
 /// session with a request in flight has one entry in `timers`: a pass costs what is ready and what is due, never a
 /// walk over every session (net-snmp's `snmp_sess_select_info2` is asked about ONE session at a time, after its
 /// timeout pass). The loop sleeps in `epoll_wait` until the earliest timer, at most 1 s (the heartbeat), or parks
-/// until work arrives when nothing is in flight; callers
-/// write to the wake pipe only while it sleeps (`SNMPEngine.prepareToSleep`).
+/// until work arrives when nothing is in flight; callers write to the wake pipe only while it sleeps
+/// (`SNMPEngine.prepareToSleep`).
 final class IOLoop {
     unowned let engine: SNMPEngine
     private var sessions: [SNMPTarget: Session] = [:]
@@ -131,7 +131,7 @@ final class IOLoop {
     private var openError: PollError?
     /// Slack added to a request's timeout: net-snmp stamps its expiry a moment after we read the clock.
     private static let timerSlack: Int64 = 1_000_000
-    /// The longest sleep of the loop: how often an idle loop stamps its heartbeat.
+    /// The longest sleep of the loop while requests are in flight: the heartbeat's period then.
     private static let heartbeatMillis: Int32 = 1000
 
     init(engine: SNMPEngine) {

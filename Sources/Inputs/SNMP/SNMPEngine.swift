@@ -169,7 +169,6 @@ public final class SNMPEngine: SNMPTransport {
         }
     }
 
-    /// Seconds since the I/O thread last went round its loop (it wakes at least every 250 ms).
     /// Seconds since the I/O thread last went round its loop; 0 while it is parked (nothing in flight, waiting for
     /// work on its wake pipe: there is nothing it could be stuck on).
     public var heartbeatAge: Double {
