@@ -140,6 +140,33 @@ func spoolDirectory(_ name: String) throws -> String {
         }
     }
 
+    /// A worker gathering a batch takes again after every offer with the same deadline: one timer for the round, not
+    /// one per offer; and the take still ends at the deadline with nothing when nothing came.
+    @Test func aGatheringRoundSetsOneTimerAndEndsAtItsDeadline() async throws {
+        let clock = ManualClock()
+        let (buffer, _) = try open(try spoolDirectory("gather-timer"), clock: clock)
+        let deadline = clock.now + .seconds(1)
+        for seq in 1...10 {
+            async let taken = buffer.take(maxSamples: 100, deadline: deadline)
+            #expect(await eventually { buffer.hasWaitingTake })
+            buffer.offer(numberedBatch(seq), payload: nil)
+            let entries = await taken
+            #expect(entries.map(\.batch.id) == [UInt64(seq)])
+            buffer.acknowledge(entries)
+        }
+        #expect(clock.sleepsStarted == 1)
+        async let last = buffer.take(maxSamples: 100, deadline: deadline)
+        #expect(await eventually { buffer.hasWaitingTake && clock.sleepers == 1 })
+        clock.advance(by: .seconds(1))
+        #expect((await last).isEmpty)
+        // The next round (a later deadline) arms its own timer.
+        async let next = buffer.take(maxSamples: 100, deadline: deadline + .seconds(1))
+        #expect(await eventually { buffer.hasWaitingTake && clock.sleepers == 1 })
+        #expect(clock.sleepsStarted == 2)
+        clock.advance(by: .seconds(1))
+        #expect((await next).isEmpty)
+    }
+
     @Test func spooledBatchesSurviveARestartAndComeBackInOrder() async throws {
         let directory = try spoolDirectory("restart")
         let (first, _) = try open(directory)

@@ -73,7 +73,9 @@ public final class SinkBuffer: @unchecked Sendable {
     private var nextSeq: UInt64 = 1
     private var writeSeq: UInt64 = 1
     private var cursor: SpoolLocation?
-    private var waiter: (id: Int, max: Int, continuation: CheckedContinuation<[Entry], Never>)?
+    private var waiter: (id: Int, max: Int, deadline: Duration?, continuation: CheckedContinuation<[Entry], Never>)?
+    /// The earliest deadline timer still pending (see `armTimer`); nil: none.
+    private var timerDeadline: Duration?
     private var closed = false
     private var syncScheduled = false
     private var unsyncedSamples = 0
@@ -255,14 +257,8 @@ public final class SinkBuffer: @unchecked Sendable {
                         return
                     }
                     waiter?.continuation.resume(returning: [])
-                    waiter = (id, maxSamples, continuation)
-                    if let deadline {
-                        let clock = self.clock
-                        Task {
-                            try? await clock.sleep(until: deadline)
-                            self.queue.async { self.releaseWaiter(id) }
-                        }
-                    }
+                    waiter = (id, maxSamples, deadline, continuation)
+                    if let deadline { armTimer(for: deadline) }
                 }
             }
         } onCancel: {
@@ -276,6 +272,28 @@ public final class SinkBuffer: @unchecked Sendable {
         let ready = takeNow(maxSamples)
         publish()
         return ready
+    }
+
+    /// Whether a `take` waits for data now (tests wait on it instead of sleeping).
+    public var hasWaitingTake: Bool { queue.sync { waiter != nil } }
+
+    /// A timer that ends the waiting take at its deadline. A worker gathering a batch takes again after every offer
+    /// with the same deadline: one timer per gathering round, not one (a task and a dispatch timer) per poll. Invariant:
+    /// while a waiter has a deadline, a timer is pending at or before it (`timerFired` re-arms for a later one).
+    private func armTimer(for deadline: Duration) {
+        if let armed = timerDeadline, armed <= deadline { return }
+        timerDeadline = deadline
+        let clock = self.clock
+        Task {
+            try? await clock.sleep(until: deadline)
+            self.queue.async { self.timerFired(deadline) }
+        }
+    }
+
+    private func timerFired(_ at: Duration) {
+        if timerDeadline == at { timerDeadline = nil }
+        guard let current = waiter, let due = current.deadline else { return }
+        if due <= at { releaseWaiter(current.id) } else { armTimer(for: due) }
     }
 
     private func releaseWaiter(_ id: Int) {
