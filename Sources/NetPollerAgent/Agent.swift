@@ -89,8 +89,8 @@ public final class Agent: Service {
             collector.configure(config)
         }
         var devices: [String: DeviceRuntime] = [:]
-        for device in config.devices where devices[device.name] == nil {
-            devices[device.name] = DeviceRuntime(config: device)
+        for (index, device) in config.devices.enumerated() where devices[device.name] == nil {
+            devices[device.name] = DeviceRuntime(list: config.devices, index: index)
             register(device)
         }
         live.withLock { $0.devices = devices }
@@ -365,12 +365,20 @@ public final class Agent: Service {
         }
         for collector in collectors.values { collector.configure(applied) }
         let byName = Dictionary(applied.devices.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        let renewed = Set(plan.devicesAdded + plan.devicesChanged)
         live.withLock { l in
             l.config = applied
-            for name in plan.devicesRemoved { l.devices[name] = nil }
-            for name in plan.devicesAdded + plan.devicesChanged {
-                if let device = byName[name] { l.devices[name] = DeviceRuntime(config: device) }
+            // Every runtime moves onto the new device list (see `DeviceRuntime`): new and changed devices get a new
+            // one, unchanged ones keep theirs, rebased.
+            var devices: [String: DeviceRuntime] = [:]
+            devices.reserveCapacity(applied.devices.count)
+            for (index, device) in applied.devices.enumerated() where devices[device.name] == nil {
+                let old = renewed.contains(device.name) ? nil : l.devices[device.name]
+                devices[device.name] =
+                    old?.rebased(list: applied.devices, index: index)
+                    ?? DeviceRuntime(list: applied.devices, index: index)
             }
+            l.devices = devices
         }
         for name in plan.devicesAdded + plan.devicesChanged {
             if let device = byName[name] { register(device) }

@@ -12,3 +12,9 @@ public final class Indirect<Value: Sendable & Equatable>: Sendable, Equatable {
 extension Indirect: Hashable where Value: Hashable {
     public func hash(into hasher: inout Hasher) { hasher.combine(value) }
 }
+
+/// Encoded and decoded as the value itself (a boxed property keeps its JSON shape).
+extension Indirect: Codable where Value: Codable {
+    public convenience init(from decoder: any Decoder) throws { self.init(try Value(from: decoder)) }
+    public func encode(to encoder: any Encoder) throws { try value.encode(to: encoder) }
+}

@@ -73,7 +73,18 @@ public struct DeviceStatus: Sendable, Codable, Equatable {
     /// SNMP version, security level, engine and learned request sizes (never a secret).
     public var snmp: SNMPDeviceInfo?
     /// SSH connection state and age, commands run, the last command error and values that did not parse.
-    public var ssh: SSHDeviceInfo?
+    public var ssh: SSHDeviceInfo? {
+        get { sshBox?.value }
+        set { sshBox = newValue.map(Indirect.init) }
+    }
+    /// Behind a reference: 8 bytes in the status of every device polled over SNMP only, not 136.
+    private var sshBox: Indirect<SSHDeviceInfo>?
+
+    private enum CodingKeys: String, CodingKey {
+        case name, address, profiles, profileReasons, state, lastPollTime, pollStarted, lastPollDurationSeconds
+        case lastError, lastErrorType, samples, polls, overruns, scheduledSince, snmp
+        case sshBox = "ssh"
+    }
 
     public init(name: String, address: String, profiles: [String]) {
         self.name = name

@@ -5,8 +5,10 @@ import Glibc
 ///
 /// - Arenas: glibc gives threads that allocate at the same time arenas of their own, up to 8 per core. The agent's
 ///   threads (the cooperative pool, dispatch workers, the I/O and writer threads) each end up in one, and memory freed
-///   in one arena is not reused by another: at 10,000 devices that spread was ~10 MiB of RSS. `limitArenas` caps them
-///   at the number of cores, at least 2 and at most 4, unless `MALLOC_ARENA_MAX` is set (then the user's value holds).
+///   in one arena is not reused by another: at 10,000 devices that spread was ~10 MiB of RSS, and two arenas still
+///   cost 7 MiB against one (117.5 against 110.5 MiB; 19 MiB at 50,000 devices). `limitArenas` allows one arena per
+///   four cores, at least 1 and at most 4 (the threads' own caches take most small allocations without the arena's
+///   lock), unless `MALLOC_ARENA_MAX` is set (then the user's value holds).
 /// - Trim: freed memory stays in the arenas; what the start-up left behind (the parsed config, the first round's
 ///   transients) would stay in RSS for good. `trim` returns every whole free page of every arena (`malloc_trim(0)`
 ///   uses `madvise`, not only the top of the heap); the agent calls it 30 s after start and then once a minute, off
@@ -24,7 +26,7 @@ public enum MallocTuning {
     }
 
     /// The arena cap for `cores` (see the type's notes).
-    public static func arenaLimit(cores: Int) -> Int32 { Int32(min(4, max(2, cores))) }
+    public static func arenaLimit(cores: Int) -> Int32 { Int32(min(4, max(1, cores / 4))) }
 
     /// Caps malloc's arenas; call it first thing, before other threads allocate. Returns the cap, or nil when the
     /// environment sets one or the C library has no `mallopt`.

@@ -6,6 +6,7 @@ import Pipeline
 import Synchronization
 import Testing
 
+@testable import NetPollerAgent
 @testable import SNMPPolling
 
 /// What makes a poll cheap, tested without I/O (timers, plan order, batched scheduling, counts under the status
@@ -159,12 +160,12 @@ import Testing
     }
 
     @Test func mallocArenasAreCappedFromTheCoreCountAndTrimmingIsAvailable() {
-        #expect(MallocTuning.arenaLimit(cores: 1) == 2)
-        #expect(MallocTuning.arenaLimit(cores: 2) == 2)
-        #expect(MallocTuning.arenaLimit(cores: 3) == 3)
+        #expect(MallocTuning.arenaLimit(cores: 1) == 1)
+        #expect(MallocTuning.arenaLimit(cores: 2) == 1)
+        #expect(MallocTuning.arenaLimit(cores: 8) == 2)
         #expect(MallocTuning.arenaLimit(cores: 64) == 4)
         // glibc has both calls: the cap is applied (the test process sets no MALLOC_ARENA_MAX), and a trim runs.
-        if getenv("MALLOC_ARENA_MAX") == nil { #expect(MallocTuning.limitArenas(cores: 2) == 2) }
+        if getenv("MALLOC_ARENA_MAX") == nil { #expect(MallocTuning.limitArenas(cores: 2) == 1) }
         // Whether pages come back depends on the heap; the call is found and runs (false only without malloc_trim).
         _ = MallocTuning.trim()
     }
@@ -192,6 +193,53 @@ import Testing
         #expect(board.counts() == truth)
         board.remove("d0")
         #expect(published.withLock { $0.values.reduce(0, +) } == 199)
+    }
+
+    // MARK: Memory per device
+
+    /// A device polled over SNMP only holds 8 bytes for the SSH part of its status, not 136; `/status` shows the same
+    /// JSON either way.
+    @Test func aDeviceStatusKeepsItsSSHPartBehindAReference() throws {
+        #expect(MemoryLayout<DeviceStatus>.stride <= 304)
+        var status = DeviceStatus(name: "r1", address: "127.0.0.1:161", profiles: ["system"])
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.outputFormatting = .sortedKeys
+        let without = try #require(String(data: try encoder.encode(status), encoding: .utf8))
+        #expect(!without.contains("ssh"))
+        status.ssh = SSHDeviceInfo(state: "connected", platform: "cisco_ios", mode: "exec", connections: 1, commands: 3)
+        status.ssh?.commands += 1
+        let with = try #require(String(data: try encoder.encode(status), encoding: .utf8))
+        #expect(
+            with.contains(#""ssh":{"#) && with.contains(#""commands":4"#) && with.contains(#""platform":"cisco_ios""#))
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        #expect(try decoder.decode(DeviceStatus.self, from: Data(with.utf8)) == status)
+    }
+
+    /// A device's runtime reads its config from the configuration's one device list (no second copy), and a reload
+    /// moves an unchanged device's runtime onto the new list with what its last poll's tags were.
+    @Test func aDeviceRuntimeSharesTheConfigsListAndARebasedOneKeepsItsTags() {
+        func device(_ name: String) -> DeviceConfig {
+            DeviceConfig(
+                name: name, address: HostAddress(host: "127.0.0.1", port: 161, family: .ipv4), credential: "default",
+                profiles: nil, interval: .seconds(60), timeout: .seconds(2), retries: 1, maxRepetitions: 10, tags: [])
+        }
+        let first = [device("a"), device("b")]
+        let runtime = DeviceRuntime(list: first, index: 1)
+        #expect(runtime.config == first[1])
+        func samples() -> [Sample] {
+            [Sample(measurement: "interface", tags: [Tag("ifIndex", "1")], fields: [])]
+        }
+        var before = samples()
+        runtime.reuseTags(&before)
+        let second = [device("b"), device("c")]
+        let moved = runtime.rebased(list: second, index: 0)
+        #expect(moved.config.name == "b")
+        var after = samples()
+        moved.reuseTags(&after)
+        let kept = before[0].tags.withUnsafeBufferPointer { $0.baseAddress }
+        #expect(after[0].tags.withUnsafeBufferPointer { $0.baseAddress } == kept, "the tags array of the last poll")
     }
 
     // MARK: One hand-off per poll (real snmpd)

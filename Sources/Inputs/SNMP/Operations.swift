@@ -378,6 +378,13 @@ final class WalkOperation: Operation, @unchecked Sendable {
             return
         }
         var variable = pdu.pointee.variables
+        var count = 0
+        while let vb = variable, count < 1 << 16 {
+            count += 1
+            variable = vb.pointee.next_variable
+        }
+        machine.expect(count, firstNameLength: pdu.pointee.variables.map { Int($0.pointee.name_length) } ?? 0)
+        variable = pdu.pointee.variables
         var received = 0
         while let vb = variable {
             received += 1

@@ -104,6 +104,12 @@ public struct WalkMachine: Sendable {
 
     /// One varbind of a good answer. Returns false when the walk has ended (feed no more of this answer): the OID left
     /// the subtree, the agent said endOfMibView, or the OID did not increase (`oid_not_increasing`, rows kept).
+    /// An answer of `count` varbinds, the first named `firstNameLength` sub-identifiers, is about to be fed in.
+    public mutating func expect(_ count: Int, firstNameLength: Int) {
+        guard !ended, count > 0 else { return }
+        result.reserve(min(count, maxVarbinds - result.count), suffixLength: firstNameLength - root.count)
+    }
+
     public mutating func varbind(name: some Collection<UInt32>, value: SNMPValue) -> Bool {
         guard !ended else { return false }
         received += 1

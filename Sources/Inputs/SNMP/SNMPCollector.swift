@@ -13,7 +13,8 @@ public final class SNMPCollector: Collector {
     private final class DeviceState {
         var target: SNMPTarget?
         var resolvedAt: ContinuousClock.Instant?
-        var credential: SNMPCredential
+        /// The configured credential's box, shared by every device that names it (8 bytes here, not 128).
+        var credential: Indirect<SNMPCredential>
         var address: HostAddress
         /// The profile choice in force, and when it was made (wall seconds); nil: probe on the next poll.
         var choice: ProfileChoice?
@@ -29,7 +30,7 @@ public final class SNMPCollector: Collector {
         /// Counter semantics for `rates`.
         var counters = CounterTracker()
 
-        init(credential: SNMPCredential, address: HostAddress) {
+        init(credential: Indirect<SNMPCredential>, address: HostAddress) {
             self.credential = credential
             self.address = address
         }
@@ -37,7 +38,8 @@ public final class SNMPCollector: Collector {
 
     private struct Configured {
         var poller: DevicePoller
-        var credentials: [String: SNMPCredential]
+        /// One box per credential, shared by the devices' states (see `DeviceState.credential`).
+        var credentials: [String: Indirect<SNMPCredential>]
         var stateDir: String
         /// Opened on first use, once the agent has created `state_dir`.
         var memory: DeviceMemory<RememberedChoice>?
@@ -101,7 +103,8 @@ public final class SNMPCollector: Collector {
             let learned = same ? configured?.learned : nil
             defer {
                 configured = Configured(
-                    poller: poller, credentials: config.credentials, stateDir: config.agent.stateDir, memory: memory,
+                    poller: poller, credentials: config.credentials.mapValues(Indirect.init),
+                    stateDir: config.agent.stateDir, memory: memory,
                     learned: learned, agent: config.agent, profiles: config.allProfiles)
             }
             return configured != nil
@@ -338,10 +341,11 @@ public final class SNMPCollector: Collector {
     public var snmpEngine: SNMPEngine? { engine }
 
     /// The numeric target; DNS names are resolved on a thread of their own (getaddrinfo blocks).
-    func target(_ device: DeviceConfig, credential: SNMPCredential) async throws(PollError) -> SNMPTarget {
+    func target(_ device: DeviceConfig, credential box: Indirect<SNMPCredential>) async throws(PollError) -> SNMPTarget
+    {
         let now = ContinuousClock.now
         if let cached = devices.withLock({ devices -> SNMPTarget? in
-            guard let state = devices[device.name], state.credential == credential, state.address == device.address,
+            guard let state = devices[device.name], state.credential == box, state.address == device.address,
                 let target = state.target,
                 let at = state.resolvedAt, now - at < Self.resolveEvery
             else { return nil }
@@ -349,6 +353,7 @@ public final class SNMPCollector: Collector {
         }) {
             return cached
         }
+        let credential = box.value
         let address = device.address
         var peer: String
         switch address.family {
@@ -366,8 +371,8 @@ public final class SNMPCollector: Collector {
                 peer: peer, version: credential.version == .v1 ? .v1 : .v2c, community: credential.community.value,
                 timeout: device.timeout, retries: device.retries)
         devices.withLock { devices in
-            let state = devices[device.name] ?? DeviceState(credential: credential, address: address)
-            state.credential = credential
+            let state = devices[device.name] ?? DeviceState(credential: box, address: address)
+            state.credential = box
             state.address = address
             state.target = target
             state.resolvedAt = now

@@ -104,6 +104,17 @@ public struct WalkResult: Sendable {
         return suffixes[start..<Int(ends[i])]
     }
 
+    /// Room for `more` varbinds whose suffixes are about `suffixLength` long: the three arrays grow once per answer
+    /// (at least doubling), not through every doubling from empty (a light walk made ~15 allocations this way).
+    public mutating func reserve(_ more: Int, suffixLength: Int) {
+        func grow<T>(_ array: inout [T], to need: Int) {
+            if array.capacity < need { array.reserveCapacity(max(need, array.capacity * 2)) }
+        }
+        grow(&values, to: values.count + more)
+        grow(&ends, to: ends.count + more)
+        grow(&suffixes, to: suffixes.count + more * max(1, suffixLength))
+    }
+
     public mutating func append(suffix: some Collection<UInt32>, value: SNMPValue) {
         suffixes.append(contentsOf: suffix)
         ends.append(Int32(suffixes.count))
