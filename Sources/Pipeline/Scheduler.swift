@@ -80,15 +80,31 @@ public final class DeviceScheduler: Sendable {
         }
     }
 
-    private struct Device {
-        var entry: Entry
-        var schedule: Schedule
+    /// A reference: the table's buckets hold 8 bytes each, not ~130 (at 50,000 devices a dictionary has 131,072
+    /// buckets).
+    ///
+    /// Safe to send: everything but `task` is immutable; `task` is read and written only under the scheduler's state
+    /// lock (the poll's own task reads only the immutable fields).
+    private final class Device: @unchecked Sendable {
+        let entry: Entry
+        let schedule: Schedule
         /// Tells this device's slots in the heap from those of a device of the same name removed before.
-        var generation: UInt64
-        var poll: @Sendable (String) async -> Void
-        var overrun: @Sendable (String, Int) -> Void
+        let generation: UInt64
+        let poll: @Sendable (String) async -> Void
+        let overrun: @Sendable (String, Int) -> Void
         /// The poll in flight, if any.
         var task: Task<Void, Never>?
+
+        init(
+            entry: Entry, schedule: Schedule, generation: UInt64, poll: @escaping @Sendable (String) async -> Void,
+            overrun: @escaping @Sendable (String, Int) -> Void
+        ) {
+            self.entry = entry
+            self.schedule = schedule
+            self.generation = generation
+            self.poll = poll
+            self.overrun = overrun
+        }
     }
 
     private struct Slot: Comparable {

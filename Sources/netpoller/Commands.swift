@@ -75,6 +75,7 @@ struct Run: AsyncParsableCommand {
         let terminations = SignalQueue(SIGTERM)
         // Before the threads that poll and write allocate: fewer malloc arenas, less memory held apart in each.
         MallocTuning.limitArenas(cores: ProcessInfo.processInfo.activeProcessorCount)
+        MallocTuning.limitLargeBlocks()
         let config = try options.load()
         let logger = makeLogger(config)
         let files = FileLimits.raiseToHardMaximum()

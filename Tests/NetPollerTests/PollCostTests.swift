@@ -166,6 +166,9 @@ import Testing
         #expect(MallocTuning.arenaLimit(cores: 64) == 4)
         // glibc has both calls: the cap is applied (the test process sets no MALLOC_ARENA_MAX), and a trim runs.
         if getenv("MALLOC_ARENA_MAX") == nil { #expect(MallocTuning.limitArenas(cores: 2) == 1) }
+        if getenv("MALLOC_MMAP_THRESHOLD_") == nil && getenv("MALLOC_TRIM_THRESHOLD_") == nil {
+            #expect(MallocTuning.limitLargeBlocks() == 2)
+        }
         // Whether pages come back depends on the heap; the call is found and runs (false only without malloc_trim).
         _ = MallocTuning.trim()
     }

@@ -176,11 +176,7 @@ public struct PollPlan: Sendable {
                 if let r = multi[key] { return r }
                 multi[key] = rows.count
             }
-            var fresh = Row(index: index)
-            // Room for every field column at once: appending grew the array through each doubling (six allocations
-            // for a row of twenty fields).
-            fresh.fields.reserveCapacity(table.fieldNames.count)
-            rows.append(fresh)
+            rows.append(Row(index: index))
             return rows.count - 1
         }
         for (walkNumber, byColumn, columnMode) in table.walks {
