@@ -60,10 +60,13 @@ public enum MallocTuning {
         return set
     }
 
+    /// `malloc_trim`, looked up once.
+    private static let trimCall: Trim? = symbol("malloc_trim", as: Trim.self)
+
     /// Returns the heap's free pages to the system; true when some were.
     @discardableResult
     public static func trim() -> Bool {
-        guard let trim = symbol("malloc_trim", as: Trim.self) else { return false }
+        guard let trim = trimCall else { return false }
         return trim(0) != 0
     }
 }

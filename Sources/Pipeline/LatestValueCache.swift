@@ -38,10 +38,22 @@ public final class LatestValueCache: Sendable {
 
     public func store(_ batch: SampleBatch) {
         let t = now()
-        state.withLock {
-            $0[batch.device, default: Entry()].batch = batch
-            $0[batch.device, default: Entry()].storedAt = t
+        // One lookup; the batch replaced is handed out and freed after the lock (a device's last batch is dozens of
+        // allocations to release).
+        let replaced = state.withLock { entries -> SampleBatch? in
+            guard let index = entries.index(forKey: batch.device) else {
+                var entry = Entry()
+                entry.batch = batch
+                entry.storedAt = t
+                entries[batch.device] = entry
+                return nil
+            }
+            let previous = entries.values[index].batch
+            entries.values[index].batch = batch
+            entries.values[index].storedAt = t
+            return previous
         }
+        withExtendedLifetime(replaced) {}
     }
 
     /// A poll of the device started (true) or ended (false): while it runs, the last data does not expire.

@@ -58,21 +58,9 @@ public enum SNMPFuzzEntry {
         session.myvoid = UnsafeMutableRawPointer(pool)
         var message = tlv(0x30, [0x02, 0x01, 0x01] + tlv(0x04, Array("public".utf8)) + Array(bytes))
         let rc = message.withUnsafeMutableBufferPointer { np_parse_community(&session, pdu, $0.baseAddress, $0.count) }
-        var ours: [([oid], SNMPValue)] = []
-        var variable = pdu.pointee.variables
-        while let vb = variable {
-            let name = vb.pointee.name.map { Array(UnsafeBufferPointer(start: $0, count: vb.pointee.name_length)) }
-            ours.append((name ?? [], decodeValue(vb)))
-            variable = vb.pointee.next_variable
-        }
+        let ours = varbinds(pdu)
         if rc == 0 && parsedOK && Int32(netsnmp.pointee.command) == Int32(NP_SNMP_MSG_RESPONSE) {
-            var theirs: [([oid], SNMPValue)] = []
-            variable = netsnmp.pointee.variables
-            while let vb = variable {
-                let name = vb.pointee.name.map { Array(UnsafeBufferPointer(start: $0, count: vb.pointee.name_length)) }
-                theirs.append((name ?? [], decodeValue(vb)))
-                variable = vb.pointee.next_variable
-            }
+            let theirs = varbinds(netsnmp)
             precondition(
                 ours.map(\.0) == theirs.map(\.0) && ours.count == theirs.count
                     && zip(ours, theirs).allSatisfy { same($0.1, $1.1) }
@@ -81,6 +69,18 @@ public enum SNMPFuzzEntry {
         }
         np_vb_recycle(&session, pdu)
         snmp_free_pdu(pdu)
+    }
+
+    /// A PDU's varbinds as names and values.
+    static func varbinds(_ pdu: UnsafeMutablePointer<netsnmp_pdu>) -> [([oid], SNMPValue)] {
+        var out: [([oid], SNMPValue)] = []
+        var variable = pdu.pointee.variables
+        while let vb = variable {
+            let name = vb.pointee.name.map { Array(UnsafeBufferPointer(start: $0, count: vb.pointee.name_length)) }
+            out.append((name ?? [], decodeValue(vb)))
+            variable = vb.pointee.next_variable
+        }
+        return out
     }
 
     /// Equal values (a NaN float is the same NaN).
