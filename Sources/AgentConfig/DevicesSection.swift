@@ -258,7 +258,12 @@ extension ConfigDecoder {
                 devices.append(device)
             }
         }
-        return devices
+        // Exactly as many slots as devices: this is the one list every device's runtime reads for the agent's life
+        // (grown by appending, up to half of it was empty: 1.5 MB at 10,000 devices).
+        var exact: [DeviceConfig] = []
+        exact.reserveCapacity(devices.count)
+        exact.append(contentsOf: devices)
+        return exact
     }
 
     /// Whether text holds a character that would break a log line, a label or line protocol.
