@@ -15,7 +15,7 @@ import Glibc
 ///   `limitLargeBlocks` fixes the threshold at 256 KiB, and the trim threshold at 8 MiB (so freeing a block at the top
 ///   of the heap does not shrink it for the next one to grow it again: net-snmp allocates and frees a 64 KiB receive
 ///   buffer for every datagram; the periodic trim gives the pages back instead). The hostile-agents test (two walks
-///   capped at 100,000 varbinds, a scrape of every device's data) peaked at 114 MiB with it, 151 MiB without.
+///   capped at 100,000 varbinds, a scrape of every device's data) peaked at 122 MiB with both, 151 MiB without.
 ///   `MALLOC_MMAP_THRESHOLD_` or `MALLOC_TRIM_THRESHOLD_` in the environment leaves the respective one alone.
 /// - Trim: freed memory stays in the arenas; what the start-up left behind (the parsed config, the first round's
 ///   transients) would stay in RSS for good. `trim` returns every whole free page of every arena (`malloc_trim(0)`
