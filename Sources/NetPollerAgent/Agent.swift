@@ -88,11 +88,8 @@ public final class Agent: Service {
             _ = metrics.polls(kind: collector.kind)
             collector.configure(config)
         }
-        var devices: [String: DeviceRuntime] = [:]
-        for (index, device) in config.devices.enumerated() where devices[device.name] == nil {
-            devices[device.name] = DeviceRuntime(list: config.devices, index: index)
-            register(device)
-        }
+        let devices = DeviceRuntime.table(for: config.devices)
+        for runtime in devices.values { register(runtime.config) }
         live.withLock { $0.devices = devices }
     }
 
@@ -364,24 +361,16 @@ public final class Agent: Service {
                 metadata: .keys([.config: "\(applied.http.web?.file ?? "")", .error: "\(error)"]))
         }
         for collector in collectors.values { collector.configure(applied) }
-        let byName = Dictionary(applied.devices.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         let renewed = Set(plan.devicesAdded + plan.devicesChanged)
-        live.withLock { l in
+        // Every runtime moves onto the new device list (see `DeviceRuntime`): new and changed devices get a new one,
+        // unchanged ones keep theirs, rebased.
+        let devices = live.withLock { l in
             l.config = applied
-            // Every runtime moves onto the new device list (see `DeviceRuntime`): new and changed devices get a new
-            // one, unchanged ones keep theirs, rebased.
-            var devices: [String: DeviceRuntime] = [:]
-            devices.reserveCapacity(applied.devices.count)
-            for (index, device) in applied.devices.enumerated() where devices[device.name] == nil {
-                let old = renewed.contains(device.name) ? nil : l.devices[device.name]
-                devices[device.name] =
-                    old?.rebased(list: applied.devices, index: index)
-                    ?? DeviceRuntime(list: applied.devices, index: index)
-            }
-            l.devices = devices
+            l.devices = DeviceRuntime.table(for: applied.devices, keeping: l.devices, except: renewed)
+            return l.devices
         }
         for name in plan.devicesAdded + plan.devicesChanged {
-            if let device = byName[name] { register(device) }
+            if let runtime = devices[name] { register(runtime.config) }
         }
         for name in plan.devicesRemoved {
             status.remove(name)

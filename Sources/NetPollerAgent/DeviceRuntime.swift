@@ -33,6 +33,21 @@ final class DeviceRuntime: Sendable {
         DeviceRuntime(list: list, index: index, tagReuse: tagReuse)
     }
 
+    /// A runtime per device name of `list` (the first device of a name wins): the runtimes in `old` whose names are not
+    /// in `renewed` rebased onto `list`, new ones for the rest.
+    static func table(
+        for list: [DeviceConfig], keeping old: [String: DeviceRuntime] = [:], except renewed: Set<String> = []
+    ) -> [String: DeviceRuntime] {
+        var table: [String: DeviceRuntime] = [:]
+        table.reserveCapacity(list.count)
+        for (index, device) in list.enumerated() where table[device.name] == nil {
+            let kept = renewed.contains(device.name) ? nil : old[device.name]
+            table[device.name] =
+                kept?.rebased(list: list, index: index) ?? DeviceRuntime(list: list, index: index)
+        }
+        return table
+    }
+
     /// Hands unchanged rows the previous poll's tags arrays (see `TagReuse`).
     func reuseTags(_ samples: inout [Sample]) {
         tagReuse.state.withLock { $0.apply(to: &samples) }
