@@ -8,7 +8,8 @@ loopback address, at INTERVAL. Measured from the agent's /proc entry and its own
   - RSS (VmRSS at the end, VmHWM) and the marginal memory per device between sizes,
   - overruns (netpoller_poll_overruns_total) and the p99 of each poll's start after its slot
     (netpoller_poll_start_delay_seconds),
-  - wake-pipe writes and SNMP requests per poll (netpoller_snmp_io_wakeups_total, netpoller_snmp_requests_total).
+  - wake-pipe writes, hand-backs and SNMP requests per poll (netpoller_snmp_io_wakeups_total,
+    netpoller_snmp_io_handbacks_total, netpoller_snmp_requests_total).
 collectd 5.12's snmp plugin gets the same devices, the same numeric OIDs (strings cannot be values in collectd: its
 table instances are ifDescr and ifName), ReadThreads = max_in_flight and the same interval; it sends its values
 with the network plugin (binary, UDP, to a port nobody reads), and its CPU is read from /proc the same way.
@@ -231,7 +232,10 @@ def run_netpoller(args, n):
         profile = None
         if os.environ.get("PROFILE"):
             # PROFILE=file: perf over the measured intervals only (perf report -i file --sort comm,sym).
-            profile = subprocess.Popen(["perf", "record", "-F", "1999", "-g", "-p", str(agent.pid), "-o",
+            # PROFILE_EVENTS=sched:sched_wakeup,sched:sched_switch: those events' call stacks instead of cycles.
+            events = os.environ.get("PROFILE_EVENTS")
+            what = ["-e", events] if events else ["-F", os.environ.get("PROFILE_FREQ", "1999")]
+            profile = subprocess.Popen(["perf", "record"] + what + ["-g", "-p", str(agent.pid), "-o",
                                         os.environ["PROFILE"], "--", "sleep", str(args.interval * args.measure)],
                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_until(start + args.interval * (1 + args.measure) + 1)
@@ -251,6 +255,7 @@ def run_netpoller(args, n):
     varbinds = m1["netpoller_snmp_varbinds_total"] - m0["netpoller_snmp_varbinds_total"]
     requests = m1["netpoller_snmp_requests_total"] - m0["netpoller_snmp_requests_total"]
     wakes = m1.get("netpoller_snmp_io_wakeups_total", 0) - m0.get("netpoller_snmp_io_wakeups_total", 0)
+    backs = m1.get("netpoller_snmp_io_handbacks_total", 0) - m0.get("netpoller_snmp_io_handbacks_total", 0)
     return {
         "n": n,
         "all_polled": all_polled,
@@ -260,6 +265,7 @@ def run_netpoller(args, n):
         "varbinds_per_poll": varbinds / polls if polls else None,
         "requests_per_poll": requests / polls if polls else None,
         "wakes_per_poll": wakes / polls if polls else None,
+        "handbacks_per_poll": backs / polls if polls else None,
         "switches_per_poll": (sw1 - sw0) / polls if polls else None,
         "switches_by_thread": {k: round((v - threads0.get(k, 0)) / polls, 2) for k, v in threads1.items()
                                if polls and v - threads0.get(k, 0) > 0},
@@ -335,7 +341,8 @@ def main():
               f"CPU-ms per poll {r['cpu_ms_per_poll']:.3f}; CPU-ms per 1k varbinds {r['cpu_ms_per_1k_varbinds']:.2f}; "
               f"varbinds/poll {r['varbinds_per_poll']:.1f}; varbinds served by snmpd per CPU-s "
               f"{r['served_per_cpu_s']:.0f}; requests/poll {r['requests_per_poll']:.2f}; "
-              f"wake-pipe writes/poll {r['wakes_per_poll']:.2f}; context switches/poll "
+              f"wake-pipe writes/poll {r['wakes_per_poll']:.2f}; hand-backs/poll {r['handbacks_per_poll']:.2f}; "
+              f"context switches/poll "
               f"{r['switches_per_poll']:.2f}; RSS {r['rss_kib'] / 1024:.1f} MiB (peak "
               f"{r['hwm_kib'] / 1024:.1f}); overruns {r['overruns']:.0f}; p99 start delay "
               f"{r['p99_start_delay'] if r['p99_start_delay'] is None else round(r['p99_start_delay'], 4)} s; "

@@ -6,7 +6,8 @@
 #   SIZES="1000 10000 50000"  COLLECTD_SIZES="1000 10000"  INTERVAL=60  MEASURE=2 (intervals measured after the first)
 #   WINDOW=500ms (the agent's poll_start_window; default: its own default)
 # MODE=heavy (make bench-heavy): make bench's fleet, 64 devices x 48 interfaces, at INTERVAL=5, max_in_flight 16.
-# PROFILE=file: perf record of the agent over the measured intervals. KEEP=1: leave the work folder (logs, configs).
+# PROFILE=file: perf record of the agent over the measured intervals (PROFILE_EVENTS=sched:sched_wakeup: those events
+# instead of cycles). KEEP=1: leave the work folder (logs, configs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 NS=npscale

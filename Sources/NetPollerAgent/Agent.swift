@@ -451,7 +451,9 @@ public final class Agent: Service {
             } else {
                 outcome = .failed(PollError(.sessionFailed, "no collector polls devices of kind \(kind)"))
             }
-            return PollRecorder.KindOutcome(kind: kind, outcome: outcome, duration: ContinuousClock.now - start)
+            // A transport that hands results back in batches says when the last answer came.
+            let end = min(outcome.answeredAt ?? .now, .now)
+            return PollRecorder.KindOutcome(kind: kind, outcome: outcome, duration: end - start)
         }
         let kinds = config.kinds
         var outcomes: [PollRecorder.KindOutcome] = []

@@ -37,6 +37,9 @@ public struct PollOutcome: Sendable {
     public var snmp: SNMPDeviceInfo?
     /// How the device is polled over SSH (connection, last command error, parse failures); nil for other kinds.
     public var ssh: SSHDeviceInfo?
+    /// When the device's last answer came, if the transport handed the result back later than that (the SNMP engine
+    /// hands a batch's results back together): the poll's duration ends here. nil: when the poll returned.
+    public var answeredAt: ContinuousClock.Instant?
 
     public init(
         samples: [Sample], errors: [PollError], walkErrors: [PollError] = [], state: DeviceState, varbinds: Int,

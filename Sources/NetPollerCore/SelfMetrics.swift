@@ -19,6 +19,7 @@ public final class SelfMetrics: Sendable {
     public let snmpVarbinds: Counter
     public let snmpRequests: Counter
     public let snmpLoopWakes: Counter
+    public let snmpHandBacks: Counter
     public let snmpSessionEvictions: Counter
     public let snmpTimeouts: Counter
     public let snmpTooBig: Counter
@@ -77,6 +78,11 @@ public final class SelfMetrics: Sendable {
                 "netpoller_snmp_io_wakeups_total",
                 "Writes to the SNMP I/O thread's wake pipe: one per hand-off that found the thread asleep (a busy "
                     + "thread takes hand-offs without one)."), )
+        snmpHandBacks = registry.makeCounter(
+            descriptor: metricDescriptor(
+                "netpoller_snmp_io_handbacks_total",
+                "Times the SNMP I/O thread handed finished polls back to the async side: once per batch of polls that "
+                    + "finish together (at most 20 ms apart), not once per poll."), )
         snmpSessionEvictions = registry.makeCounter(
             descriptor: metricDescriptor(
                 "netpoller_snmp_session_evictions_total",

@@ -140,26 +140,31 @@ func spoolDirectory(_ name: String) throws -> String {
         }
     }
 
-    /// A worker gathering a batch takes again after every offer with the same deadline: one timer for the round, not
-    /// one per offer; and the take still ends at the deadline with nothing when nothing came.
-    @Test func aGatheringRoundSetsOneTimerAndEndsAtItsDeadline() async throws {
+    /// A worker gathering a batch is woken when its room is full, or at the deadline with what came meanwhile: not by
+    /// every offer. One timer per round.
+    @Test func aGatheringTakeWakesWhenFullOrAtItsDeadline() async throws {
         let clock = ManualClock()
         let (buffer, _) = try open(try spoolDirectory("gather-timer"), clock: clock)
         let deadline = clock.now + .seconds(1)
-        for seq in 1...10 {
-            async let taken = buffer.take(maxSamples: 100, deadline: deadline)
-            #expect(await eventually { buffer.hasWaitingTake })
-            buffer.offer(numberedBatch(seq), payload: nil)
-            let entries = await taken
-            #expect(entries.map(\.batch.id) == [UInt64(seq)])
-            buffer.acknowledge(entries)
-        }
+        // Three samples per batch: three batches fill a room of nine.
+        async let full = buffer.take(maxSamples: 9, deadline: deadline)
+        #expect(await eventually { buffer.hasWaitingTake })
+        for seq in 1...3 { buffer.offer(numberedBatch(seq), payload: nil) }
+        let first = await full
+        #expect(first.map(\.batch.id) == [1, 2, 3])
+        buffer.acknowledge(first)
+        // Two batches do not fill a room of 100: they wait with the take until its deadline.
+        async let partial = buffer.take(maxSamples: 100, deadline: deadline)
+        #expect(await eventually { buffer.hasWaitingTake })
+        for seq in 4...5 { buffer.offer(numberedBatch(seq), payload: nil) }
+        #expect(await eventually { buffer.snapshot.backlogSamples == 6 })
+        #expect(buffer.hasWaitingTake)
         #expect(clock.sleepsStarted == 1)
-        async let last = buffer.take(maxSamples: 100, deadline: deadline)
-        #expect(await eventually { buffer.hasWaitingTake && clock.sleepers == 1 })
         clock.advance(by: .seconds(1))
-        #expect((await last).isEmpty)
-        // The next round (a later deadline) arms its own timer.
+        let second = await partial
+        #expect(second.map(\.batch.id) == [4, 5])
+        buffer.acknowledge(second)
+        // The next round (a later deadline) arms its own timer, and ends empty when nothing came.
         async let next = buffer.take(maxSamples: 100, deadline: deadline + .seconds(1))
         #expect(await eventually { buffer.hasWaitingTake && clock.sleepers == 1 })
         #expect(clock.sleepsStarted == 2)

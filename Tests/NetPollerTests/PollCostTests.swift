@@ -279,6 +279,67 @@ import Testing
         #expect(woken <= Double(polls), "\(woken) wake-pipe writes for \(polls) polls and \(sent) requests")
     }
 
+    /// Finished polls cross back together: once none is in flight, at the hold, or at the batch cap; never lost.
+    @Test func finishedPollsCrossBackTogether() {
+        var batch = HandBackBatch<Int>(hold: 20, maxResults: 3)
+        #expect(batch.deadline == nil && !batch.isDue(now: 0))
+        for _ in 0..<5 { batch.started() }
+        batch.finished(1, now: 100)
+        batch.finished(2, now: 105)
+        // Three still in flight, the oldest result 10 ns old: they wait, at most until 120.
+        #expect(!batch.isDue(now: 110))
+        #expect(batch.deadline == 120)
+        // The hold ran out.
+        #expect(batch.isDue(now: 120))
+        #expect(batch.take() == [1, 2])
+        #expect(batch.deadline == nil && !batch.isDue(now: 500))
+        // The cap: three waiting go back at once, although two are in flight.
+        batch.finished(3, now: 200)
+        batch.finished(4, now: 201)
+        #expect(!batch.isDue(now: 202))
+        batch.started()
+        batch.finished(5, now: 202)
+        #expect(batch.inFlight == 1)
+        #expect(batch.isDue(now: 202))
+        #expect(batch.take() == [3, 4, 5])
+        // The last poll of the batch: nothing in flight, so at once.
+        batch.finished(6, now: 300)
+        #expect(batch.inFlight == 0 && batch.isDue(now: 300))
+        #expect(batch.take() == [6])
+    }
+
+    /// Polls started together against a real snmpd come back in fewer hand-backs than polls, and each poll's
+    /// duration still ends at its last answer.
+    @Test func aBatchOfPollsCrossesBackFromTheIOThreadTogether() async throws {
+        let snmpd = try await Lab.startSnmpd()
+        defer { snmpd.stop() }
+        let metrics = TestEngine.metrics
+        let poller = DevicePoller(
+            transport: TestEngine.shared, profiles: SNMPIntegrationTests.allProfiles, userProfiles: [],
+            defaultSet: BuiltinProfiles.defaultSet)
+        let target = SNMPTarget(
+            peer: "udp:127.0.0.1:\(snmpd.port)", version: .v2c, community: "public", timeout: .seconds(2), retries: 1)
+        let handBacks = Self.counter(metrics, "netpoller_snmp_io_handbacks_total")
+        let polls = 8
+        let outcomes = await withTaskGroup(of: PollOutcome.self) { group in
+            for _ in 0..<polls {
+                group.addTask {
+                    let outcome = await poller.poll(
+                        target, explicitProfiles: ["system", "if-mib"], known: nil, maxRepetitions: 10)
+                    #expect((outcome.answeredAt ?? .now + .seconds(1)) <= .now, "answered before it was handed back")
+                    return outcome
+                }
+            }
+            var all: [PollOutcome] = []
+            for await outcome in group { all.append(outcome) }
+            return all
+        }
+        #expect(outcomes.count == polls)
+        #expect(outcomes.allSatisfy { $0.state == .up }, "\(outcomes.map(\.errors))")
+        let crossed = Self.counter(metrics, "netpoller_snmp_io_handbacks_total") - handBacks
+        #expect(crossed >= 1 && crossed < Double(polls), "\(crossed) hand-backs for \(polls) polls started together")
+    }
+
     // MARK: The session cap
 
     /// An agent config: one real device on snmpd and `silent` devices on ports nobody answers (each its own

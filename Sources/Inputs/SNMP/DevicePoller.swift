@@ -138,11 +138,11 @@ public final class DevicePoller: Sendable {
         case .failure(let error):
             errors.append(error)
             if error.code == .timeout || error.code == .sendFailed || error.code == .sessionFailed {
-                return (
-                    PollOutcome(
-                        samples: [], errors: errors, state: .down, varbinds: varbinds, requests: requests + 1,
-                        sysObjectID: sysObjectID, profiles: names), TypeMismatches()
-                )
+                var outcome = PollOutcome(
+                    samples: [], errors: errors, state: .down, varbinds: varbinds, requests: requests + 1,
+                    sysObjectID: sysObjectID, profiles: names)
+                outcome.answeredAt = result.answeredAt
+                return (outcome, TypeMismatches())
             }
         case nil:
             break
@@ -186,6 +186,7 @@ public final class DevicePoller: Sendable {
             samples: samples, errors: errors, walkErrors: walkErrors, state: state, varbinds: varbinds,
             requests: requests, sysObjectID: sysObjectID, profiles: names)
         if chosenNow, let choice { outcome.profileReasons = choice.reasons }
+        outcome.answeredAt = result.answeredAt
         return (outcome, mismatches)
     }
 

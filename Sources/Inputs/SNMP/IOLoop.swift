@@ -133,6 +133,9 @@ final class IOLoop {
     private static let timerSlack: Int64 = 1_000_000
     /// The longest sleep of the loop while requests are in flight: the heartbeat's period then.
     private static let heartbeatMillis: Int32 = 1000
+    /// Finished polls whose results wait to cross back to the async side together (see `handBack`): held at most
+    /// 20 ms, 256 at most.
+    private var finished = HandBackBatch<() -> Void>(hold: 20_000_000, maxResults: 256)
 
     init(engine: SNMPEngine) {
         self.engine = engine
@@ -175,15 +178,19 @@ final class IOLoop {
             if inbox.stopping {
                 stopping = true
                 for target in Array(sessions.keys) { closeSession(target) }
+                handBackFinished()
                 break
             }
             runDueTimers()
+            if finished.isDue(now: SNMPEngine.monotonicNanos()) { handBackFinished() }
             // Sleep until the next timer (at most a second, the heartbeat `/health` reads: stale at 5 s), unless work
             // arrived meanwhile. Nothing in flight: no timer to run and nothing that could stall, so the loop parks
             // until work arrives on the wake pipe (between polls the I/O thread does not wake at all; `/health`
             // counts a parked loop as alive).
             var waitMillis: Int32 = -1
-            if let next = timers.earliest {
+            var next = timers.earliest
+            if let due = finished.deadline { next = min(next ?? .max, due) }
+            if let next {
                 let left = (next - SNMPEngine.monotonicNanos() + 999_999) / 1_000_000
                 waitMillis = Int32(clamping: max(0, min(Int64(Self.heartbeatMillis), left)))
             }
@@ -232,6 +239,19 @@ final class IOLoop {
         }
     }
 
+    /// A poll finished: its result crosses back to the async side with those of the other polls of its batch
+    /// (`HandBackBatch`). The poll's duration ends at its last answer (`PlanResult.answeredAt`), not here.
+    func handBack(_ result: @escaping () -> Void) {
+        finished.finished(result, now: SNMPEngine.monotonicNanos())
+    }
+
+    private func handBackFinished() {
+        let results = finished.take()
+        guard !results.isEmpty else { return }
+        counters.handBack()
+        for result in results { result() }
+    }
+
     /// After a timeout pass: the session's next expiry as net-snmp keeps it (a resent request), if none is set yet.
     private func rearm(_ session: Session) {
         guard !session.closed, session.timerGeneration == 0, !session.pending.isEmpty else { return }
@@ -243,6 +263,7 @@ final class IOLoop {
 
     func start(_ operation: Operation) {
         operation.loop = self
+        if operation is PlanOperation { finished.started() }
         openError = nil
         guard let session = session(for: operation.target) else {
             operation.fail(

@@ -41,6 +41,8 @@ public struct PlanResult: Sendable {
     /// Roots not walked because the deadline had passed.
     public var skipped: [OID] = []
     public var learner: LearnedRequests?
+    /// When the plan's last request was answered (or failed); set by transports that hand results back later.
+    public var answeredAt: ContinuousClock.Instant?
 }
 
 /// The order of a plan's requests and when it stops, decided without I/O:
@@ -180,8 +182,7 @@ final class PlanOperation: Operation, @unchecked Sendable {
         }
         switch sequence.next(now: .now) {
         case .done:
-            completion?(sequence.result)
-            completion = nil
+            finish()
         case .get(let oids, let size):
             let get = GetOperation(target: target, oids: oids, maxPerPDU: size ?? loop.engine.maxGetOIDs) {
                 [self] answer in
@@ -198,14 +199,26 @@ final class PlanOperation: Operation, @unchecked Sendable {
         }
     }
 
+    /// The result goes back through the loop, with the others of its batch (`IOLoop.handBack`).
+    private func finish() {
+        guard let completion else { return }
+        self.completion = nil
+        var result = sequence.result
+        result.answeredAt = .now
+        guard let loop else {
+            completion(result)
+            return
+        }
+        loop.handBack { completion(result) }
+    }
+
     /// The plan could not start (no session, engine stopping): every request it would send fails the same way.
     override func fail(_ error: PollError) {
         guard completion != nil else { return }
         while true {
             switch sequence.next(now: .now) {
             case .done:
-                completion?(sequence.result)
-                completion = nil
+                finish()
                 return
             case .get:
                 sequence.fail(error)

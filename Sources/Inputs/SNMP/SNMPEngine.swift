@@ -257,6 +257,7 @@ struct EngineCounters: Sendable {
 
     func requestSent() { metrics?.snmpRequests.increment() }
     func wake() { metrics?.snmpLoopWakes.increment() }
+    func handBack() { metrics?.snmpHandBacks.increment() }
     func sessionEvicted() { metrics?.snmpSessionEvictions.increment() }
     func varbinds(_ n: Int) { metrics?.snmpVarbinds.increment(by: Int64(n)) }
     func timeout() { metrics?.snmpTimeouts.increment() }

@@ -73,7 +73,11 @@ public final class SinkBuffer: @unchecked Sendable {
     private var nextSeq: UInt64 = 1
     private var writeSeq: UInt64 = 1
     private var cursor: SpoolLocation?
+    /// The worker waiting in `take`. With a deadline it gathers a batch it has begun: it is woken when `max` samples
+    /// have come since it began waiting (`gathered`) or at the deadline, not by every offer, so a fleet polled in
+    /// batches costs the worker one wake per write instead of one (a hop onto this queue and one back) per offer.
     private var waiter: (id: Int, max: Int, deadline: Duration?, continuation: CheckedContinuation<[Entry], Never>)?
+    private var gathered = 0
     /// The earliest deadline timer still pending (see `armTimer`); nil: none.
     private var timerDeadline: Duration?
     private var closed = false
@@ -146,6 +150,7 @@ public final class SinkBuffer: @unchecked Sendable {
             for (batch, payload) in accepted {
                 let n = batch.count
                 pending.subtract(n, ordering: .relaxed)
+                gathered += n
                 if files != nil {
                     appendToSpool(batch, payload: payload ?? BatchCodec.encode(batch), enqueuedAt: enqueuedAt)
                 } else {
@@ -258,6 +263,7 @@ public final class SinkBuffer: @unchecked Sendable {
                     }
                     waiter?.continuation.resume(returning: [])
                     waiter = (id, maxSamples, deadline, continuation)
+                    gathered = 0
                     if let deadline { armTimer(for: deadline) }
                 }
             }
@@ -293,7 +299,13 @@ public final class SinkBuffer: @unchecked Sendable {
     private func timerFired(_ at: Duration) {
         if timerDeadline == at { timerDeadline = nil }
         guard let current = waiter, let due = current.deadline else { return }
-        if due <= at { releaseWaiter(current.id) } else { armTimer(for: due) }
+        guard due <= at else {
+            armTimer(for: due)
+            return
+        }
+        // The deadline of a gathering take: what came meanwhile (possibly nothing).
+        waiter = nil
+        current.continuation.resume(returning: takeNow(current.max))
     }
 
     private func releaseWaiter(_ id: Int) {
@@ -304,6 +316,7 @@ public final class SinkBuffer: @unchecked Sendable {
 
     private func serveWaiter() {
         guard let current = waiter else { return }
+        if current.deadline != nil && gathered < current.max && !closed { return }
         let ready = takeNow(current.max)
         guard !ready.isEmpty || closed else { return }
         waiter = nil
