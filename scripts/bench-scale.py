@@ -256,6 +256,8 @@ def run_netpoller(args, n):
     requests = m1["netpoller_snmp_requests_total"] - m0["netpoller_snmp_requests_total"]
     wakes = m1.get("netpoller_snmp_io_wakeups_total", 0) - m0.get("netpoller_snmp_io_wakeups_total", 0)
     backs = m1.get("netpoller_snmp_io_handbacks_total", 0) - m0.get("netpoller_snmp_io_handbacks_total", 0)
+    synced = sum(v - m0.get(k, 0) for k, v in m1.items()
+                 if k.startswith("netpoller_spool_syncs_total{") and 'result="synced"' in k)
     return {
         "n": n,
         "all_polled": all_polled,
@@ -266,6 +268,7 @@ def run_netpoller(args, n):
         "requests_per_poll": requests / polls if polls else None,
         "wakes_per_poll": wakes / polls if polls else None,
         "handbacks_per_poll": backs / polls if polls else None,
+        "fdatasyncs_per_interval": synced / args.measure,
         "switches_per_poll": (sw1 - sw0) / polls if polls else None,
         "switches_by_thread": {k: round((v - threads0.get(k, 0)) / polls, 2) for k, v in threads1.items()
                                if polls and v - threads0.get(k, 0) > 0},
@@ -342,6 +345,7 @@ def main():
               f"varbinds/poll {r['varbinds_per_poll']:.1f}; varbinds served by snmpd per CPU-s "
               f"{r['served_per_cpu_s']:.0f}; requests/poll {r['requests_per_poll']:.2f}; "
               f"wake-pipe writes/poll {r['wakes_per_poll']:.2f}; hand-backs/poll {r['handbacks_per_poll']:.2f}; "
+              f"spool fdatasyncs/interval {r['fdatasyncs_per_interval']:.0f}; "
               f"context switches/poll "
               f"{r['switches_per_poll']:.2f}; RSS {r['rss_kib'] / 1024:.1f} MiB (peak "
               f"{r['hwm_kib'] / 1024:.1f}); overruns {r['overruns']:.0f}; p99 start delay "

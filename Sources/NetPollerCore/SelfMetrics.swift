@@ -257,6 +257,8 @@ public struct SinkMetrics: Sendable {
     public let spoolBytes: Gauge
     public let spoolOldestAge: Gauge
     public let spoolSynced: Counter
+    public let spoolSyncs: Counter
+    public let spoolSyncsNotNeeded: Counter
     public let spoolCorruptions: Counter
     public let spoolWriteErrors: Counter
     public let states: [String: Gauge]
@@ -293,6 +295,11 @@ public struct SinkMetrics: Sendable {
             "netpoller_spool_oldest_age_seconds", "Age of the oldest undelivered sample in the spool or buffer.")
         spoolSynced = counter(
             "netpoller_spool_synced_samples_total", "Samples made durable in the spool (written and fsynced).")
+        let syncsHelp =
+            "Spool sync intervals (fsync = a duration) by result: synced (an fdatasync), or not_needed (the sink had "
+            + "acknowledged everything written in it first)."
+        spoolSyncs = counter("netpoller_spool_syncs_total", syncsHelp, [("result", "synced")])
+        spoolSyncsNotNeeded = counter("netpoller_spool_syncs_total", syncsHelp, [("result", "not_needed")])
         spoolCorruptions = counter(
             "netpoller_spool_corruptions_total", "Torn or corrupt spool records found and cut off.")
         spoolWriteErrors = counter(

@@ -210,6 +210,9 @@ public final class SinkRunner: Sendable {
             }
         }
         events.synced = { samples in sinkMetrics?.spoolSynced.increment(by: Int64(samples)) }
+        events.syncEnded = { needed in
+            (needed ? sinkMetrics?.spoolSyncs : sinkMetrics?.spoolSyncsNotNeeded)?.increment()
+        }
         events.corrupt = { what in
             sinkMetrics?.spoolCorruptions.increment()
             logger.warning("spool corruption cut off", metadata: .keys([.sink: "\(sink)", .error: "\(what)"]))

@@ -206,6 +206,67 @@ func spoolDirectory(_ name: String) throws -> String {
         await third.finish()
     }
 
+    func open(_ directory: String, fsync interval: Duration, tally: Tally) throws -> SinkBuffer {
+        var policy = SpoolPolicy(directory: directory)
+        policy.fsync = .interval(interval)
+        var events = tally.events
+        events.syncEnded = { needed in tally.add(needed ? "synced" : "not_needed", 1) }
+        events.synced = { n in tally.add("synced_samples", n) }
+        return try SinkBuffer(
+            name: "t", bufferSamples: 30, spool: policy, clock: SystemDeliveryClock(), events: events)
+    }
+
+    /// `fsync` = an interval: data the sink acknowledged within it needs no fdatasync; data it did not (not taken, or
+    /// taken and never acknowledged) is synced.
+    @Test func onlyUndeliveredSpoolDataIsSynced() async throws {
+        let tally = Tally()
+        let buffer = try open(try spoolDirectory("sync-skip"), fsync: .milliseconds(200), tally: tally)
+        for seq in 1...2 { buffer.offer(numberedBatch(seq), payload: nil) }
+        let delivered = await buffer.take(maxSamples: 100)
+        #expect(delivered.map(\.batch.id) == [1, 2])
+        buffer.acknowledge(delivered)
+        #expect(await eventually { tally.count("not_needed") == 1 })
+        #expect(tally.count("synced") == 0 && tally.count("synced_samples") == 0)
+        // Not taken: synced at the end of its interval.
+        buffer.offer(numberedBatch(3), payload: nil)
+        #expect(await eventually { tally.count("synced") == 1 })
+        #expect(tally.count("synced_samples") == 3)
+        // Taken but never acknowledged (a write that hangs): synced too, a moment later.
+        let taken = await buffer.take(maxSamples: 100)
+        #expect(taken.map(\.batch.id) == [3])
+        buffer.offer(numberedBatch(4), payload: nil)
+        _ = await buffer.take(maxSamples: 100)
+        #expect(await eventually { tally.count("synced") == 2 })
+        #expect(tally.count("synced_samples") == 6)
+        #expect(tally.count("not_needed") == 1)
+        await buffer.finish()
+    }
+
+    /// The ack position written without an fdatasync may, after a host crash, point past the data that reached the
+    /// disk: the spool then starts again from the end of what is there, and new batches are not taken for delivered.
+    @Test func anAckPastTheEndOfItsSegmentAfterAHostCrashLosesNoNewBatch() async throws {
+        let directory = try spoolDirectory("ack-past-end")
+        let (first, _) = try open(directory)
+        for seq in 1...3 { first.offer(numberedBatch(seq), payload: nil) }
+        let delivered = await first.take(maxSamples: 100)
+        #expect(delivered.count == 3)
+        first.acknowledge(delivered)
+        #expect(await first.finish() == 0)
+        // The host crashed: the ack reached the disk, the records did not.
+        let segment = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".seg") }
+        #expect(segment.count == 1)
+        #expect(truncate("\(directory)/\(segment[0])", 8) == 0)
+        let (second, _) = try open(directory)
+        #expect(second.recoveredSamples == 0)
+        second.offer(numberedBatch(4), payload: nil)
+        #expect(await eventually { second.snapshot.backlogSamples == 3 })
+        #expect(await second.finish() == 3)
+        let (third, _) = try open(directory)
+        #expect(third.recoveredSamples == 3)
+        #expect(await takeAll(third).map(\.id) == [4])
+        await third.finish()
+    }
+
     @Test func spoolAtItsByteCapDropsTheOldestAndCountsThem() async throws {
         let directory = try spoolDirectory("cap")
         let dropped = Tally()

@@ -10,6 +10,9 @@ public struct BufferEvents: Sendable {
     public var dropped: @Sendable (_ reason: String, _ samples: Int) -> Void = { _, _ in }
     /// Samples made durable by an fsync.
     public var synced: @Sendable (_ samples: Int) -> Void = { _ in }
+    /// A sync interval (`fsync` = a duration) ended: `needed` with an fdatasync, or without one because the sink had
+    /// acknowledged everything written in it.
+    public var syncEnded: @Sendable (_ needed: Bool) -> Void = { _ in }
     /// A corrupt or torn record was found and cut off (`what` says where).
     public var corrupt: @Sendable (_ what: String) -> Void = { _ in }
     /// The spool stopped taking writes (disk full, I/O error): called once when writes start failing, with the error,
@@ -81,8 +84,17 @@ public final class SinkBuffer: @unchecked Sendable {
     /// The earliest deadline timer still pending (see `armTimer`); nil: none.
     private var timerDeadline: Duration?
     private var closed = false
-    private var syncScheduled = false
-    private var unsyncedSamples = 0
+    /// Spooled batches neither synced nor acknowledged, oldest first, each with the time (`clock`) by which it must be
+    /// on disk (`fsync` = a duration) unless the sink has acknowledged it by then.
+    private var unsynced = Deque<(seq: UInt64, samples: Int, due: Duration)>()
+    /// The highest sequence number the sink acknowledged.
+    private var ackedThrough: UInt64 = 0
+    /// The pending sync timer (its token and the time it is for); nil: none.
+    private var syncTimer: (token: UInt64, at: Duration)?
+    private var syncTokens: UInt64 = 0
+    /// The sync came due while the worker was writing the data due: it waits for that write, a quarter of the
+    /// interval at most.
+    private var syncDeferred = false
     private var lastExpiryCheck: Duration = .zero
     private var corruptions = 0
     private var lastOldestCheck: Duration?
@@ -209,27 +221,74 @@ public final class SinkBuffer: @unchecked Sendable {
             if spoolPolicy?.fsync == .always {
                 noteSynced(n)
             } else {
-                unsyncedSamples += n
-                scheduleSync()
+                noteUnsynced(seq: seq, samples: n)
             }
         }
         enforceCaps()
     }
 
-    private func scheduleSync() {
-        guard !syncScheduled, case .interval(let interval) = spoolPolicy?.fsync else { return }
-        syncScheduled = true
-        queue.asyncAfter(deadline: .now() + .nanoseconds(Int(max(interval.nanoseconds, 1_000_000)))) { [self] in
-            syncScheduled = false
-            syncNow()
+    /// A batch reached the spool file: it must be on disk within the `fsync` interval, unless delivered by then.
+    private func noteUnsynced(seq: UInt64, samples: Int) {
+        guard case .interval(let interval) = spoolPolicy?.fsync else { return }
+        let due = clock.now + interval
+        unsynced.append((seq, samples, due))
+        if syncTimer == nil { armSyncTimer(at: due, after: interval) }
+    }
+
+    private func armSyncTimer(at: Duration, after delay: Duration) {
+        syncTokens += 1
+        let token = syncTokens
+        syncTimer = (token, at)
+        queue.asyncAfter(deadline: .now() + .nanoseconds(Int(max(delay.nanoseconds, 1_000_000)))) { [self] in
+            syncTimerFired(token)
         }
+    }
+
+    /// The fdatasync that `fsync = <interval>` promises is needed only for data the sink has not acknowledged: on a
+    /// healthy pipeline the sink has written a batch before its sync comes due, and the spool costs no fdatasync at
+    /// all (the acknowledged position is still written, without one). A sync that comes due while the worker is
+    /// writing that very data waits for the write, at most a quarter of the interval more.
+    private func syncTimerFired(_ token: UInt64) {
+        guard let timer = syncTimer, timer.token == token, let files else { return }
+        syncTimer = nil
+        dropAcknowledgedObligations()
+        guard let oldest = unsynced.first else {
+            syncDeferred = false
+            files.writeAckLazily()
+            events.syncEnded(false)
+            return
+        }
+        if oldest.due > timer.at {
+            // What was due is delivered; the next batch has a later due time.
+            syncDeferred = false
+            events.syncEnded(false)
+            armSyncTimer(at: oldest.due, after: oldest.due - timer.at)
+            return
+        }
+        if !syncDeferred, oldest.seq < nextSeq, case .interval(let interval) = spoolPolicy?.fsync {
+            // Taken by the worker: its write is likely under way.
+            syncDeferred = true
+            armSyncTimer(at: timer.at + interval / 4, after: interval / 4)
+            return
+        }
+        syncNow()
+    }
+
+    private func dropAcknowledgedObligations() {
+        while let first = unsynced.first, first.seq <= ackedThrough { unsynced.removeFirst() }
     }
 
     private func syncNow() {
         guard let files else { return }
         files.sync()
-        if unsyncedSamples > 0 { noteSynced(unsyncedSamples) }
-        unsyncedSamples = 0
+        let samples = unsynced.reduce(0) { $0 + $1.samples }
+        if samples > 0 {
+            noteSynced(samples)
+            events.syncEnded(true)
+        }
+        unsynced.removeAll()
+        syncDeferred = false
+        syncTimer = nil
         publish()
     }
 
@@ -404,8 +463,10 @@ public final class SinkBuffer: @unchecked Sendable {
     }
 
     private func acknowledgeNow(_ entries: [Entry]) {
-        guard !entries.isEmpty else { return }
+        guard let lastSeq = entries.last?.seq else { return }
         backlogSamples -= entries.reduce(0) { $0 + $1.batch.count }
+        ackedThrough = max(ackedThrough, lastSeq)
+        dropAcknowledgedObligations()
         // Through the last entry on disk (a batch held only in memory has no place there).
         if let files, let last = entries.last(where: { $0.end != nil }), let end = last.end {
             files.acknowledge(through: end, seq: last.seq)

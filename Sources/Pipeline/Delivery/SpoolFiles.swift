@@ -87,6 +87,8 @@ final class SpoolFiles {
     private(set) var ack: SpoolLocation
     private var ackSeq: UInt64 = 0
     private var ackWritten: SpoolLocation?
+    /// The ack position last written, with or without an fdatasync.
+    private var ackLazilyWritten: SpoolLocation?
     private(set) var nextSeq: UInt64 = 1
     private(set) var totalBytes: Int64 = 0
     private(set) var dirty = false
@@ -178,6 +180,13 @@ final class SpoolFiles {
         if let first = segments.first, first.id > ack.segment {
             ack = SpoolLocation(segment: first.id, offset: Self.headerBytes)
         }
+        // After a host crash the ack may point past the end of its segment: it is written without an fdatasync once
+        // everything up to it was delivered (`writeAckLazily`), and records after the last sync may never have reached
+        // the disk. Records appended from now on come after it.
+        if let segment = segments.first(where: { $0.id == ack.segment }), ack.offset > segment.bytes {
+            ack.offset = segment.bytes
+        }
+        nextSeq = max(nextSeq, ackSeq + 1)
         for segment in segments {
             totalBytes += Int64(segment.bytes)
             for record in segment.records where SpoolLocation(segment: segment.id, offset: record.offset) >= ack {
@@ -317,8 +326,25 @@ final class SpoolFiles {
         writeAck()
     }
 
+    /// Writes the ack position without an fdatasync, when every appended record is acknowledged (nothing undelivered
+    /// needs a sync): a crash of the agent keeps it (the page cache), a crash of the host may deliver the records since
+    /// the last synced position again, never lose one.
+    func writeAckLazily() {
+        guard ackLazilyWritten != ack else { return }
+        if putAck() { ackLazilyWritten = ack }
+    }
+
     private func writeAck() {
         guard ackWritten != ack, ackFD >= 0 else { return }
+        if putAck() {
+            fdatasync(ackFD)
+            ackWritten = ack
+            ackLazilyWritten = ack
+        }
+    }
+
+    private func putAck() -> Bool {
+        guard ackFD >= 0 else { return false }
         var raw: [UInt8] = []
         BatchCodec.put(Self.ackMagic, &raw)
         BatchCodec.put(UInt32(0), &raw)
@@ -329,11 +355,7 @@ final class SpoolFiles {
         withUnsafeBytes(of: crc.littleEndian) { crcBytes in
             for i in 0..<4 { raw[4 + i] = crcBytes[i] }
         }
-        let n = raw.withUnsafeBytes { pwrite(ackFD, $0.baseAddress, 32, 0) }
-        if n == 32 {
-            fdatasync(ackFD)
-            ackWritten = ack
-        }
+        return raw.withUnsafeBytes { pwrite(ackFD, $0.baseAddress, 32, 0) } == 32
     }
 
     // MARK: Reading and acknowledging
