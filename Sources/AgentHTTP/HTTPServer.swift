@@ -1,8 +1,11 @@
+import Glibc
 import Hummingbird
 import HummingbirdCore
 import Logging
 import NIOCore
+import NIOPosix
 import NetPollerCore
+import ServiceLifecycle
 
 /// What the HTTP endpoint serves. Each handler reads state the pipeline already keeps: nothing polls on demand.
 public struct HTTPHandlers: Sendable {
@@ -66,10 +69,13 @@ public enum AgentHTTPServer {
         return router
     }
 
-    public static func application(
+    /// The HTTP server as one service. Not Hummingbird's `Application`: that one also runs a date cache that wakes
+    /// every second (a timer, task hops and a merge of async sequences) to keep the `Date` header current. Scrapes
+    /// come every 15-60 s, so each response formats its own date (a microsecond) and the agent sleeps in between.
+    public static func service(
         host: String, port: Int, handlers: HTTPHandlers, logger: Logger, limits: HTTPLimits = HTTPLimits(),
         security: WebSecurity = WebSecurity(), onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
-    ) -> some ApplicationProtocol {
+    ) throws -> any Service {
         let connections = ConnectionLimiter(maximum: limits.maxConnections, onEvict: limits.onEvict)
         let maxBody = limits.maxBodyBytes
         var channel = HTTP1Channel.Configuration(
@@ -82,20 +88,51 @@ public enum AgentHTTPServer {
             maxHeaderFieldSize: limits.maxHeaderBytes, maxHeaderListSize: limits.maxHeaderBytes,
             maxHeaderFieldCount: 100)
         let configured = channel
-        let router = router(handlers, security: security)
-        return Application(
-            router: router,
-            server: HTTPServerBuilder { responder in
-                SecuredChannel(base: HTTP1Channel(responder: responder, configuration: configured), security: security)
-            },
+        let responder = router(handlers, security: security).buildResponder()
+        let builder = HTTPServerBuilder { responder in
+            SecuredChannel(base: HTTP1Channel(responder: responder, configuration: configured), security: security)
+        }
+        return try builder.buildServer(
             configuration: .init(address: .hostname(host, port: port), serverName: "netpoller"),
-            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) },
-            logger: logger)
+            eventLoopGroup: MultiThreadedEventLoopGroup.singleton, logger: logger
+        ) { request, responseWriter, channel in
+            let context = BasicRequestContext(source: .init(channel: channel, logger: logger))
+            var response: Response
+            do {
+                response = try await responder.respond(to: request, context: context)
+            } catch {
+                response = Response(status: .internalServerError, body: .init())
+            }
+            response.headers[.date] = HTTPDate.now()
+            response.headers[.server] = "netpoller"
+            // A failed write ends the connection.
+            try await responseWriter.write(response: response.head, body: response.body)
+        } onServerRunning: { channel in
+            await onRunning(channel.localAddress?.port ?? port)
+        }
     }
 
     static func body(_ bytes: [UInt8], type: String, status: HTTPResponse.Status = .ok) -> Response {
         Response(
             status: status, headers: [.contentType: type],
             body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+}
+
+/// The `Date` header's format (RFC 9110 5.6.7, IMF-fixdate): `Sun, 06 Nov 1994 08:49:37 GMT`.
+enum HTTPDate {
+    private static let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+    private static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+
+    static func now() -> String { format(unixSeconds: time(nil)) }
+
+    static func format(unixSeconds: Int) -> String {
+        var seconds = time_t(unixSeconds)
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        func two(_ n: Int32) -> String { n < 10 ? "0\(n)" : "\(n)" }
+        return
+            "\(days[Int(parts.tm_wday)]), \(two(parts.tm_mday)) \(months[Int(parts.tm_mon)]) \(parts.tm_year + 1900) "
+            + "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)) GMT"
     }
 }

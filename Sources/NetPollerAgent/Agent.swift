@@ -161,7 +161,7 @@ public final class Agent: Service {
         limits.maxBodyBytes = config.http.maxBodyBytes
         try webSecurity.apply(config.http.web)
         limits.onEvict = { [metrics] in metrics.httpEvictions.increment() }
-        let app = AgentHTTPServer.application(
+        let app = try AgentHTTPServer.service(
             host: listen.host, port: listen.port, handlers: endpoints.handlers(), logger: logger, limits: limits,
             security: webSecurity,
             onRunning: { port in started.continuation.yield(port) })

@@ -1,3 +1,5 @@
+import Dispatch
+
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -11,6 +13,19 @@ public protocol DeliveryClock: Sendable {
     var wallNanos: Int64 { get }
     /// Sleeps until `now >= deadline`; throws `CancellationError` when the task is cancelled.
     func sleep(until deadline: Duration) async throws
+    /// Runs `work` on `queue` once `now >= deadline` (a timer that cannot be cancelled: `work` checks whether it is
+    /// still wanted).
+    func run(at deadline: Duration, on queue: DispatchQueue, _ work: @escaping @Sendable () -> Void)
+}
+
+extension DeliveryClock {
+    /// A task sleeps on this clock, then hops onto the queue (a manual clock in tests drives it).
+    public func run(at deadline: Duration, on queue: DispatchQueue, _ work: @escaping @Sendable () -> Void) {
+        Task {
+            try? await sleep(until: deadline)
+            queue.async(execute: work)
+        }
+    }
 }
 
 /// The real clock: `ContinuousClock` for deadlines, the system clock for wall time.
@@ -24,6 +39,13 @@ public struct SystemDeliveryClock: DeliveryClock {
 
     public func sleep(until deadline: Duration) async throws {
         try await ContinuousClock().sleep(until: origin + deadline)
+    }
+
+    /// A dispatch timer on the queue itself: no task, and no hop through the cooperative pool when it fires.
+    public func run(at deadline: Duration, on queue: DispatchQueue, _ work: @escaping @Sendable () -> Void) {
+        let left = max(deadline - now, .zero).components
+        let nanos = Int(left.seconds) * 1_000_000_000 + Int(left.attoseconds / 1_000_000_000)
+        queue.asyncAfter(deadline: .now() + .nanoseconds(nanos), execute: work)
     }
 }
 

@@ -6,6 +6,7 @@ import Pipeline
 import Synchronization
 import Testing
 
+@testable import AgentHTTP
 @testable import NetPollerAgent
 @testable import SNMPPolling
 
@@ -277,6 +278,12 @@ import Testing
         #expect(sent >= Double(3 * polls), "\(sent) requests")
         // At most one wake-pipe write per poll (none when the loop was awake anyway), not one per request.
         #expect(woken <= Double(polls), "\(woken) wake-pipe writes for \(polls) polls and \(sent) requests")
+    }
+
+    /// The HTTP `Date` header, formatted per response (no once-a-second date cache waking the agent).
+    @Test func theHTTPDateHeaderIsAnIMFFixdate() {
+        #expect(HTTPDate.format(unixSeconds: 784_111_777) == "Sun, 06 Nov 1994 08:49:37 GMT")
+        #expect(HTTPDate.format(unixSeconds: 1_798_761_600) == "Fri, 01 Jan 2027 00:00:00 GMT")
     }
 
     /// Finished polls cross back together: once none is in flight, at the hold, or at the batch cap; never lost.

@@ -93,6 +93,13 @@ import Testing
         }
         #expect(ok.code == "200", "\(ok.headers)")
         #expect(ok.headers.lowercased().contains("x-frame-options: deny"))
+        // The server's own headers: its name, and a Date formatted per response (RFC 9110 IMF-fixdate).
+        #expect(ok.headers.lowercased().contains("server: netpoller"))
+        let date = ok.headers.split(whereSeparator: \.isNewline).first { $0.lowercased().hasPrefix("date: ") }
+        #expect(
+            date.map { $0.dropFirst(6).trimmingCharacters(in: .whitespacesAndNewlines) }?
+                .wholeMatch(of: /[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT/) != nil,
+            "\(date ?? "no Date header")")
         #expect(try await Self.curl(tls + ["-u", "prometheus:wrong", url]).code == "401")
         #expect(try await Self.curl(tls + [url]).code == "401")
         // RequireAndVerifyClientCert: no client certificate, no connection.

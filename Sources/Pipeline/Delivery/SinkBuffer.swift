@@ -348,11 +348,7 @@ public final class SinkBuffer: @unchecked Sendable {
     private func armTimer(for deadline: Duration) {
         if let armed = timerDeadline, armed <= deadline { return }
         timerDeadline = deadline
-        let clock = self.clock
-        Task {
-            try? await clock.sleep(until: deadline)
-            self.queue.async { self.timerFired(deadline) }
-        }
+        clock.run(at: deadline, on: queue) { self.timerFired(deadline) }
     }
 
     private func timerFired(_ at: Duration) {
