@@ -248,6 +248,16 @@ import Testing
 
     // MARK: One hand-off per poll (real snmpd)
 
+    /// A poller on the shared test engine, and the v2c target of the lab's snmpd on `port`.
+    static func labPoller(port: Int) -> (DevicePoller, SNMPTarget) {
+        let poller = DevicePoller(
+            transport: TestEngine.shared, profiles: SNMPIntegrationTests.allProfiles, userProfiles: [],
+            defaultSet: BuiltinProfiles.defaultSet)
+        let target = SNMPTarget(
+            peer: "udp:127.0.0.1:\(port)", version: .v2c, community: "public", timeout: .seconds(2), retries: 1)
+        return (poller, target)
+    }
+
     static func counter(_ metrics: SelfMetrics, _ name: String) -> Double {
         let text = String(decoding: metrics.exposition(), as: UTF8.self)
         let line = text.split(separator: "\n").first { $0.hasPrefix(name + " ") }
@@ -258,11 +268,7 @@ import Testing
         let snmpd = try await Lab.startSnmpd()
         defer { snmpd.stop() }
         let metrics = TestEngine.metrics
-        let poller = DevicePoller(
-            transport: TestEngine.shared, profiles: SNMPIntegrationTests.allProfiles, userProfiles: [],
-            defaultSet: BuiltinProfiles.defaultSet)
-        let target = SNMPTarget(
-            peer: "udp:127.0.0.1:\(snmpd.port)", version: .v2c, community: "public", timeout: .seconds(2), retries: 1)
+        let (poller, target) = Self.labPoller(port: snmpd.port)
         let wakes = Self.counter(metrics, "netpoller_snmp_io_wakeups_total")
         let requests = Self.counter(metrics, "netpoller_snmp_requests_total")
         let polls = 5
@@ -321,11 +327,7 @@ import Testing
         let snmpd = try await Lab.startSnmpd()
         defer { snmpd.stop() }
         let metrics = TestEngine.metrics
-        let poller = DevicePoller(
-            transport: TestEngine.shared, profiles: SNMPIntegrationTests.allProfiles, userProfiles: [],
-            defaultSet: BuiltinProfiles.defaultSet)
-        let target = SNMPTarget(
-            peer: "udp:127.0.0.1:\(snmpd.port)", version: .v2c, community: "public", timeout: .seconds(2), retries: 1)
+        let (poller, target) = Self.labPoller(port: snmpd.port)
         let handBacks = Self.counter(metrics, "netpoller_snmp_io_handbacks_total")
         let polls = 8
         let outcomes = await withTaskGroup(of: PollOutcome.self) { group in
